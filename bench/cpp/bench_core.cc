@@ -1,0 +1,112 @@
+// Encode + key throughput beside raw XXH3-128 over the same bytes (the limit).
+//
+//   build/release/bench/cpp/bench_core --benchmark_filter=.
+//
+// BM_KeyBytes/N against BM_RawXXH3/N is the "large byte strings at >= 0.9x raw
+// XXH3-128" goal of the canonical-core issue: the key of a byte string is
+// XXH3-128 over a frame around the string, which the encoder streams to the
+// hasher without copying.
+
+#include <benchmark/benchmark.h>
+#include <xxhash.h>
+
+#include <cstdint>
+#include <map>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "memokey/encode.h"
+#include "memokey/key.h"
+#include "memokey/value.h"
+
+namespace {
+
+using memokey::Value;
+
+void BM_KeySmallRecord(benchmark::State& state) {
+  const auto args = std::make_tuple(42, std::string("hello"), 3.5, nullptr);
+  const std::map<std::string, bool> kwargs{{"flag", true}};
+  memokey::KeyEncoder k;
+  for (auto _ : state) {
+    k.reset();
+    memokey::Encoder& e = k.encoder();
+    e.tag(memokey::tag::kTuple);
+    e.array(2);
+    memokey::Encode(e, args);
+    memokey::Encode(e, kwargs);
+    benchmark::DoNotOptimize(k.finish());
+  }
+}
+BENCHMARK(BM_KeySmallRecord);
+
+// A JSON-like document of about 40 KB: records with text, numbers, flags and
+// nested lists, the shape of a typical configuration or API payload.
+Value MakeDocument() {
+  std::mt19937_64 rng(7);
+  std::vector<Value> records;
+  for (int i = 0; i < 250; ++i) {
+    std::vector<Value::Entry> fields;
+    fields.emplace_back(Value::Text("id"), Value::Integer(i));
+    fields.emplace_back(Value::Text("name"), Value::Text("user-" + std::to_string(rng() % 100000)));
+    fields.emplace_back(Value::Text("score"), Value::Float(static_cast<double>(rng() % 10000) / 7.0));
+    fields.emplace_back(Value::Text("active"), Value::Bool(rng() % 2 == 0));
+    std::vector<Value> tags;
+    for (int t = 0; t < 4; ++t) tags.push_back(Value::Text("tag" + std::to_string(rng() % 50)));
+    fields.emplace_back(Value::Text("tags"), Value::Array(std::move(tags)));
+    std::vector<Value::Entry> address;
+    address.emplace_back(Value::Text("city"), Value::Text("city-" + std::to_string(rng() % 300)));
+    address.emplace_back(Value::Text("zip"), Value::Integer(static_cast<std::int64_t>(rng() % 99999)));
+    fields.emplace_back(Value::Text("address"), Value::Map(std::move(address)));
+    records.push_back(Value::Map(std::move(fields)));
+  }
+  return Value::Map({{Value::Text("records"), Value::Array(std::move(records))},
+                     {Value::Text("version"), Value::Integer(3)}});
+}
+
+void BM_KeyDocument40K(benchmark::State& state) {
+  const Value doc = MakeDocument();
+  const std::size_t size = memokey::ToCanonical(doc).size();
+  memokey::KeyEncoder k;
+  for (auto _ : state) {
+    k.reset();
+    memokey::EncodeValue(k.encoder(), doc);
+    benchmark::DoNotOptimize(k.finish());
+  }
+  state.counters["canonical_bytes"] = static_cast<double>(size);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * size));
+}
+BENCHMARK(BM_KeyDocument40K);
+
+void BM_RawXXH3Document40K(benchmark::State& state) {
+  const std::vector<std::uint8_t> bytes = memokey::ToCanonical(MakeDocument());
+  for (auto _ : state) benchmark::DoNotOptimize(XXH3_128bits(bytes.data(), bytes.size()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes.size()));
+}
+BENCHMARK(BM_RawXXH3Document40K);
+
+std::vector<std::uint8_t> MakeBytes(std::size_t size) {
+  std::vector<std::uint8_t> bytes(size);
+  std::mt19937_64 rng(1);
+  for (auto& b : bytes) b = static_cast<std::uint8_t>(rng());
+  return bytes;
+}
+
+void BM_KeyBytes(benchmark::State& state) {
+  const auto bytes = MakeBytes(static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) benchmark::DoNotOptimize(memokey::KeyOf(bytes));
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_KeyBytes)->RangeMultiplier(4)->Range(1 << 20, 64 << 20)->Unit(benchmark::kMillisecond);
+
+void BM_RawXXH3(benchmark::State& state) {
+  const auto bytes = MakeBytes(static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) benchmark::DoNotOptimize(XXH3_128bits(bytes.data(), bytes.size()));
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_RawXXH3)->RangeMultiplier(4)->Range(1 << 20, 64 << 20)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Benchmark memokey.key against other ways of keying Python values.
+
+One command, every peer timed in the same run on the same inputs:
+
+    python3 bench/python/run.py            # full run (about a minute)
+    python3 bench/python/run.py --quick    # shorter repeats
+
+Cases (issue 3, item 6):
+  (a) small arguments   ((42, "hello", 3.5, None), {"flag": True})
+  (b) a ~40 KB JSON-like document (dicts with str keys, lists, numbers, text)
+  (c) a 64 MiB float64 numpy array
+
+Peers: memokey.key; xxhash.xxh3_128(pickle.dumps(x)).digest(); joblib.hash;
+dask.base.tokenize; cbor2.dumps(x, canonical=True) alone and followed by
+xxh3_128; for (c) also xxh3_128 over the raw buffer (the hashing floor).
+
+Each figure is the median over repeats of the mean time per call (timeit,
+with the number of calls per repeat chosen so a repeat takes ~0.2 s, or
+~0.05 s with --quick). The ratio column is peer time / memokey.key time
+(how many times faster memokey is); for the raw-buffer row of (c) it is the
+throughput ratio memokey / raw xxh3_128 (goal >= 0.85).
+
+Writes the Markdown table to bench/python/results-core.md and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import pickle
+import platform
+import random
+import statistics
+import sys
+import timeit
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import memokey
+
+HERE = Path(__file__).resolve().parent
+
+
+def json_like_document(target_bytes: int = 40_000) -> dict[str, Any]:
+    """A deterministic JSON-like document of about target_bytes as JSON."""
+    import json
+
+    rng = random.Random(1234)
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
+    doc: dict[str, Any] = {
+        "version": 3,
+        "generated": "2024-05-01T12:00:00Z",
+        "meta": {"source": "bench", "count": 0, "ok": True, "ratio": 0.75, "none": None},
+        "users": [],
+    }
+    i = 0
+    while len(json.dumps(doc)) < target_bytes:
+        doc["users"].append(
+            {
+                "id": i,
+                "name": f"user-{i:05d}",
+                "email": f"user{i}@example.org",
+                "active": rng.random() < 0.5,
+                "score": round(rng.uniform(0, 100), 3),
+                "balance": rng.randint(-10**6, 10**6),
+                "tags": rng.sample(words, 3),
+                "address": {"city": rng.choice(words).title(), "zip": f"{rng.randint(0, 99999):05d}",
+                            "geo": [rng.uniform(-90, 90), rng.uniform(-180, 180)]},
+                "history": [{"t": j, "v": rng.random()} for j in range(3)],
+            }
+        )
+        i += 1
+    doc["meta"]["count"] = i
+    return doc
+
+
+def time_call(fn: Callable[[], Any], target: float, repeats: int) -> float:
+    """Median seconds per call of fn."""
+    timer = timeit.Timer(fn)
+    number = 1
+    while True:  # calibrate: calls per repeat so a repeat takes ~target seconds
+        t = timer.timeit(number)
+        if t >= target / 4 or number >= 10**7:
+            break
+        number *= 4 if t < target / 40 else 2
+    number = max(1, int(number * target / max(t, 1e-9)))
+    per_call = [t / number for t in timer.repeat(repeat=repeats, number=number)]
+    return statistics.median(per_call)
+
+
+def fmt_time(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "n/a"
+    if seconds < 1e-6:
+        return f"{seconds * 1e9:.0f} ns"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.2f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+def peers(case: str, x: Any) -> list[tuple[str, Optional[Callable[[], Any]]]]:
+    import xxhash
+
+    h = xxhash.xxh3_128
+    out: list[tuple[str, Optional[Callable[[], Any]]]] = []
+    key = memokey.key
+    out.append(("memokey.key", lambda: key(x)))
+    dumps = pickle.dumps
+    out.append(("xxh3_128(pickle.dumps)", lambda: h(dumps(x)).digest()))
+    try:
+        import joblib
+
+        jhash = joblib.hash
+        out.append(("joblib.hash", lambda: jhash(x)))
+    except ImportError:
+        out.append(("joblib.hash", None))
+    try:
+        from dask.base import tokenize
+
+        out.append(("dask.base.tokenize", lambda: tokenize(x)))
+    except ImportError:
+        out.append(("dask.base.tokenize", None))
+    try:
+        import cbor2
+
+        cdumps = cbor2.dumps
+        try:
+            cdumps(x, canonical=True)
+            ok = True
+        except Exception:  # cbor2 cannot encode numpy arrays
+            ok = False
+        out.append(("cbor2.dumps(canonical)", (lambda: cdumps(x, canonical=True)) if ok else None))
+        out.append(("xxh3_128(cbor2 canonical)", (lambda: h(cdumps(x, canonical=True)).digest()) if ok else None))
+    except ImportError:
+        out.append(("cbor2.dumps(canonical)", None))
+    if case == "c":
+        mv = memoryview(x).cast("B")
+        out.append(("xxh3_128(raw buffer)", lambda: h(mv).digest()))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="shorter repeats")
+    parser.add_argument("--output", type=Path, default=HERE / "results-core.md")
+    args = parser.parse_args()
+
+    import numpy as np
+
+    target, repeats = (0.05, 5) if args.quick else (0.2, 9)
+    small = ((42, "hello", 3.5, None), {"flag": True})
+    doc = json_like_document()
+    array = np.random.default_rng(7).standard_normal(64 * 1024 * 1024 // 8)
+    import json
+
+    cases = [
+        ("a", "small arguments `((42, \"hello\", 3.5, None), {\"flag\": True})`", small),
+        ("b", f"JSON-like document ({len(json.dumps(doc)) / 1000:.1f} KB as JSON, "
+              f"{len(memokey.dumps(doc)) / 1000:.1f} KB canonical)", doc),
+        ("c", "64 MiB float64 numpy array", array),
+    ]
+    results: dict[str, list[tuple[str, Optional[float]]]] = {}
+    for case, title, x in cases:
+        rows = []
+        for name, fn in peers(case, x):
+            if fn is None:
+                rows.append((name, None))
+                continue
+            # Large inputs: fewer, longer repeats are enough.
+            t = time_call(fn, target, repeats if case != "c" else max(3, repeats // 2))
+            rows.append((name, t))
+            print(f"  ({case}) {name:28s} {fmt_time(t)}", file=sys.stderr)
+        results[case] = rows
+
+    lines = []
+    lines.append("# memokey Python benchmark: keying values (issue 3, item 6)")
+    lines.append("")
+    lines.append(f"Command: `python3 bench/python/run.py{' --quick' if args.quick else ''}` "
+                 f"({datetime.date.today().isoformat()})")
+    lines.append("")
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    versions = [f"Python {platform.python_version()}", f"memokey {memokey.__version__}", f"numpy {np.__version__}"]
+    for mod in ("xxhash", "joblib", "dask", "cbor2"):
+        try:
+            from importlib.metadata import version
+
+            versions.append(f"{mod} {version(mod)}")
+        except Exception:
+            pass
+    lines.append(f"Machine: {cpu}, {os.cpu_count()} CPUs; {', '.join(versions)}.")
+    lines.append("")
+    lines.append("Median time per call; *ratio* = peer time / memokey.key time (> 1: memokey is faster).")
+    lines.append("")
+    for case, title, _x in cases:
+        rows = results[case]
+        mk = dict(rows)["memokey.key"]
+        lines.append(f"## ({case}) {title}")
+        lines.append("")
+        lines.append("| implementation | median | ratio |")
+        lines.append("|---|---:|---:|")
+        for name, t in rows:
+            if t is None:
+                lines.append(f"| {name} | n/a | |")
+            elif name == "memokey.key":
+                lines.append(f"| **{name}** | **{fmt_time(t)}** | 1.00 |")
+            else:
+                lines.append(f"| {name} | {fmt_time(t)} | {t / mk:.2f} |")
+        lines.append("")
+
+    def ratio(case: str, peer: str) -> Optional[float]:
+        d = dict(results[case])
+        return None if d.get(peer) is None else d[peer] / d["memokey.key"]
+
+    goals = [
+        ("(a) ≥ 4x faster than xxh3_128(pickle.dumps)", ratio("a", "xxh3_128(pickle.dumps)"), 4.0),
+        ("(b) ≥ 2x faster than xxh3_128(pickle.dumps)", ratio("b", "xxh3_128(pickle.dumps)"), 2.0),
+        ("(c) ≥ 0.85x the throughput of xxh3_128 over the raw buffer", ratio("c", "xxh3_128(raw buffer)"), 0.85),
+    ]
+    lines.append("## Goals")
+    lines.append("")
+    lines.append("| goal | measured | met |")
+    lines.append("|---|---:|:---:|")
+    all_met = True
+    for text, r, want in goals:
+        met = r is not None and r >= want
+        all_met = all_met and met
+        lines.append(f"| {text} | {'n/a' if r is None else f'{r:.2f}x'} | {'yes' if met else 'NO'} |")
+    lines.append("")
+    table = "\n".join(lines)
+    print(table)
+    args.output.write_text(table)
+    print(f"(written to {args.output})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

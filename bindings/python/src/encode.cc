@@ -1,0 +1,1938 @@
+// encode.cc — the walk over Python objects that writes canonical form v1.
+//
+// docs/FORMAT.md §4 is the specification. The walk is C++ over the CPython
+// API: exact built-in types take a fast path with no Python calls; every other
+// type is classified once (TypeInfo, cached in the module State) and
+// dispatched on its Kind.
+//
+// Errors cost nothing until they happen: a failing frame records the reason
+// (and the Python exception that caused it, if any); every frame it unwinds
+// through prepends its path segment ([i], ['key'], .attr), and the outermost
+// call raises memokey.CanonicalizationError("obj['cfg'].items[3]: reason").
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "memokey/format.h"
+#include "state.h"
+
+namespace memokey::py {
+
+namespace {
+
+// Nesting limit shared with the strict decoder (FORMAT.md §2): the value
+// written at the top has depth 0, every array, map and tag adds one level to
+// what it contains, and nothing may sit deeper than kDefaultMaxDepth.
+constexpr unsigned kMaxDepth = kDefaultMaxDepth;
+// Byte strings at least this long are copied/hashed with the GIL released.
+constexpr std::size_t kReleaseGilMin = std::size_t{1} << 20;
+// An encoder whose buffer grew beyond this is not kept for reuse.
+constexpr std::size_t kKeepBuffer = std::size_t{4} << 20;
+
+// Releases the GIL for its lifetime (exception-safe).
+class GilRelease {
+ public:
+  GilRelease() : state_(PyEval_SaveThread()) {}
+  ~GilRelease() { PyEval_RestoreThread(state_); }
+  GilRelease(const GilRelease&) = delete;
+  GilRelease& operator=(const GilRelease&) = delete;
+
+ private:
+  PyThreadState* state_;
+};
+
+// Holds a Py_buffer (and so the exporting object) until destroyed.
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() {
+    if (held_) PyBuffer_Release(&view_);
+  }
+  bool get(PyObject* o, int flags) {
+    if (PyObject_GetBuffer(o, &view_, flags) != 0) return false;
+    held_ = true;
+    return true;
+  }
+  Py_buffer& view() { return view_; }
+
+ private:
+  Py_buffer view_{};
+  bool held_ = false;
+};
+
+std::string Utf8(PyObject* o) {
+  if (o == nullptr) return "?";
+  if (PyUnicode_Check(o)) {
+    Py_ssize_t n;
+    const char* s = PyUnicode_AsUTF8AndSize(o, &n);
+    if (s != nullptr) return std::string(s, static_cast<std::size_t>(n));
+    PyErr_Clear();
+    return "?";
+  }
+  Ref text = Ref::steal(PyObject_Str(o));
+  if (!text) {
+    PyErr_Clear();
+    return "?";
+  }
+  return Utf8(text.get());
+}
+
+// repr(o) for messages; never fails. Long reprs are shortened.
+std::string Repr(PyObject* o) {
+  Ref r = Ref::steal(PyObject_Repr(o));
+  if (!r) {
+    PyErr_Clear();
+    return std::string("<") + Py_TYPE(o)->tp_name + " object>";
+  }
+  Py_ssize_t n;
+  const char* s = PyUnicode_AsUTF8AndSize(r.get(), &n);
+  if (s == nullptr) {
+    PyErr_Clear();
+    return std::string("<") + Py_TYPE(o)->tp_name + " object>";
+  }
+  std::string out(s, static_cast<std::size_t>(n));
+  if (out.size() > 80) out = out.substr(0, 77) + "...";
+  return out;
+}
+
+std::string TypeName(PyTypeObject* t) {
+  Ref q = Ref::steal(PyObject_GetAttrString(reinterpret_cast<PyObject*>(t), "__qualname__"));
+  if (!q) {
+    PyErr_Clear();
+    return t->tp_name;
+  }
+  return Utf8(q.get());
+}
+
+// The object at module:qualname if `module` is imported (never imports);
+// new reference or nullptr (no exception set).
+PyObject* Lookup(const std::string& module, const std::string& qualname) {
+  Ref name = Ref::steal(PyUnicode_FromStringAndSize(module.data(), static_cast<Py_ssize_t>(module.size())));
+  if (!name) {
+    PyErr_Clear();
+    return nullptr;
+  }
+  Ref cur = Ref::steal(PyImport_GetModule(name.get()));
+  if (!cur) {
+    PyErr_Clear();
+    return nullptr;
+  }
+  std::size_t start = 0;
+  while (start <= qualname.size()) {
+    std::size_t dot = qualname.find('.', start);
+    if (dot == std::string::npos) dot = qualname.size();
+    std::string part = qualname.substr(start, dot - start);
+    cur = Ref::steal(PyObject_GetAttrString(cur.get(), part.c_str()));
+    if (!cur) {
+      PyErr_Clear();
+      return nullptr;
+    }
+    start = dot + 1;
+  }
+  return cur.release();
+}
+
+// "module:qualname" of a class or function `o`, checked to lead back to `o`
+// when `verify`. Returns false with *error set when it has none.
+bool GlobalName(PyObject* o, PyObject* module, PyObject* qualname, bool verify, std::string* id,
+                std::string* error) {
+  if (module == nullptr || !PyUnicode_Check(module) || qualname == nullptr ||
+      !PyUnicode_Check(qualname)) {
+    *error = Repr(o) + " has no __module__/__qualname__ to identify it by";
+    return false;
+  }
+  Py_ssize_t mn, qn;
+  const char* m = PyUnicode_AsUTF8AndSize(module, &mn);
+  const char* q = m ? PyUnicode_AsUTF8AndSize(qualname, &qn) : nullptr;
+  if (m == nullptr || q == nullptr) {
+    PyErr_Clear();
+    *error = "the name of " + Repr(o) + " is not valid UTF-8";
+    return false;
+  }
+  std::string mod(m, static_cast<std::size_t>(mn)), qual(q, static_cast<std::size_t>(qn));
+  const bool is_class = PyType_Check(o);
+  const char* what = is_class ? "class" : "function";
+  if (qual.find("<lambda>") != std::string::npos) {
+    *error = "a lambda (" + mod + ":" + qual +
+             ") has no stable identity: define the function with def at module level "
+             "(or use functools.partial over a module-level function)";
+    return false;
+  }
+  if (qual.find("<locals>") != std::string::npos) {
+    *error = std::string("the ") + what + " " + mod + ":" + qual +
+             " is defined inside a function and has no stable identity: define it at module level";
+    return false;
+  }
+  if (qual.find('<') != std::string::npos) {
+    *error = std::string("the ") + what + " " + mod + ":" + qual + " has no stable identity";
+    return false;
+  }
+  if (verify) {
+    Ref found = Ref::steal(Lookup(mod, qual));
+    if (found.get() != o) {
+      *error = std::string("the ") + what + " " + mod + ":" + qual +
+               (found ? " does not lead back to it (another object has that name: was it "
+                        "redefined, decorated or created dynamically?)"
+                      : " cannot be found under that name (module not imported, or the object "
+                        "was created dynamically)");
+      return false;
+    }
+  }
+  *id = mod + ":" + qual;
+  return true;
+}
+
+bool ClassId(PyTypeObject* t, std::string* id, std::string* error) {
+  PyObject* to = reinterpret_cast<PyObject*>(t);
+  Ref module = Ref::steal(PyObject_GetAttrString(to, "__module__"));
+  if (!module) PyErr_Clear();
+  Ref qualname = Ref::steal(PyObject_GetAttrString(to, "__qualname__"));
+  if (!qualname) PyErr_Clear();
+  // Static (C) types cannot be redefined: their name is their identity even
+  // when it is not reachable as an attribute (builtins:method).
+  const bool verify = (t->tp_flags & Py_TPFLAGS_HEAPTYPE) != 0;
+  return GlobalName(to, module.get(), qualname.get(), verify, id, error);
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// Resolves a lazily imported class into *slot if its module is imported.
+PyObject* Resolve(PyObject** slot, const char* module, const char* attr) {
+  if (*slot == nullptr) *slot = ImportedAttr(module, attr);
+  return *slot;
+}
+
+// hasattr(o, name): 1, 0, or -1 with an exception set.
+int HasAttr(PyObject* o, PyObject* name) {
+  Ref v = Ref::steal(PyObject_GetAttr(o, name));
+  if (v) return 1;
+  if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return -1;
+  PyErr_Clear();
+  return 0;
+}
+
+bool IsSubtypeOf(PyTypeObject* t, PyObject* base) {
+  return base != nullptr && PyType_Check(base) &&
+         PyType_IsSubtype(t, reinterpret_cast<PyTypeObject*>(base));
+}
+
+// The shortest IEEE 754 width that holds a double exactly (RFC 8949
+// §4.2.1), as memokey::Encoder::float64 decides it; inlined here.
+inline bool SingleExact(double v, std::uint32_t* bits) {
+  if (std::isfinite(v) && std::fabs(v) > static_cast<double>(std::numeric_limits<float>::max())) {
+    return false;
+  }
+  const auto f = static_cast<float>(v);
+  if (static_cast<double>(f) != v) return false;
+  std::memcpy(bits, &f, 4);
+  return true;
+}
+
+inline bool HalfExact(std::uint32_t single, std::uint16_t* bits) {
+  const auto sign = static_cast<std::uint16_t>((single >> 16) & 0x8000);
+  const std::uint32_t exponent = (single >> 23) & 0xff;
+  const std::uint32_t mantissa = single & 0x7fffff;
+  if (exponent == 0xff) {  // infinity (NaN handled before)
+    *bits = static_cast<std::uint16_t>(sign | 0x7c00);
+    return true;
+  }
+  if (exponent == 0) {
+    if (mantissa != 0) return false;
+    *bits = sign;
+    return true;
+  }
+  const int e = static_cast<int>(exponent) - 127;
+  if (e >= -14 && e <= 15) {
+    if ((mantissa & 0x1fff) != 0) return false;
+    *bits = static_cast<std::uint16_t>(sign | ((e + 15) << 10) | (mantissa >> 13));
+    return true;
+  }
+  if (e >= -24 && e < -14) {
+    const std::uint32_t full = mantissa | 0x800000;
+    const int shift = -(e + 1);
+    if ((full & ((1u << shift) - 1)) != 0) return false;
+    *bits = static_cast<std::uint16_t>(sign | (full >> shift));
+    return true;
+  }
+  return false;
+}
+
+// A staging buffer in front of memokey::Encoder. Scalars and heads are
+// written here with inline code and handed to the encoder in batches through
+// Encoder::raw(); every call that needs the encoder's own bookkeeping (maps
+// and sets it sorts, large byte strings it passes to the hasher uncopied)
+// flushes first, so the byte order is exactly the encoder's.
+class Writer {
+ public:
+  explicit Writer(Encoder& e) : e_(e) {}
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  void flush() {
+    if (n_ != 0) {
+      e_.raw(ByteSpan(buf_, n_));
+      n_ = 0;
+    }
+  }
+
+  void head(std::uint8_t major, std::uint64_t arg) {
+    if (n_ + 9 > kCapacity) flush();
+    std::uint8_t* p = buf_ + n_;
+    const auto m = static_cast<std::uint8_t>(major << 5);
+    if (arg < 24) {
+      p[0] = static_cast<std::uint8_t>(m | arg);
+      n_ += 1;
+    } else if (arg <= 0xff) {
+      p[0] = m | 24;
+      p[1] = static_cast<std::uint8_t>(arg);
+      n_ += 2;
+    } else if (arg <= 0xffff) {
+      p[0] = m | 25;
+      p[1] = static_cast<std::uint8_t>(arg >> 8);
+      p[2] = static_cast<std::uint8_t>(arg);
+      n_ += 3;
+    } else if (arg <= 0xffffffffULL) {
+      p[0] = m | 26;
+      for (int i = 0; i < 4; ++i) p[1 + i] = static_cast<std::uint8_t>(arg >> (24 - 8 * i));
+      n_ += 5;
+    } else {
+      p[0] = m | 27;
+      for (int i = 0; i < 8; ++i) p[1 + i] = static_cast<std::uint8_t>(arg >> (56 - 8 * i));
+      n_ += 9;
+    }
+  }
+  void put(const void* data, std::size_t size) {
+    if (size <= 16 && size <= kCapacity - n_) {
+      // Short strings: overlapping fixed-size copies instead of a memcpy call.
+      const auto* src = static_cast<const std::uint8_t*>(data);
+      std::uint8_t* dst = buf_ + n_;
+      if (size >= 8) {
+        std::uint64_t a, b;
+        std::memcpy(&a, src, 8);
+        std::memcpy(&b, src + size - 8, 8);
+        std::memcpy(dst, &a, 8);
+        std::memcpy(dst + size - 8, &b, 8);
+      } else if (size >= 4) {
+        std::uint32_t a, b;
+        std::memcpy(&a, src, 4);
+        std::memcpy(&b, src + size - 4, 4);
+        std::memcpy(dst, &a, 4);
+        std::memcpy(dst + size - 4, &b, 4);
+      } else {
+        for (std::size_t i = 0; i < size; ++i) dst[i] = src[i];
+      }
+      n_ += size;
+      return;
+    }
+    if (size > kCapacity - n_) {
+      flush();
+      if (size > kCapacity / 2) {
+        e_.raw(ByteSpan(static_cast<const std::uint8_t*>(data), size));
+        return;
+      }
+    }
+    std::memcpy(buf_ + n_, data, size);
+    n_ += size;
+  }
+
+  void null() { byte(0xf6); }
+  void boolean(bool v) { byte(v ? 0xf5 : 0xf4); }
+  void uint(std::uint64_t v) { head(0, v); }
+  void int64(std::int64_t v) {
+    if (v >= 0) {
+      head(0, static_cast<std::uint64_t>(v));
+    } else {
+      head(1, static_cast<std::uint64_t>(-(v + 1)));
+    }
+  }
+  void array(std::uint64_t n) { head(4, n); }
+  void map(std::uint64_t n) { head(5, n); }
+  void tag(std::uint64_t t) { head(6, t); }
+  void text_unchecked(std::string_view s) {
+    head(3, s.size());
+    put(s.data(), s.size());
+  }
+  void float64(double v) {
+    if (n_ + 9 > kCapacity) flush();
+    std::uint8_t* p = buf_ + n_;
+    std::uint32_t single;
+    std::uint16_t half;
+    if (std::isnan(v)) {
+      p[0] = 0xf9;
+      p[1] = 0x7e;
+      p[2] = 0x00;
+      n_ += 3;
+    } else if (SingleExact(v, &single)) {
+      if (HalfExact(single, &half)) {
+        p[0] = 0xf9;
+        p[1] = static_cast<std::uint8_t>(half >> 8);
+        p[2] = static_cast<std::uint8_t>(half);
+        n_ += 3;
+      } else {
+        p[0] = 0xfa;
+        for (int i = 0; i < 4; ++i) p[1 + i] = static_cast<std::uint8_t>(single >> (24 - 8 * i));
+        n_ += 5;
+      }
+    } else {
+      std::uint64_t bits;
+      std::memcpy(&bits, &v, 8);
+      p[0] = 0xfb;
+      for (int i = 0; i < 8; ++i) p[1 + i] = static_cast<std::uint8_t>(bits >> (56 - 8 * i));
+      n_ += 9;
+    }
+  }
+  // Byte strings: small ones are staged; large ones go through the encoder,
+  // which passes them to the hasher without a copy when outside maps/sets.
+  void bytes(const void* data, std::size_t size) {
+    if (size < Encoder::kDirectWriteMin) {
+      head(2, size);
+      put(data, size);
+    } else {
+      flush();
+      e_.bytes(data, size);
+    }
+  }
+  void bignum(bool negative, ByteSpan magnitude) {
+    flush();
+    e_.bignum(negative, magnitude);
+  }
+  // Encoder-level containers (maps with non-text keys, sets).
+  void begin_map() {
+    flush();
+    e_.begin_map();
+  }
+  void begin_set() {
+    flush();
+    e_.begin_set();
+  }
+  void item() {
+    flush();
+    e_.item();
+  }
+  void end_map() {
+    flush();
+    e_.end_map();
+  }
+  void end_set() {
+    flush();
+    e_.end_set();
+  }
+  std::size_t buffered() const { return e_.buffer().size() + n_; }
+
+ private:
+  static constexpr std::size_t kCapacity = 1024;
+  void byte(std::uint8_t b) {
+    if (n_ == kCapacity) flush();
+    buf_[n_++] = b;
+  }
+  Encoder& e_;
+  std::size_t n_ = 0;
+  std::uint8_t buf_[kCapacity];
+};
+
+// UTF-8 of an exact str without a call for compact ASCII strings.
+inline const char* Utf8Of(PyObject* o, Py_ssize_t* n) {
+  if (PyUnicode_IS_COMPACT_ASCII(o)) {
+    *n = PyUnicode_GET_LENGTH(o);
+    return reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(o));
+  }
+  return PyUnicode_AsUTF8AndSize(o, n);
+}
+
+class Walker {
+ public:
+  Walker(State& st, Writer& w, WalkScratch& scratch)
+      : st_(st),
+        w_(w),
+        active_(scratch.active),
+        pool_(scratch.pool),
+        order_(scratch.order),
+        key_orders_(scratch.key_orders),
+        base_(scratch.active.size()) {}
+
+  bool value(PyObject* o, unsigned d);
+  // After a failure: raises the CanonicalizationError (or re-raises what
+  // must pass through untouched).
+  void raise();
+  bool oversized() const { return oversized_; }
+
+ private:
+  // --- failure protocol ------------------------------------------------------
+  bool fail(std::string reason) {
+    reason_ = std::move(reason);
+    return false;
+  }
+  // Fails with the pending Python exception as the cause.
+  bool fail_py(const std::string& context);
+  bool seg(std::string s) {
+    segs_.push_back(std::move(s));
+    return false;
+  }
+  bool seg_index(Py_ssize_t i) { return seg("[" + std::to_string(i) + "]"); }
+  bool seg_key(PyObject* k) { return seg("[" + Repr(k) + "]"); }
+  bool seg_attr(PyObject* name) { return seg("." + Utf8(name)); }
+  bool seg_attr(const char* name) { return seg(std::string(".") + name); }
+
+  bool deeper(unsigned child_depth) {
+    if (child_depth > kMaxDepth) {
+      return fail("nesting deeper than " + std::to_string(kMaxDepth) +
+                  " levels (the canonical form's depth limit)");
+    }
+    return true;
+  }
+  bool push(PyObject* o) {
+    for (std::size_t i = base_; i < active_.size(); ++i) {
+      if (active_[i] == o) {
+        return fail(std::string("cycle: this ") + Py_TYPE(o)->tp_name +
+                    " contains itself (canonical form has no references)");
+      }
+    }
+    active_.push_back(o);
+    return true;
+  }
+  void pop() { active_.pop_back(); }
+
+  // --- pieces ---------------------------------------------------------------
+  bool text(PyObject* o);
+  bool integer(PyObject* o, unsigned d);
+  bool bytes(const void* data, std::size_t size);
+  bool buffer_bytes(PyObject* o);
+  bool tuple_items(PyObject* o, unsigned d);
+  bool list_items(PyObject* o, unsigned d);
+  bool dict_map(PyObject* o, unsigned d);
+  bool str_key_map(PyObject* dict, unsigned d);  // keys as .attr segments
+  // Appends to order_ the canonical order of pool_[base, base + count).
+  const std::uint32_t* text_key_order(std::size_t base, std::size_t count);
+  bool set(PyObject* o, unsigned d, std::uint64_t tag_number);
+  bool ordered_items(PyObject* o, unsigned d);
+  bool other(PyObject* o, unsigned d);
+  bool class_id(const TypeInfo& ti) {
+    if (!ti.id_error.empty()) return fail(ti.id_error);
+    w_.text_unchecked(ti.class_id);
+    return true;
+  }
+  bool global(std::string_view id, unsigned d) {
+    if (!deeper(d + 1)) return false;
+    w_.tag(tag::kGlobal);
+    w_.text_unchecked(id);
+    return true;
+  }
+  bool function(PyObject* o, unsigned d);
+  bool builtin_function(PyObject* o, unsigned d, const TypeInfo& ti);
+  bool date(PyObject* o);
+  bool datetime(PyObject* o, bool is_time);
+  bool utcoffset(PyObject* o);
+  bool decimal(PyObject* o, unsigned d);
+  bool enum_member(PyObject* o, unsigned d, const TypeInfo& ti);
+  bool record(PyObject* o, unsigned d, const TypeInfo& ti);
+  bool builtin_subclass(PyObject* o, unsigned d, const TypeInfo& ti);
+  bool attributes(PyObject* o, const TypeInfo& ti, Ref* out);
+  bool ndarray(PyObject* o, unsigned d);
+  bool numpy_scalar(PyObject* o, unsigned d);
+  bool reduce(PyObject* o, unsigned d, const TypeInfo& ti);
+  bool hook(PyObject* o, unsigned d, const TypeInfo& ti, bool registered);
+  bool tagged(PyObject* o, unsigned d);
+  const TypeInfo* info(PyTypeObject* t);
+  bool classify(PyTypeObject* t, TypeInfo* ti);
+  PyObject* numpy_helpers();
+
+  State& st_;
+  Writer& w_;
+  std::vector<PyObject*>& active_;
+  std::vector<TextEntry>& pool_;
+  std::vector<std::uint32_t>& order_;
+  KeyOrderCache& key_orders_;
+  const std::size_t base_;  // entries below belong to an outer call (a nested memokey call)
+  bool oversized_ = false;
+  // Failure record.
+  std::string reason_;
+  Ref cause_;
+  bool passthrough_ = false;
+  std::vector<std::string> segs_;  // innermost first
+};
+
+bool Walker::fail_py(const std::string& context) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  if (type == nullptr) return fail(context);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (tb != nullptr && value != nullptr) PyException_SetTraceback(value, tb);
+  Py_XDECREF(tb);
+  Ref type_ref = Ref::steal(type);
+  cause_ = Ref::steal(value);
+  if (!PyErr_GivenExceptionMatches(type, PyExc_Exception) ||
+      PyErr_GivenExceptionMatches(type, PyExc_MemoryError)) {
+    passthrough_ = true;  // KeyboardInterrupt, SystemExit, MemoryError: not ours to wrap
+    return false;
+  }
+  std::string msg;
+  if (st_.canonicalization_error != nullptr &&
+      PyErr_GivenExceptionMatches(type, st_.canonicalization_error)) {
+    msg = Utf8(cause_.get());  // a nested memokey call: keep its whole message
+  } else {
+    msg = TypeName(reinterpret_cast<PyTypeObject*>(type));
+    std::string text = Utf8(cause_.get());
+    if (!text.empty()) msg += ": " + text;
+  }
+  return fail(context.empty() ? msg : context + " (" + msg + ")");
+}
+
+void Walker::raise() {
+  if (passthrough_ && cause_) {
+    PyObject* v = cause_.release();
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(v)), v);
+    Py_DECREF(v);
+    return;
+  }
+  if (PyErr_Occurred()) {  // an error nobody recorded (should not happen)
+    fail_py("");
+    if (passthrough_) return raise();
+  }
+  std::string path;
+  for (auto it = segs_.rbegin(); it != segs_.rend(); ++it) path += *it;
+  std::string message = "obj" + path + ": " + reason_;
+  PyObject* cls = st_.canonicalization_error != nullptr ? st_.canonicalization_error : PyExc_TypeError;
+  Ref msg = Ref::steal(PyUnicode_DecodeUTF8(message.data(), static_cast<Py_ssize_t>(message.size()), "replace"));
+  Ref exc = msg ? Ref::steal(PyObject_CallOneArg(cls, msg.get())) : Ref();
+  if (!exc) return;  // exception already set
+  Ref path_obj = Ref::steal(PyUnicode_DecodeUTF8(path.data(), static_cast<Py_ssize_t>(path.size()), "replace"));
+  Ref reason_obj = Ref::steal(PyUnicode_DecodeUTF8(reason_.data(), static_cast<Py_ssize_t>(reason_.size()), "replace"));
+  if (!path_obj || !reason_obj || PyObject_SetAttrString(exc.get(), "path", path_obj.get()) != 0 ||
+      PyObject_SetAttrString(exc.get(), "reason", reason_obj.get()) != 0) {
+    PyErr_Clear();
+  }
+  if (cause_) PyException_SetCause(exc.get(), cause_.release());
+  PyErr_SetObject(cls, exc.get());
+}
+
+// --- scalars --------------------------------------------------------------------
+
+bool Walker::text(PyObject* o) {
+  Py_ssize_t n;
+  const char* s = Utf8Of(o, &n);
+  if (s == nullptr) {
+    return fail_py("str with a lone surrogate has no UTF-8 form, so no canonical form");
+  }
+  w_.text_unchecked(std::string_view(s, static_cast<std::size_t>(n)));
+  return true;
+}
+
+bool Walker::integer(PyObject* o, unsigned d) {
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+  if (overflow == 0) {
+    if (v == -1 && PyErr_Occurred()) return fail_py("");
+    w_.int64(v);
+    return true;
+  }
+  // Big: two's complement bytes, big-endian, with room for the sign bit;
+  // for a negative n, ~n == -1 - n is CBOR's magnitude.
+  std::vector<std::uint8_t> buf;
+#if PY_VERSION_HEX >= 0x030D0000
+  const Py_ssize_t need = PyLong_AsNativeBytes(o, nullptr, 0, Py_ASNATIVEBYTES_BIG_ENDIAN);
+  if (need < 0) return fail_py("");
+  buf.resize(static_cast<std::size_t>(need) + 1);
+  if (PyLong_AsNativeBytes(o, buf.data(), static_cast<Py_ssize_t>(buf.size()),
+                           Py_ASNATIVEBYTES_BIG_ENDIAN) < 0) {
+    return fail_py("");
+  }
+#else
+  const std::size_t bits = _PyLong_NumBits(o);
+  if (bits == static_cast<std::size_t>(-1) && PyErr_Occurred()) return fail_py("");
+  buf.resize(bits / 8 + 1);
+  if (_PyLong_AsByteArray(reinterpret_cast<PyLongObject*>(o), buf.data(), buf.size(), 0, 1) < 0) {
+    return fail_py("");
+  }
+#endif
+  if (overflow < 0) {
+    for (auto& b : buf) b = static_cast<std::uint8_t>(~b);
+  }
+  std::size_t significant = buf.size();
+  for (std::uint8_t b : buf) {
+    if (b != 0) break;
+    --significant;
+  }
+  if (significant > 8 && !deeper(d + 1)) return false;  // tag 2/3 over a byte string
+  w_.bignum(overflow < 0, ByteSpan(buf.data(), buf.size()));
+  return true;
+}
+
+bool Walker::bytes(const void* data, std::size_t size) {
+  if (size >= kReleaseGilMin) {
+    w_.flush();
+    GilRelease unlocked;
+    w_.bytes(data, size);
+  } else {
+    w_.bytes(data, size);
+  }
+  return true;
+}
+
+// The content of a buffer-protocol object (bytearray, memoryview) in C order.
+bool Walker::buffer_bytes(PyObject* o) {
+  Buffer buf;
+  if (!buf.get(o, PyBUF_FULL_RO)) return fail_py("cannot read the buffer");
+  Py_buffer& v = buf.view();
+  if (PyBuffer_IsContiguous(&v, 'C')) return bytes(v.buf, static_cast<std::size_t>(v.len));
+  std::vector<std::uint8_t> copy(static_cast<std::size_t>(v.len));
+  if (PyBuffer_ToContiguous(copy.data(), &v, v.len, 'C') != 0) return fail_py("cannot read the buffer");
+  return bytes(copy.data(), copy.size());
+}
+
+// --- containers -------------------------------------------------------------------
+
+bool Walker::tuple_items(PyObject* o, unsigned d) {
+  const Py_ssize_t n = PyTuple_GET_SIZE(o);
+  if (n > 0 && !deeper(d + 1)) return false;
+  w_.array(static_cast<std::uint64_t>(n));
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    if (!value(PyTuple_GET_ITEM(o, i), d + 1)) return seg_index(i);
+  }
+  return true;
+}
+
+bool Walker::list_items(PyObject* o, unsigned d) {
+  const Py_ssize_t n = PyList_GET_SIZE(o);
+  if ((n > 0 && !deeper(d + 1)) || !push(o)) return false;
+  w_.array(static_cast<std::uint64_t>(n));
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    if (i >= PyList_GET_SIZE(o)) return fail("the list changed size while it was being encoded");
+    PyObject* item = PyList_GET_ITEM(o, i);
+    Py_INCREF(item);
+    const bool ok = value(item, d + 1);
+    Py_DECREF(item);
+    if (!ok) return seg_index(i);
+  }
+  if (PyList_GET_SIZE(o) != n) return fail("the list changed size while it was being encoded");
+  pop();
+  return true;
+}
+
+const std::uint32_t* Walker::text_key_order(std::size_t base, std::size_t count) {
+  const std::size_t order_base = order_.size();
+  // The slot is chosen by the count and the first and last key; the full
+  // comparison below decides.
+  std::uint64_t hash = (count * 0x9E3779B97F4A7C15ULL) ^
+                       reinterpret_cast<std::uintptr_t>(pool_[base].k) ^
+                       (reinterpret_cast<std::uintptr_t>(pool_[base + count - 1].k) << 7);
+  hash ^= hash >> 29;
+  hash *= 0xBF58476D1CE4E5B9ULL;
+  hash ^= hash >> 32;
+  KeyOrderCache::Slot& slot = key_orders_.slots[hash % KeyOrderCache::kSlots];
+  if (slot.hash == hash && slot.keys.size() == count) {
+    bool same = true;
+    for (std::size_t i = 0; i < count && same; ++i) same = slot.keys[i] == pool_[base + i].k;
+    if (same) {
+      order_.insert(order_.end(), slot.order.begin(), slot.order.end());
+      return order_.data() + order_base;
+    }
+  }
+  // Text encodings order by (UTF-8 length, bytes); a dict's str keys are distinct.
+  for (std::size_t i = 0; i < count; ++i) order_.push_back(static_cast<std::uint32_t>(i));
+  const TextEntry* entries = pool_.data() + base;
+  auto less = [entries](std::uint32_t a, std::uint32_t b) {
+    const TextEntry& x = entries[a];
+    const TextEntry& y = entries[b];
+    if (x.size != y.size) return x.size < y.size;
+    return std::memcmp(x.key, y.key, x.size) < 0;
+  };
+  std::uint32_t* first = order_.data() + order_base;
+  if (count <= 16) {  // insertion sort
+    for (std::size_t i = 1; i < count; ++i) {
+      const std::uint32_t v = first[i];
+      std::size_t j = i;
+      while (j > 0 && less(v, first[j - 1])) {
+        first[j] = first[j - 1];
+        --j;
+      }
+      first[j] = v;
+    }
+  } else {
+    std::sort(first, first + count, less);
+  }
+  if (count <= KeyOrderCache::kMaxKeys) {
+    for (PyObject* k : slot.keys) Py_DECREF(k);
+    slot.keys.clear();
+    for (std::size_t i = 0; i < count; ++i) {
+      Py_INCREF(pool_[base + i].k);
+      slot.keys.push_back(pool_[base + i].k);
+    }
+    slot.order.assign(first, first + count);
+    slot.hash = hash;
+  }
+  return order_.data() + order_base;
+}
+
+bool Walker::dict_map(PyObject* o, unsigned d) {
+  const Py_ssize_t n = PyDict_GET_SIZE(o);
+  if ((n > 0 && !deeper(d + 1)) || !push(o)) return false;
+  // Text keys (the common case): sort the keys, then write the entries in
+  // order; text encodings order by (UTF-8 length, bytes), and a dict's str
+  // keys are distinct. Other keys go through the encoder's map sorting.
+  {
+    const std::size_t base = pool_.size();
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    bool all_text = true;
+    while (PyDict_Next(o, &pos, &k, &v)) {
+      Py_ssize_t size;
+      const char* s = PyUnicode_CheckExact(k) ? Utf8Of(k, &size) : nullptr;
+      if (s == nullptr) {
+        PyErr_Clear();
+        all_text = false;
+        break;
+      }
+      Py_INCREF(k);
+      Py_INCREF(v);
+      pool_.push_back(TextEntry{s, static_cast<std::size_t>(size), k, v});
+    }
+    auto release = [&]() {
+      for (std::size_t i = base; i < pool_.size(); ++i) {
+        Py_DECREF(pool_[i].k);
+        Py_DECREF(pool_[i].v);
+      }
+      pool_.resize(base);
+    };
+    if (all_text) {
+      const std::size_t count = pool_.size() - base;
+      const std::uint32_t* order = nullptr;  // canonical position -> pool index - base
+      const std::size_t order_base = order_.size();
+      if (count > 1) order = text_key_order(base, count);
+      w_.map(count);
+      for (std::size_t i = 0; i < count; ++i) {
+        const std::size_t at = base + (order != nullptr ? order_[order_base + i] : i);
+        w_.text_unchecked(std::string_view(pool_[at].key, pool_[at].size));
+        PyObject* key = pool_[at].k;
+        if (!value(pool_[at].v, d + 1)) {  // (pool_ may grow and move: index again)
+          seg_key(key);
+          order_.resize(order_base);
+          release();
+          return false;
+        }
+      }
+      order_.resize(order_base);
+      release();
+      if (PyDict_GET_SIZE(o) != n) return fail("the dict changed size while it was being encoded");
+      pop();
+      return true;
+    }
+    release();
+  }
+  w_.begin_map();
+  Py_ssize_t pos = 0;
+  PyObject *k, *v;
+  while (PyDict_Next(o, &pos, &k, &v)) {
+    Ref key = Ref::borrow(k), val = Ref::borrow(v);
+    w_.item();
+    if (!value(k, d + 1)) {
+      return seg("<key " + Repr(k) + ">");
+    }
+    if (!value(v, d + 1)) return seg_key(k);
+  }
+  if (PyDict_GET_SIZE(o) != n) return fail("the dict changed size while it was being encoded");
+  try {
+    w_.end_map();
+  } catch (const EncodeError&) {
+    return fail("two keys of this dict encode identically (float('nan') keys are all one key)");
+  }
+  if (w_.buffered() > kKeepBuffer) oversized_ = true;
+  pop();
+  return true;
+}
+
+// A dict of attributes (instance __dict__, object state): a map whose str
+// keys name attributes in error paths (.name).
+bool Walker::str_key_map(PyObject* o, unsigned d) {
+  const Py_ssize_t n = PyDict_GET_SIZE(o);
+  if ((n > 0 && !deeper(d + 1)) || !push(o)) return false;
+  w_.begin_map();
+  Py_ssize_t pos = 0;
+  PyObject *k, *v;
+  while (PyDict_Next(o, &pos, &k, &v)) {
+    Ref key = Ref::borrow(k), val = Ref::borrow(v);
+    w_.item();
+    if (!value(k, d + 1)) return seg("<key " + Repr(k) + ">");
+    if (!value(v, d + 1)) return PyUnicode_Check(k) ? seg_attr(k) : seg_key(k);
+  }
+  if (PyDict_GET_SIZE(o) != n) return fail("the dict changed size while it was being encoded");
+  try {
+    w_.end_map();
+  } catch (const EncodeError&) {
+    return fail("two keys of this dict encode identically");
+  }
+  if (w_.buffered() > kKeepBuffer) oversized_ = true;
+  pop();
+  return true;
+}
+
+bool Walker::set(PyObject* o, unsigned d, std::uint64_t tag_number) {
+  if (!deeper(d + 1) || (PySet_GET_SIZE(o) > 0 && !deeper(d + 2)) || !push(o)) return false;
+  w_.tag(tag_number);
+  w_.begin_set();
+  Ref it = Ref::steal(PyObject_GetIter(o));
+  if (!it) return fail_py("cannot iterate");
+  while (true) {
+    Ref item = Ref::steal(PyIter_Next(it.get()));
+    if (!item) break;
+    w_.item();
+    if (!value(item.get(), d + 2)) return seg("{" + Repr(item.get()) + "}");
+  }
+  if (PyErr_Occurred()) return fail_py("cannot iterate");
+  w_.end_set();
+  if (w_.buffered() > kKeepBuffer) oversized_ = true;
+  pop();
+  return true;
+}
+
+// OrderedDict content: tag 0x6D6B03 over [k1, v1, k2, v2, ...] in its order.
+bool Walker::ordered_items(PyObject* o, unsigned d) {
+  const Py_ssize_t n = PyDict_GET_SIZE(o);
+  if (!deeper(d + 1) || (n > 0 && !deeper(d + 2)) || !push(o)) return false;
+  w_.tag(tag::kOrderedMap);
+  w_.array(static_cast<std::uint64_t>(2 * n));
+  Ref it = Ref::steal(PyObject_GetIter(o));
+  if (!it) return fail_py("cannot iterate");
+  Py_ssize_t count = 0;
+  while (true) {
+    Ref k = Ref::steal(PyIter_Next(it.get()));
+    if (!k) break;
+    if (++count > n) return fail("the OrderedDict changed size while it was being encoded");
+    Ref v = Ref::borrow(PyDict_GetItemWithError(o, k.get()));
+    if (!v) {
+      if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, k.get());
+      return fail_py("the OrderedDict changed while it was being encoded");
+    }
+    if (!value(k.get(), d + 2)) return seg("<key " + Repr(k.get()) + ">");
+    if (!value(v.get(), d + 2)) return seg_key(k.get());
+  }
+  if (PyErr_Occurred()) return fail_py("cannot iterate");
+  if (count != n) return fail("the OrderedDict changed size while it was being encoded");
+  pop();
+  return true;
+}
+
+// --- the dispatch -------------------------------------------------------------------
+
+bool Walker::value(PyObject* o, unsigned d) {
+  PyTypeObject* t = Py_TYPE(o);
+  if (t == &PyUnicode_Type) return text(o);
+  if (t == &PyLong_Type) return integer(o, d);
+  if (t == &PyFloat_Type) {
+    w_.float64(PyFloat_AS_DOUBLE(o));
+    return true;
+  }
+  if (o == Py_None) {
+    w_.null();
+    return true;
+  }
+  if (t == &PyBool_Type) {
+    w_.boolean(o == Py_True);
+    return true;
+  }
+  if (t == &PyTuple_Type) {
+    if (!deeper(d + 1)) return false;
+    w_.tag(tag::kTuple);
+    return tuple_items(o, d + 1);
+  }
+  if (t == &PyDict_Type) return dict_map(o, d);
+  if (t == &PyList_Type) return list_items(o, d);
+  if (t == &PyBytes_Type) return bytes(PyBytes_AS_STRING(o), static_cast<std::size_t>(PyBytes_GET_SIZE(o)));
+  if (t == &PySet_Type) return set(o, d, tag::kSet);
+  if (t == &PyFrozenSet_Type) return set(o, d, tag::kFrozenSet);
+  return other(o, d);
+}
+
+const TypeInfo* Walker::info(PyTypeObject* t) {
+  auto it = st_.types.find(t);
+  if (it != st_.types.end()) return &it->second;
+  TypeInfo ti;
+  if (!classify(t, &ti)) {
+    Py_XDECREF(ti.extra);
+    Py_XDECREF(ti.slots);
+    return nullptr;
+  }
+  Py_INCREF(reinterpret_cast<PyObject*>(t));
+  return &st_.types.emplace(t, std::move(ti)).first->second;
+}
+
+bool Walker::classify(PyTypeObject* t, TypeInfo* ti) {
+  PyObject* to = reinterpret_cast<PyObject*>(t);
+  if (!ClassId(t, &ti->class_id, &ti->id_error) && PyErr_Occurred()) return false;
+  auto attributes_of = [&]() -> bool {
+    ti->has_dict = t->tp_dictoffset != 0;
+    PyObject* slotnames = ImportedAttr("copyreg", "_slotnames");
+    if (slotnames == nullptr) return true;
+    Ref names = Ref::steal(PyObject_CallOneArg(slotnames, to));
+    Py_DECREF(slotnames);
+    if (!names) return false;
+    if (PyList_Check(names.get()) && PyList_GET_SIZE(names.get()) > 0) ti->slots = names.release();
+    return true;
+  };
+
+  if (st_.registry != nullptr && PyDict_GET_SIZE(st_.registry) > 0) {
+    PyObject* mro = t->tp_mro;
+    for (Py_ssize_t i = 0; mro != nullptr && i < PyTuple_GET_SIZE(mro); ++i) {
+      PyObject* fn = PyDict_GetItemWithError(st_.registry, PyTuple_GET_ITEM(mro, i));
+      if (fn != nullptr) {
+        ti->kind = Kind::kRegistered;
+        ti->extra = Ref::borrow(fn).release();
+        return true;
+      }
+      if (PyErr_Occurred()) return false;
+    }
+  }
+  if (to == st_.tagged_type && to != nullptr) {
+    ti->kind = Kind::kTagged;
+    return true;
+  }
+  if (PyType_IsSubtype(t, &PyType_Type)) {
+    ti->kind = Kind::kClass;
+    return true;
+  }
+  if (t == &PyFunction_Type) {
+    ti->kind = Kind::kFunction;
+    return true;
+  }
+  if (PyType_IsSubtype(t, &PyCFunction_Type)) {
+    ti->kind = Kind::kBuiltinFunction;
+    return true;
+  }
+  {
+    const int has_hook = HasAttr(to, st_.s_memokey);
+    if (has_hook < 0) return false;
+    if (has_hook) {
+      ti->kind = Kind::kHook;
+      return true;
+    }
+  }
+  struct Exact {
+    PyTypeObject* type;
+    Kind kind;
+  };
+  const Exact exact[] = {
+      {&PyComplex_Type, Kind::kComplex},
+      {&PyByteArray_Type, Kind::kByteArray},
+      {&PyMemoryView_Type, Kind::kMemoryView},
+      {&PyRange_Type, Kind::kRange},
+      {&PySlice_Type, Kind::kSlice},
+      {Py_TYPE(Py_Ellipsis), Kind::kSingleton},
+      {Py_TYPE(Py_NotImplemented), Kind::kSingleton},
+      {st_.dt->DateTimeType, Kind::kDateTime},
+      {st_.dt->DateType, Kind::kDate},
+      {st_.dt->TimeType, Kind::kTime},
+      {st_.dt->DeltaType, Kind::kTimeDelta},
+  };
+  for (const Exact& x : exact) {
+    if (t == x.type) {
+      ti->kind = x.kind;
+      return true;
+    }
+  }
+  if (to == Resolve(&st_.ordered_dict, "collections", "OrderedDict")) {
+    ti->kind = Kind::kOrderedDict;
+    return true;
+  }
+  if (IsSubtypeOf(t, Resolve(&st_.default_dict, "collections", "defaultdict"))) {
+    ti->kind = Kind::kDefaultDict;
+    return attributes_of();
+  }
+  if (to == Resolve(&st_.decimal, "decimal", "Decimal")) {
+    ti->kind = Kind::kDecimal;
+    return true;
+  }
+  if (to == Resolve(&st_.fraction, "fractions", "Fraction")) {
+    ti->kind = Kind::kFraction;
+    return true;
+  }
+  if (to == Resolve(&st_.uuid, "uuid", "UUID")) {
+    ti->kind = Kind::kUuid;
+    return true;
+  }
+  if (Resolve(&st_.ndarray, "numpy", "ndarray") != nullptr) {
+    if (to == st_.ndarray) {
+      ti->kind = Kind::kNdArray;
+      return true;
+    }
+    if (IsSubtypeOf(t, st_.ndarray)) {
+      ti->kind = Kind::kNdArraySub;
+      return attributes_of();
+    }
+    if (IsSubtypeOf(t, Resolve(&st_.np_generic, "numpy", "generic"))) {
+      ti->kind = Kind::kNumpyScalar;
+      return true;
+    }
+  }
+  if (PyObject* enum_meta = Resolve(&st_.enum_type, "enum", "EnumMeta")) {
+    const int is_enum = PyObject_IsInstance(to, enum_meta);
+    if (is_enum < 0) return false;
+    if (is_enum) {
+      ti->kind = Kind::kEnum;
+      return true;
+    }
+  }
+  {
+    Ref dc_name = Ref::steal(PyUnicode_InternFromString("__dataclass_fields__"));
+    if (!dc_name) return false;
+    const int is_dataclass = HasAttr(to, dc_name.get());
+    if (is_dataclass < 0) return false;
+    if (is_dataclass) {
+      PyObject* fields_fn = ImportedAttr("dataclasses", "fields");
+      if (fields_fn != nullptr) {
+        Ref fn = Ref::steal(fields_fn);
+        Ref fields = Ref::steal(PyObject_CallOneArg(fn.get(), to));
+        if (!fields) return false;
+        Ref names = Ref::steal(PyList_New(0));
+        if (!names) return false;
+        Ref it = Ref::steal(PyObject_GetIter(fields.get()));
+        if (!it) return false;
+        while (Ref f = Ref::steal(PyIter_Next(it.get()))) {
+          Ref compare = Ref::steal(PyObject_GetAttrString(f.get(), "compare"));
+          if (!compare) return false;
+          const int yes = PyObject_IsTrue(compare.get());
+          if (yes < 0) return false;
+          if (!yes) continue;
+          Ref name = Ref::steal(PyObject_GetAttrString(f.get(), "name"));
+          if (!name || PyList_Append(names.get(), name.get()) != 0) return false;
+        }
+        if (PyErr_Occurred()) return false;
+        ti->kind = Kind::kDataclass;
+        ti->extra = PyList_AsTuple(names.get());
+        return ti->extra != nullptr;
+      }
+    }
+  }
+  if (PyType_IsSubtype(t, &PyTuple_Type)) {
+    Ref fields = Ref::steal(PyObject_GetAttr(to, st_.s_fields));
+    if (!fields) PyErr_Clear();
+    if (fields && PyTuple_Check(fields.get())) {
+      bool all_str = true;
+      for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(fields.get()); ++i) {
+        all_str = all_str && PyUnicode_Check(PyTuple_GET_ITEM(fields.get(), i));
+      }
+      if (all_str) {
+        ti->kind = Kind::kNamedTuple;
+        ti->extra = fields.release();
+        return attributes_of();
+      }
+    }
+  }
+  if (IsSubtypeOf(t, Resolve(&st_.pure_path, "pathlib", "PurePath"))) {
+    ti->kind = Kind::kPurePath;
+    // The pathlib classes keep one id whatever module implements them.
+    Ref module = Ref::steal(PyObject_GetAttrString(to, "__module__"));
+    if (!module) PyErr_Clear();
+    if (module && PyUnicode_Check(module.get()) && StartsWith(Utf8(module.get()), "pathlib")) {
+      Ref name = Ref::steal(PyObject_GetAttrString(to, "__name__"));
+      if (!name) return false;
+      ti->class_id = "pathlib:" + Utf8(name.get());
+      ti->id_error.clear();
+    }
+    return true;
+  }
+  struct Base {
+    PyTypeObject* type;
+    Kind kind;
+  };
+  if (st_.ordered_dict != nullptr && IsSubtypeOf(t, st_.ordered_dict)) {
+    ti->kind = Kind::kSubOrderedDict;
+    return attributes_of();
+  }
+  const Base bases[] = {
+      {&PyDict_Type, Kind::kSubDict},   {&PyList_Type, Kind::kSubList},
+      {&PyTuple_Type, Kind::kSubTuple}, {&PySet_Type, Kind::kSubSet},
+      {&PyFrozenSet_Type, Kind::kSubFrozenSet}, {&PyUnicode_Type, Kind::kSubStr},
+      {&PyBytes_Type, Kind::kSubBytes}, {&PyLong_Type, Kind::kSubInt},
+      {&PyFloat_Type, Kind::kSubFloat},
+  };
+  for (const Base& b : bases) {
+    if (PyType_IsSubtype(t, b.type)) {
+      ti->kind = b.kind;
+      return attributes_of();
+    }
+  }
+  ti->kind = Kind::kReduce;
+  return true;
+}
+
+bool Walker::other(PyObject* o, unsigned d) {
+  const TypeInfo* tip = info(Py_TYPE(o));
+  if (tip == nullptr) return fail_py("cannot inspect its type");
+  const TypeInfo& ti = *tip;
+  switch (ti.kind) {
+    case Kind::kRegistered:
+      return hook(o, d, ti, true);
+    case Kind::kHook:
+      return hook(o, d, ti, false);
+    case Kind::kTagged:
+      return tagged(o, d);
+    case Kind::kClass: {
+      const TypeInfo* ci = info(reinterpret_cast<PyTypeObject*>(o));
+      if (ci == nullptr) return fail_py("cannot inspect the class");
+      if (!ci->id_error.empty()) return fail(ci->id_error);
+      return global(ci->class_id, d);
+    }
+    case Kind::kFunction:
+      return function(o, d);
+    case Kind::kBuiltinFunction:
+      return builtin_function(o, d, ti);
+    case Kind::kSingleton:
+      return global(o == Py_Ellipsis ? "builtins:Ellipsis" : "builtins:NotImplemented", d);
+    case Kind::kComplex:
+      if (!deeper(d + 2)) return false;
+      w_.tag(tag::kComplex);
+      w_.array(2);
+      w_.float64(PyComplex_RealAsDouble(o));
+      w_.float64(PyComplex_ImagAsDouble(o));
+      return true;
+    case Kind::kByteArray:
+      if (!deeper(d + 2)) return false;
+      w_.tag(tag::kObject);
+      w_.array(2);
+      w_.text_unchecked("builtins:bytearray");
+      return buffer_bytes(o);
+    case Kind::kMemoryView:
+      return buffer_bytes(o);
+    case Kind::kRange: {
+      if (!deeper(d + 2)) return false;
+      w_.tag(tag::kRange);
+      w_.array(3);
+      PyObject* names[] = {st_.s_start, st_.s_stop, st_.s_step};
+      for (PyObject* name : names) {
+        Ref v = Ref::steal(PyObject_GetAttr(o, name));
+        if (!v) return fail_py("");
+        if (!integer(v.get(), d + 2)) return false;
+      }
+      return true;
+    }
+    case Kind::kSlice: {
+      if (!deeper(d + 2)) return false;
+      auto* s = reinterpret_cast<PySliceObject*>(o);
+      w_.tag(tag::kSlice);
+      w_.array(3);
+      if (!value(s->start, d + 2)) return seg_attr("start");
+      if (!value(s->stop, d + 2)) return seg_attr("stop");
+      if (!value(s->step, d + 2)) return seg_attr("step");
+      return true;
+    }
+    case Kind::kDate:
+      if (!deeper(d + 1)) return false;
+      return date(o);
+    case Kind::kDateTime:
+      if (!deeper(d + 2)) return false;
+      return datetime(o, false);
+    case Kind::kTime:
+      if (!deeper(d + 2)) return false;
+      return datetime(o, true);
+    case Kind::kTimeDelta:
+      if (!deeper(d + 2)) return false;
+      w_.tag(tag::kTimeDelta);
+      w_.array(3);
+      w_.int64(PyDateTime_DELTA_GET_DAYS(o));
+      w_.int64(PyDateTime_DELTA_GET_SECONDS(o));
+      w_.int64(PyDateTime_DELTA_GET_MICROSECONDS(o));
+      return true;
+    case Kind::kDecimal:
+      return decimal(o, d);
+    case Kind::kFraction: {
+      if (!deeper(d + 2)) return false;
+      w_.tag(tag::kRational);
+      w_.array(2);
+      PyObject* names[] = {st_.s_numerator, st_.s_denominator};
+      for (PyObject* name : names) {
+        Ref v = Ref::steal(PyObject_GetAttr(o, name));
+        Ref i = v ? Ref::steal(PyNumber_Index(v.get())) : Ref();
+        if (!i) return fail_py("");
+        if (!integer(i.get(), d + 2)) return false;
+      }
+      return true;
+    }
+    case Kind::kUuid: {
+      if (!deeper(d + 1)) return false;
+      Ref b = Ref::steal(PyObject_GetAttr(o, st_.s_bytes));
+      if (!b) return fail_py("");
+      if (!PyBytes_Check(b.get()) || PyBytes_GET_SIZE(b.get()) != 16) {
+        return fail("UUID.bytes is not 16 bytes");
+      }
+      w_.tag(tag::kUuid);
+      w_.bytes(PyBytes_AS_STRING(b.get()), 16);
+      return true;
+    }
+    case Kind::kOrderedDict:
+      return ordered_items(o, d);
+    case Kind::kEnum:
+      return enum_member(o, d, ti);
+    case Kind::kDataclass:
+    case Kind::kNamedTuple:
+      return record(o, d, ti);
+    case Kind::kPurePath: {
+      if (!deeper(d + 2)) return false;
+      Ref s = Ref::steal(PyObject_Str(o));
+      if (!s) return fail_py("");
+      w_.tag(tag::kObject);
+      w_.array(2);
+      if (!class_id(ti)) return false;
+      return text(s.get());
+    }
+    case Kind::kNdArray:
+      return ndarray(o, d);
+    case Kind::kNumpyScalar:
+      return numpy_scalar(o, d);
+    case Kind::kDefaultDict:
+    case Kind::kNdArraySub:
+    case Kind::kSubDict:
+    case Kind::kSubOrderedDict:
+    case Kind::kSubList:
+    case Kind::kSubTuple:
+    case Kind::kSubSet:
+    case Kind::kSubFrozenSet:
+    case Kind::kSubStr:
+    case Kind::kSubBytes:
+    case Kind::kSubInt:
+    case Kind::kSubFloat:
+      return builtin_subclass(o, d, ti);
+    case Kind::kReduce:
+      return reduce(o, d, ti);
+  }
+  return fail("internal error: unknown kind");
+}
+
+// --- globals ---------------------------------------------------------------------
+
+bool Walker::function(PyObject* o, unsigned d) {
+  Ref module = Ref::steal(PyObject_GetAttr(o, st_.s_module));
+  if (!module) PyErr_Clear();
+  Ref qualname = Ref::steal(PyObject_GetAttr(o, st_.s_qualname));
+  if (!qualname) PyErr_Clear();
+  std::string id, error;
+  if (!GlobalName(o, module.get(), qualname.get(), true, &id, &error)) return fail(error);
+  return global(id, d);
+}
+
+bool Walker::builtin_function(PyObject* o, unsigned d, const TypeInfo& ti) {
+  PyObject* self = PyCFunction_GET_SELF(o);
+  if (self != nullptr && !PyModule_Check(self)) return reduce(o, d, ti);  // a bound method
+  Ref module = Ref::steal(PyObject_GetAttr(o, st_.s_module));
+  if (!module) PyErr_Clear();
+  if ((!module || module.get() == Py_None) && self != nullptr) {
+    module = Ref::steal(PyModule_GetNameObject(self));
+    if (!module) PyErr_Clear();
+  }
+  Ref qualname = Ref::steal(PyObject_GetAttr(o, st_.s_qualname));
+  if (!qualname) PyErr_Clear();
+  std::string id, error;
+  if (!GlobalName(o, module.get(), qualname.get(), true, &id, &error)) return fail(error);
+  return global(id, d);
+}
+
+// --- datetime ---------------------------------------------------------------------
+
+bool Walker::date(PyObject* o) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", PyDateTime_GET_YEAR(o), PyDateTime_GET_MONTH(o),
+                PyDateTime_GET_DAY(o));
+  w_.tag(tag::kFullDate);
+  w_.text_unchecked(buf);
+  return true;
+}
+
+bool Walker::utcoffset(PyObject* o) {
+  Ref off = Ref::steal(PyObject_CallMethodNoArgs(o, st_.s_utcoffset));
+  if (!off) return fail_py("utcoffset() failed");
+  if (off.get() == Py_None) {
+    w_.null();
+    return true;
+  }
+  if (!PyObject_TypeCheck(off.get(), st_.dt->DeltaType)) return fail("utcoffset() did not return a timedelta");
+  const long long us = (static_cast<long long>(PyDateTime_DELTA_GET_DAYS(off.get())) * 86400 +
+                        PyDateTime_DELTA_GET_SECONDS(off.get())) * 1000000LL +
+                       PyDateTime_DELTA_GET_MICROSECONDS(off.get());
+  w_.int64(us);
+  return true;
+}
+
+bool Walker::datetime(PyObject* o, bool is_time) {
+  if (is_time) {
+    w_.tag(tag::kTime);
+    w_.array(6);
+    w_.uint(static_cast<std::uint64_t>(PyDateTime_TIME_GET_HOUR(o)));
+    w_.uint(static_cast<std::uint64_t>(PyDateTime_TIME_GET_MINUTE(o)));
+    w_.uint(static_cast<std::uint64_t>(PyDateTime_TIME_GET_SECOND(o)));
+    w_.uint(static_cast<std::uint64_t>(PyDateTime_TIME_GET_MICROSECOND(o)));
+    w_.uint(static_cast<std::uint64_t>(PyDateTime_TIME_GET_FOLD(o)));
+    if (PyDateTime_TIME_GET_TZINFO(o) == Py_None) {
+      w_.null();
+      return true;
+    }
+    return utcoffset(o);
+  }
+  w_.tag(tag::kDateTime);
+  w_.array(9);
+  w_.uint(static_cast<std::uint64_t>(PyDateTime_GET_YEAR(o)));
+  w_.uint(static_cast<std::uint64_t>(PyDateTime_GET_MONTH(o)));
+  w_.uint(static_cast<std::uint64_t>(PyDateTime_GET_DAY(o)));
+  w_.uint(static_cast<std::uint64_t>(PyDateTime_DATE_GET_HOUR(o)));
+  w_.uint(static_cast<std::uint64_t>(PyDateTime_DATE_GET_MINUTE(o)));
+  w_.uint(static_cast<std::uint64_t>(PyDateTime_DATE_GET_SECOND(o)));
+  w_.uint(static_cast<std::uint64_t>(PyDateTime_DATE_GET_MICROSECOND(o)));
+  w_.uint(static_cast<std::uint64_t>(PyDateTime_DATE_GET_FOLD(o)));
+  if (PyDateTime_DATE_GET_TZINFO(o) == Py_None) {
+    w_.null();
+    return true;
+  }
+  return utcoffset(o);
+}
+
+// --- Decimal ---------------------------------------------------------------------
+
+bool Walker::decimal(PyObject* o, unsigned d) {
+  if (!deeper(d + 1)) return false;
+  Ref t = Ref::steal(PyObject_CallMethodNoArgs(o, st_.s_as_tuple));
+  if (!t) return fail_py("");
+  if (!PyTuple_Check(t.get()) || PyTuple_GET_SIZE(t.get()) != 3) return fail("unexpected Decimal.as_tuple()");
+  PyObject* sign = PyTuple_GET_ITEM(t.get(), 0);
+  PyObject* digits = PyTuple_GET_ITEM(t.get(), 1);
+  PyObject* exponent = PyTuple_GET_ITEM(t.get(), 2);
+  const bool negative = PyLong_Check(sign) && PyLong_AsLong(sign) == 1;
+  std::string mantissa = negative ? "-" : "";
+  bool all_zero = true;
+  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(digits); ++i) {
+    const long digit = PyLong_AsLong(PyTuple_GET_ITEM(digits, i));
+    if (digit < 0 || digit > 9) {
+      PyErr_Clear();
+      return fail("unexpected Decimal digits");
+    }
+    all_zero = all_zero && digit == 0;
+    mantissa.push_back(static_cast<char>('0' + digit));
+  }
+  if (!PyLong_Check(exponent) || (negative && all_zero)) {
+    // NaN, sNaN, ±Infinity, negative zero: Python's str() of the value.
+    Ref s = Ref::steal(PyObject_Str(o));
+    if (!s) return fail_py("");
+    w_.tag(tag::kDecimalSpecial);
+    return text(s.get());
+  }
+  if (mantissa.size() == (negative ? 1u : 0u)) mantissa += "0";
+  Ref m = Ref::steal(PyLong_FromString(mantissa.c_str(), nullptr, 10));
+  if (!m) return fail_py("");
+  if (!deeper(d + 2)) return false;
+  w_.tag(tag::kDecimalFraction);
+  w_.array(2);
+  if (!integer(exponent, d + 2)) return false;
+  return integer(m.get(), d + 2);
+}
+
+// --- Enum, records ---------------------------------------------------------------------
+
+bool Walker::enum_member(PyObject* o, unsigned d, const TypeInfo& ti) {
+  if (!deeper(d + 2)) return false;
+  w_.tag(tag::kEnum);
+  w_.array(2);
+  if (!class_id(ti)) return false;
+  Ref name = Ref::steal(PyObject_GetAttr(o, st_.s_name_));
+  if (!name) return fail_py("");
+  if (PyUnicode_Check(name.get())) {
+    Ref members = Ref::steal(PyObject_GetAttr(reinterpret_cast<PyObject*>(Py_TYPE(o)), st_.s_member_map));
+    if (!members) return fail_py("");
+    Ref member = Ref::steal(PyObject_GetItem(members.get(), name.get()));
+    if (!member) PyErr_Clear();
+    if (member.get() == o) return text(name.get());
+  } else if (name.get() != Py_None) {
+    return fail("Enum member name is not a str");
+  }
+  // A combined Flag value (no single member): its value.
+  Ref v = Ref::steal(PyObject_GetAttr(o, st_.s_value_));
+  if (!v) return fail_py("");
+  if (!push(o)) return false;
+  if (!value(v.get(), d + 2)) return seg_attr("value");
+  pop();
+  return true;
+}
+
+// Collects the instance attributes that are not part of a builtin base's
+// value: __dict__ and set __slots__. *out stays empty when there are none.
+bool Walker::attributes(PyObject* o, const TypeInfo& ti, Ref* out) {
+  Ref attrs;
+  if (ti.has_dict) {
+    Ref dict = Ref::steal(PyObject_GetAttr(o, st_.s_dict));
+    if (!dict) {
+      if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return fail_py("cannot read __dict__");
+      PyErr_Clear();
+    } else if (PyDict_Check(dict.get()) && PyDict_GET_SIZE(dict.get()) > 0) {
+      attrs = Ref::steal(PyDict_Copy(dict.get()));
+      if (!attrs) return fail_py("");
+    }
+  }
+  if (ti.slots != nullptr) {
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(ti.slots); ++i) {
+      PyObject* name = PyList_GET_ITEM(ti.slots, i);
+      Ref v = Ref::steal(PyObject_GetAttr(o, name));
+      if (!v) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return fail_py("cannot read a slot");
+        PyErr_Clear();
+        continue;
+      }
+      if (!attrs) {
+        attrs = Ref::steal(PyDict_New());
+        if (!attrs) return fail_py("");
+      }
+      if (PyDict_SetItem(attrs.get(), name, v.get()) != 0) return fail_py("");
+    }
+  }
+  *out = std::move(attrs);
+  return true;
+}
+
+// dataclass / namedtuple: [class id, 0x6D6B03[name, value, ...](, attributes)]
+bool Walker::record(PyObject* o, unsigned d, const TypeInfo& ti) {
+  const bool named_tuple = ti.kind == Kind::kNamedTuple;
+  PyObject* names = ti.extra;
+  const Py_ssize_t n = PyTuple_GET_SIZE(names);
+  if (!deeper(n > 0 ? d + 4 : d + 3)) return false;
+  Ref attrs;
+  if (named_tuple) {
+    if (PyTuple_GET_SIZE(o) != n) return fail("the namedtuple's length differs from its _fields");
+    if (!attributes(o, ti, &attrs)) return false;
+  }
+  if (!push(o)) return false;
+  w_.tag(tag::kObject);
+  w_.array(attrs ? 3 : 2);
+  if (!class_id(ti)) return false;
+  w_.tag(tag::kOrderedMap);
+  w_.array(static_cast<std::uint64_t>(2 * n));
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* name = PyTuple_GET_ITEM(names, i);
+    if (!text(name)) return false;
+    if (named_tuple) {
+      if (!value(PyTuple_GET_ITEM(o, i), d + 4)) return seg_attr(name);
+    } else {
+      Ref v = Ref::steal(PyObject_GetAttr(o, name));
+      if (!v) return fail_py("cannot read the field") || seg_attr(name);
+      if (!value(v.get(), d + 4)) return seg_attr(name);
+    }
+  }
+  if (attrs && !str_key_map(attrs.get(), d + 2)) return false;
+  pop();
+  return true;
+}
+
+// Subclasses of the builtins (and of OrderedDict, defaultdict, ndarray):
+// [class id, the value as its base (, attributes)].
+bool Walker::builtin_subclass(PyObject* o, unsigned d, const TypeInfo& ti) {
+  if (!deeper(d + 2)) return false;
+  Ref attrs;
+  if (!attributes(o, ti, &attrs)) return false;
+  if (!push(o)) return false;
+  w_.tag(tag::kObject);
+  w_.array(attrs ? 3 : 2);
+  if (!class_id(ti)) return false;
+  const unsigned cd = d + 2;  // depth of the base value
+  // Containers that push() themselves: take o off the stack first.
+  pop();
+  bool ok = true;
+  switch (ti.kind) {
+    case Kind::kSubDict:
+      ok = dict_map(o, cd);
+      break;
+    case Kind::kSubOrderedDict:
+      ok = ordered_items(o, cd);
+      break;
+    case Kind::kDefaultDict: {
+      if (!deeper(cd + 1)) return false;
+      w_.array(2);
+      Ref factory = Ref::steal(PyObject_GetAttr(o, st_.s_default_factory));
+      if (!factory) return fail_py("");
+      if (!push(o)) return false;
+      if (!value(factory.get(), cd + 1)) return seg_attr("default_factory");
+      pop();
+      ok = dict_map(o, cd + 1);
+      break;
+    }
+    case Kind::kSubList:
+      ok = list_items(o, cd);
+      break;
+    case Kind::kSubTuple:
+      if (!deeper(cd + 1)) return false;
+      w_.tag(tag::kTuple);
+      ok = tuple_items(o, cd + 1);
+      break;
+    case Kind::kSubSet:
+      ok = set(o, cd, tag::kSet);
+      break;
+    case Kind::kSubFrozenSet:
+      ok = set(o, cd, tag::kFrozenSet);
+      break;
+    case Kind::kSubStr:
+      ok = text(o);
+      break;
+    case Kind::kSubBytes:
+      ok = bytes(PyBytes_AS_STRING(o), static_cast<std::size_t>(PyBytes_GET_SIZE(o)));
+      break;
+    case Kind::kSubInt:
+      ok = integer(o, cd);
+      break;
+    case Kind::kSubFloat:
+      w_.float64(PyFloat_AS_DOUBLE(o));
+      break;
+    case Kind::kNdArraySub:
+      ok = ndarray(o, cd);
+      break;
+    default:
+      return fail("internal error: not a builtin subclass");
+  }
+  if (!ok) return false;
+  if (attrs) {
+    if (!push(o)) return false;
+    if (!str_key_map(attrs.get(), d + 2)) return false;
+    pop();
+  }
+  return true;
+}
+
+// --- numpy ---------------------------------------------------------------------------
+
+PyObject* Walker::numpy_helpers() {
+  if (st_.numpy_helpers == nullptr) st_.numpy_helpers = PyImport_ImportModule("memokey._numpy");
+  return st_.numpy_helpers;
+}
+
+std::string NdIndex(Py_ssize_t flat, PyObject* shape) {
+  const Py_ssize_t nd = PyTuple_GET_SIZE(shape);
+  std::vector<Py_ssize_t> idx(static_cast<std::size_t>(nd));
+  for (Py_ssize_t i = nd - 1; i >= 0; --i) {
+    const Py_ssize_t dim = PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, i));
+    if (dim <= 0) break;
+    idx[static_cast<std::size_t>(i)] = flat % dim;
+    flat /= dim;
+  }
+  std::string out = "[";
+  for (std::size_t i = 0; i < idx.size(); ++i) out += (i ? ", " : "") + std::to_string(idx[i]);
+  return out + "]";
+}
+
+bool Walker::ndarray(PyObject* o, unsigned d) {
+  // Fast path: a C-contiguous little-endian array of an RFC 8746 dtype,
+  // straight from its buffer. Everything else goes through memokey._numpy.
+  Ref dtype = Ref::steal(PyObject_GetAttr(o, st_.s_dtype));
+  if (!dtype) return fail_py("");
+  Ref dstr = Ref::steal(PyObject_GetAttr(dtype.get(), st_.s_str));
+  if (!dstr) return fail_py("");
+  std::uint64_t typed = 0;
+  {
+    const std::string s = Utf8(dstr.get());
+    static constexpr struct {
+      const char* str;
+      std::uint64_t tag;
+    } kTyped[] = {
+        {"|u1", tag::kUint8Array},     {"<u2", tag::kUint16LeArray}, {"<u4", tag::kUint32LeArray},
+        {"<u8", tag::kUint64LeArray},  {"|i1", tag::kSint8Array},    {"<i2", tag::kSint16LeArray},
+        {"<i4", tag::kSint32LeArray},  {"<i8", tag::kSint64LeArray}, {"<f2", tag::kFloat16LeArray},
+        {"<f4", tag::kFloat32LeArray}, {"<f8", tag::kFloat64LeArray},
+    };
+    for (const auto& t : kTyped) {
+      if (s == t.str) typed = t.tag;
+    }
+  }
+  if (typed != 0) {
+    Buffer buf;
+    if (buf.get(o, PyBUF_C_CONTIGUOUS)) {
+      Py_buffer& v = buf.view();
+      if (!deeper(d + 3)) return false;
+      w_.tag(tag::kMultiDimArray);
+      w_.array(2);
+      w_.array(static_cast<std::uint64_t>(v.ndim));
+      for (int i = 0; i < v.ndim; ++i) w_.uint(static_cast<std::uint64_t>(v.shape[i]));
+      w_.tag(typed);
+      return bytes(v.buf, static_cast<std::size_t>(v.len));
+    }
+    PyErr_Clear();
+  }
+  PyObject* helpers = numpy_helpers();
+  if (helpers == nullptr) return fail_py("cannot import memokey._numpy");
+  Ref r = Ref::steal(PyObject_CallMethod(helpers, "canonical_array", "O", o));
+  if (!r) return fail_py("");
+  // (tag or None, dtype text, shape tuple, payload: uint8 array or list of objects)
+  if (!PyTuple_Check(r.get()) || PyTuple_GET_SIZE(r.get()) != 4) return fail("internal error: canonical_array");
+  PyObject* tag_obj = PyTuple_GET_ITEM(r.get(), 0);
+  PyObject* dtype_text = PyTuple_GET_ITEM(r.get(), 1);
+  PyObject* shape = PyTuple_GET_ITEM(r.get(), 2);
+  PyObject* payload = PyTuple_GET_ITEM(r.get(), 3);
+  if (!deeper(d + 2)) return false;
+  const bool has_dims = PyTuple_GET_SIZE(shape) > 0;
+  auto write_shape = [&]() {
+    w_.array(static_cast<std::uint64_t>(PyTuple_GET_SIZE(shape)));
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(shape); ++i) {
+      if (!integer(PyTuple_GET_ITEM(shape, i), d + 3)) return false;
+    }
+    return true;
+  };
+  auto write_data = [&]() {
+    Buffer buf;
+    if (!buf.get(payload, PyBUF_C_CONTIGUOUS)) return fail_py("cannot read the array's data");
+    return bytes(buf.view().buf, static_cast<std::size_t>(buf.view().len));
+  };
+  if (PyList_Check(payload)) {  // object dtype: tag 40 [shape, [elements]]
+    if (((has_dims || PyList_GET_SIZE(payload) > 0) && !deeper(d + 3)) || !push(o)) return false;
+    w_.tag(tag::kMultiDimArray);
+    w_.array(2);
+    if (!write_shape()) return false;
+    const Py_ssize_t n = PyList_GET_SIZE(payload);
+    w_.array(static_cast<std::uint64_t>(n));
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      if (!value(PyList_GET_ITEM(payload, i), d + 3)) return seg(NdIndex(i, shape));
+    }
+    pop();
+    return true;
+  }
+  if (tag_obj != Py_None) {
+    if (!deeper(d + 3)) return false;
+    const unsigned long long t = PyLong_AsUnsignedLongLong(tag_obj);
+    if (PyErr_Occurred()) return fail_py("");
+    w_.tag(tag::kMultiDimArray);
+    w_.array(2);
+    if (!write_shape()) return false;
+    w_.tag(t);
+    return write_data();
+  }
+  if (has_dims && !deeper(d + 3)) return false;
+  w_.tag(tag::kTypedNdArray);
+  w_.array(3);
+  if (!text(dtype_text)) return false;
+  if (!write_shape()) return false;
+  return write_data();
+}
+
+bool Walker::numpy_scalar(PyObject* o, unsigned d) {
+  if (!deeper(d + 2)) return false;
+  PyObject* helpers = numpy_helpers();
+  if (helpers == nullptr) return fail_py("cannot import memokey._numpy");
+  Ref r = Ref::steal(PyObject_CallMethod(helpers, "canonical_scalar", "O", o));
+  if (!r) return fail_py("");
+  if (!PyTuple_Check(r.get()) || PyTuple_GET_SIZE(r.get()) != 2) return fail("internal error: canonical_scalar");
+  w_.tag(tag::kNumpyScalar);
+  w_.array(2);
+  if (!text(PyTuple_GET_ITEM(r.get(), 0))) return false;
+  Buffer buf;
+  if (!buf.get(PyTuple_GET_ITEM(r.get(), 1), PyBUF_C_CONTIGUOUS)) return fail_py("");
+  return bytes(buf.view().buf, static_cast<std::size_t>(buf.view().len));
+}
+
+// --- hooks, Tagged, the reduce fallback ----------------------------------------------
+
+bool Walker::hook(PyObject* o, unsigned d, const TypeInfo& ti, bool registered) {
+  if (!deeper(d + 2)) return false;
+  Ref r = Ref::steal(registered ? PyObject_CallOneArg(ti.extra, o)
+                                : PyObject_CallMethodNoArgs(o, st_.s_memokey));
+  const char* label = registered ? "<memokey.register function>" : ".__memokey__()";
+  if (!r) {
+    fail_py(std::string(registered ? "the function given to memokey.register" : "__memokey__()") +
+            " raised");
+    return false;
+  }
+  if (!push(o)) return false;
+  w_.tag(tag::kObject);
+  w_.array(2);
+  if (!class_id(ti)) return false;
+  if (!value(r.get(), d + 2)) return seg(label);
+  pop();
+  return true;
+}
+
+bool Walker::tagged(PyObject* o, unsigned d) {
+  if (!deeper(d + 1)) return false;
+  Ref t = Ref::steal(PyObject_GetAttr(o, st_.s_tag));
+  if (!t) return fail_py("");
+  const unsigned long long number = PyLong_Check(t.get()) ? PyLong_AsUnsignedLongLong(t.get()) : 0;
+  if (!PyLong_Check(t.get()) || PyErr_Occurred()) {
+    PyErr_Clear();
+    return fail("Tagged.tag must be an int in 0..2**64-1");
+  }
+  if (number == tag::kPositiveBignum || number == tag::kNegativeBignum || number == tag::kSet ||
+      number == tag::kFrozenSet) {
+    return fail("Tagged(" + std::to_string(number) +
+                ", ...) has a canonical Python form: use int, set or frozenset");
+  }
+  Ref v = Ref::steal(PyObject_GetAttr(o, st_.s_value));
+  if (!v) return fail_py("");
+  if (!push(o)) return false;
+  w_.tag(number);
+  if (!value(v.get(), d + 1)) return seg_attr("value");
+  pop();
+  return true;
+}
+
+bool Walker::reduce(PyObject* o, unsigned d, const TypeInfo& ti) {
+  if (!deeper(d + 1)) return false;
+  const std::string type_name = Py_TYPE(o)->tp_name;
+  Ref four = Ref::steal(PyLong_FromLong(4));
+  if (!four) return fail_py("");
+  Ref rv = Ref::steal(PyObject_CallMethodOneArg(o, st_.s_reduce_ex, four.get()));
+  if (!rv) {
+    return fail_py("no canonical form for " + type_name +
+                   ": it is not a supported type, has no __memokey__() and no memokey.register() "
+                   "function, and cannot be reduced like pickle does");
+  }
+  if (PyUnicode_Check(rv.get())) {  // a named global (a module-level singleton)
+    Ref module = Ref::steal(PyObject_GetAttr(o, st_.s_module));
+    if (!module) PyErr_Clear();
+    std::string id, error;
+    if (!GlobalName(o, module.get(), rv.get(), true, &id, &error)) return fail(error);
+    return global(id, d);
+  }
+  if (!PyTuple_Check(rv.get()) || PyTuple_GET_SIZE(rv.get()) < 2 || PyTuple_GET_SIZE(rv.get()) > 6) {
+    return fail(type_name + ".__reduce_ex__(4) returned neither a str nor a 2..6-tuple");
+  }
+  if (!ti.id_error.empty()) return fail(ti.id_error);
+  const Py_ssize_t rn = PyTuple_GET_SIZE(rv.get());
+  PyObject* callable = PyTuple_GET_ITEM(rv.get(), 0);
+  PyObject* args = PyTuple_GET_ITEM(rv.get(), 1);
+  PyObject* state = rn > 2 ? PyTuple_GET_ITEM(rv.get(), 2) : Py_None;
+  PyObject* listitems = rn > 3 ? PyTuple_GET_ITEM(rv.get(), 3) : Py_None;
+  PyObject* dictitems = rn > 4 ? PyTuple_GET_ITEM(rv.get(), 4) : Py_None;
+  PyObject* setstate = rn > 5 ? PyTuple_GET_ITEM(rv.get(), 5) : Py_None;
+  if (!PyTuple_Check(args)) return fail(type_name + ".__reduce_ex__(4) returned non-tuple arguments");
+
+  Resolve(&st_.newobj, "copyreg", "__newobj__");
+  Resolve(&st_.newobj_ex, "copyreg", "__newobj_ex__");
+  PyObject* cls = reinterpret_cast<PyObject*>(Py_TYPE(o));
+  const Py_ssize_t an = PyTuple_GET_SIZE(args);
+  // The entries of the ordered state map, in this fixed order:
+  // call, args, kwargs, state, listitems, dictitems, setstate.
+  struct Entry {
+    const char* name;
+    PyObject* value;
+  };
+  std::vector<Entry> entries;
+  Ref new_args, kwargs;
+  if (callable == st_.newobj && an >= 1 && PyTuple_GET_ITEM(args, 0) == cls) {
+    if (an > 1) {
+      new_args = Ref::steal(PyTuple_GetSlice(args, 1, an));
+      if (!new_args) return fail_py("");
+      entries.push_back({"args", new_args.get()});
+    }
+  } else if (callable == st_.newobj_ex && an == 3 && PyTuple_GET_ITEM(args, 0) == cls) {
+    PyObject* a = PyTuple_GET_ITEM(args, 1);
+    PyObject* k = PyTuple_GET_ITEM(args, 2);
+    if (PyObject_Length(a) != 0) entries.push_back({"args", a});
+    if (PyObject_Length(k) != 0) entries.push_back({"kwargs", k});
+    PyErr_Clear();
+  } else {
+    entries.push_back({"call", callable});
+    entries.push_back({"args", args});
+  }
+  if (state != Py_None) entries.push_back({"state", state});
+  Ref items_list, dict_pairs;
+  if (listitems != Py_None) {
+    items_list = Ref::steal(PySequence_List(listitems));
+    if (!items_list) return fail_py("cannot iterate the reduced list items");
+    entries.push_back({"listitems", items_list.get()});
+  }
+  if (dictitems != Py_None) {
+    dict_pairs = Ref::steal(PySequence_List(dictitems));
+    if (!dict_pairs) return fail_py("cannot iterate the reduced dict items");
+    entries.push_back({"dictitems", dict_pairs.get()});
+  }
+  if (setstate != Py_None) entries.push_back({"setstate", setstate});
+
+  if (!deeper(entries.empty() ? d + 3 : d + 4) || !push(o)) return false;
+  w_.tag(tag::kObject);
+  w_.array(2);
+  w_.text_unchecked(ti.class_id);
+  w_.tag(tag::kOrderedMap);
+  w_.array(2 * entries.size());
+  const unsigned vd = d + 4;
+  for (const Entry& entry : entries) {
+    w_.text_unchecked(entry.name);
+    const std::string_view name = entry.name;
+    if (name == "state" && PyDict_CheckExact(entry.value)) {
+      if (!str_key_map(entry.value, vd)) return false;
+    } else if (name == "dictitems") {
+      // [(k, v), ...] -> a map
+      if (PyList_GET_SIZE(entry.value) > 0 && !deeper(vd + 1)) return false;
+      w_.begin_map();
+      for (Py_ssize_t i = 0; i < PyList_GET_SIZE(entry.value); ++i) {
+        PyObject* pair = PyList_GET_ITEM(entry.value, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+          return fail("reduced dict items are not (key, value) pairs");
+        }
+        w_.item();
+        if (!value(PyTuple_GET_ITEM(pair, 0), vd + 1)) return seg("<key " + Repr(PyTuple_GET_ITEM(pair, 0)) + ">");
+        if (!value(PyTuple_GET_ITEM(pair, 1), vd + 1)) return seg_key(PyTuple_GET_ITEM(pair, 0));
+      }
+      try {
+        w_.end_map();
+      } catch (const EncodeError&) {
+        return fail("two keys of the reduced dict items encode identically");
+      }
+    } else if (name == "state" && PyTuple_CheckExact(entry.value) && PyTuple_GET_SIZE(entry.value) == 2 &&
+               (PyTuple_GET_ITEM(entry.value, 0) == Py_None || PyDict_CheckExact(PyTuple_GET_ITEM(entry.value, 0))) &&
+               PyDict_CheckExact(PyTuple_GET_ITEM(entry.value, 1))) {
+      // (instance dict, slots dict) from object.__getstate__: attribute paths.
+      if (!deeper(vd + 2)) return false;
+      w_.tag(tag::kTuple);
+      w_.array(2);
+      PyObject* first = PyTuple_GET_ITEM(entry.value, 0);
+      if (first == Py_None) {
+        w_.null();
+      } else if (!str_key_map(first, vd + 2)) {
+        return false;
+      }
+      if (!str_key_map(PyTuple_GET_ITEM(entry.value, 1), vd + 2)) return false;
+    } else {
+      if (!value(entry.value, vd)) return seg(std::string("<") + entry.name + ">");
+    }
+  }
+  pop();
+  return true;
+}
+
+}  // namespace
+
+bool EncodeObject(State& st, Encoder& enc, WalkScratch& scratch, PyObject* obj, bool* oversized) {
+  const std::size_t active_base = scratch.active.size();
+  const std::size_t pool_base = scratch.pool.size();
+  const std::size_t order_base = scratch.order.size();
+  auto unwind = [&]() {
+    scratch.active.resize(active_base);
+    for (std::size_t i = pool_base; i < scratch.pool.size(); ++i) {
+      Py_DECREF(scratch.pool[i].k);
+      Py_DECREF(scratch.pool[i].v);
+    }
+    scratch.pool.resize(pool_base);
+    scratch.order.resize(order_base);
+  };
+  Writer writer(enc);
+  Walker w(st, writer, scratch);
+  bool ok;
+  try {
+    ok = w.value(obj, 0);
+    if (ok) writer.flush();
+  } catch (const std::bad_alloc&) {
+    unwind();
+    PyErr_NoMemory();
+    return false;
+  } catch (const std::exception& e) {
+    unwind();
+    PyErr_Format(st.canonicalization_error ? st.canonicalization_error : PyExc_TypeError, "obj: %s",
+                 e.what());
+    return false;
+  }
+  unwind();
+  if (!ok) {
+    w.raise();
+    return false;
+  }
+  if (w.oversized() || enc.buffer().size() > kKeepBuffer) *oversized = true;
+  return true;
+}
+
+}  // namespace memokey::py

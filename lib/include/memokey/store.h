@@ -1,0 +1,205 @@
+// memokey/store.h — byte-string key/value stores: memory, disk (LMDB), Redis, tiered.
+//
+// Contract (every implementation)
+//   * Keys are arbitrary byte strings of 1 to kMaxStoreKeyBytes bytes (LMDB's
+//     key limit); an empty or longer key is Status::Error (InvalidArgument).
+//     Values are arbitrary byte strings. Stores never look inside either: the
+//     value envelope (envelope.h) is the layer that signs and checks values.
+//   * Get: OK and *value filled on a hit; Status::NotFound on a miss. A store
+//     that cannot answer (Redis down) counts an error and reports a miss, unless
+//     it was opened "strict", in which case it returns Status::Unavailable.
+//   * GetMany: one entry per key, std::nullopt for a miss; the status is OK
+//     unless an argument is bad or a strict store is unavailable.
+//   * Put: ttl 0 means no expiry; a negative ttl is an error. An expired entry is
+//     never returned. A value too large for the store's byte budget is not
+//     admitted: Put returns OK, the entry is absent afterwards (any older value
+//     of that key is removed too) and stats.evictions counts it — a cache must
+//     not fail the caller's computation because a result is big.
+//   * Delete: OK whether or not the key was present.
+//   * Nothing throws except std::bad_alloc.
+//   * Every store is safe to use from many threads at once.
+//
+// URLs (OpenStore). Sizes take the suffixes K/M/G/T and KiB/MiB/GiB/TiB (powers
+// of 1024) or KB/MB/GB/TB (powers of 1000), case-insensitive; query values are
+// percent-decoded.
+//   memory://?max_bytes=64M&shards=16
+//       In-process, sharded (shards default: max_bytes / 4 MiB, clamped to
+//       1..16), S3-FIFO eviction by bytes, TTL. An entry larger than one shard's
+//       share of max_bytes is not admitted. Default max_bytes 64 MiB.
+//   disk:///absolute/path?max_bytes=1G&sync=meta&map_size=0
+//       LMDB environment in that directory (created 0700, parents too; an
+//       existing one must belong to this user and not be group/other-writable).
+//       Shared safely by many threads and processes; a crash (kill -9) never
+//       leaves a torn value. Eviction oldest-write-first (FIFO, expired entries
+//       first): updating recency on reads would turn every lookup into a write
+//       transaction serialized across processes. sync=full|meta|none (default
+//       meta: a machine crash may lose the last transaction but never
+//       integrity; none: survives process crashes only). Relative paths are
+//       refused (they would depend on the working directory). Default max_bytes
+//       1 GiB; the LMDB map (the file's size limit; space is used as needed)
+//       is map_size, by default 2 x max_bytes + 64 MiB: pages freed by a write
+//       are reusable only by later ones, and large values need contiguous
+//       pages. A full map is answered by evicting harder and retrying. Within
+//       one process the stores of a directory share one environment: the
+//       first one's sync mode applies, and the map grows to the largest asked.
+//   redis://[user:password@]host[:port][/db]?prefix=memokey:&timeout_ms=1000
+//       &connect_timeout_ms=1000&pool=4&strict=0&backoff_ms=100&max_backoff_ms=5000
+//   redis+unix://[user:password@]/path/to/redis.sock?db=0&...
+//       hiredis, a pool of `pool` connections opened lazily; AUTH (with user
+//       when given) and SELECT on connect. A failed connect starts exponential
+//       backoff (backoff_ms doubling to max_backoff_ms, with jitter) during
+//       which calls fail fast instead of waiting for timeouts. The Redis key of
+//       store key K is  prefix + "{" + K + "}" : one prefix per namespace, and
+//       the braces make K the Redis Cluster hash tag, so that later companions
+//       of an entry (a lease, "K}:lease") hash to the same slot. A prefix must
+//       not contain '{' or '}'. TTL via SET ... PX. Stats bytes/entries are 0
+//       (Redis keeps those, not the client). rediss:// (TLS) is not supported.
+//   tiered:URL1|URL2|...
+//       Tiers fastest first, e.g. tiered:memory://?max_bytes=64M|disk:///var/cache/x|redis://h:6379
+//       Read-through (a hit in tier i is copied into tiers 0..i-1 with its
+//       remaining TTL), write-through to every tier. A '|' inside a tier URL
+//       must be written %7C. Tiers cannot themselves be tiered.
+
+#ifndef MEMOKEY_STORE_H_
+#define MEMOKEY_STORE_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "memokey/status.h"
+
+namespace memokey {
+
+inline constexpr std::size_t kMaxStoreKeyBytes = 511;
+
+// A snapshot of a store's counters. hits..evictions count calls of this store
+// object (this process); bytes and entries describe the store's content where
+// the store knows it (for disk: the whole shared environment; Redis: 0).
+struct StoreStats {
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;     // including misses caused by errors
+  std::uint64_t puts = 0;       // successful Put calls (admitted or not)
+  std::uint64_t deletes = 0;    // successful Delete calls
+  std::uint64_t errors = 0;     // backend failures (unreachable server, I/O)
+  std::uint64_t evictions = 0;  // entries dropped for space (and values not admitted)
+  std::uint64_t expired = 0;    // entries dropped because their TTL had passed
+  std::uint64_t bytes = 0;      // bytes charged against max_bytes: key + value + overhead
+  std::uint64_t entries = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual Status Get(std::string_view key, std::string* value) = 0;
+  // Like Get, and *ttl_left is the remaining time to live (0 when the entry
+  // has none, or when the store cannot tell). Used to backfill faster tiers.
+  virtual Status GetWithTtl(std::string_view key, std::string* value,
+                            std::chrono::milliseconds* ttl_left);
+  // Default: one Get per key.
+  virtual Status GetMany(std::span<const std::string_view> keys,
+                         std::vector<std::optional<std::string>>* values);
+  // GetMany plus each hit's remaining time to live (as in GetWithTtl).
+  // Default: one GetWithTtl per key.
+  virtual Status GetManyWithTtl(std::span<const std::string_view> keys,
+                                std::vector<std::optional<std::string>>* values,
+                                std::vector<std::chrono::milliseconds>* ttls_left);
+  virtual Status Put(std::string_view key, std::string_view value,
+                     std::chrono::milliseconds ttl = std::chrono::milliseconds{0}) = 0;
+  virtual Status Delete(std::string_view key) = 0;
+  virtual Status Contains(std::string_view key, bool* present) = 0;
+  virtual StoreStats Stats() const = 0;
+  // The store's URL in canonical form, with any password replaced by "***".
+  virtual std::string Describe() const = 0;
+
+ protected:
+  Store() = default;
+  Store(const Store&) = default;
+  Store& operator=(const Store&) = default;
+};
+
+// Opens a store from a URL (see the top of this file). Bad URLs give
+// Status::Error naming the offending part; a disk directory that cannot be
+// created or opened gives Status::IOError. Redis connects lazily: opening
+// never fails because the server is down.
+Status OpenStore(std::string_view url, std::unique_ptr<Store>* out);
+
+// --- Direct construction (what OpenStore does after parsing) -----------------
+
+struct MemoryStoreOptions {
+  std::uint64_t max_bytes = std::uint64_t{64} << 20;
+  unsigned shards = 0;  // 0: max_bytes / 4 MiB clamped to 1..16
+};
+Status OpenMemoryStore(const MemoryStoreOptions& options, std::unique_ptr<Store>* out);
+
+struct DiskStoreOptions {
+  enum class Sync : std::uint8_t { kFull, kMeta, kNone };
+  std::string path;  // absolute
+  std::uint64_t max_bytes = std::uint64_t{1} << 30;
+  // LMDB map (the most the data file can grow to); 0: 2 x max_bytes + 64 MiB.
+  std::uint64_t map_size = 0;
+  Sync sync = Sync::kMeta;
+};
+Status OpenDiskStore(const DiskStoreOptions& options, std::unique_ptr<Store>* out);
+
+struct RedisStoreOptions {
+  std::string host = "127.0.0.1";  // TCP, unless unix_socket is set
+  int port = 6379;
+  std::string unix_socket;
+  std::string user;      // Redis 6 ACL user; empty: AUTH with the password only
+  std::string password;  // empty: no AUTH
+  int db = 0;
+  std::string prefix = "memokey:";
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds timeout{1000};  // per command
+  std::chrono::milliseconds backoff{100};   // first reconnect delay
+  std::chrono::milliseconds max_backoff{5000};
+  unsigned pool = 4;
+  bool strict = false;
+};
+Status OpenRedisStore(const RedisStoreOptions& options, std::unique_ptr<Store>* out);
+
+// Tiers fastest first. Get reports which tier answered.
+class TieredStore final : public Store {
+ public:
+  explicit TieredStore(std::vector<std::unique_ptr<Store>> tiers);
+  ~TieredStore() override;
+
+  // *tier_index: the tier that answered, or -1 on a miss.
+  Status Get(std::string_view key, std::string* value, int* tier_index);
+  Status Get(std::string_view key, std::string* value) override;
+  Status GetWithTtl(std::string_view key, std::string* value,
+                    std::chrono::milliseconds* ttl_left) override;
+  Status GetMany(std::span<const std::string_view> keys,
+                 std::vector<std::optional<std::string>>* values) override;
+  Status GetManyWithTtl(std::span<const std::string_view> keys,
+                        std::vector<std::optional<std::string>>* values,
+                        std::vector<std::chrono::milliseconds>* ttls_left) override;
+  Status Put(std::string_view key, std::string_view value,
+             std::chrono::milliseconds ttl = std::chrono::milliseconds{0}) override;
+  Status Delete(std::string_view key) override;
+  Status Contains(std::string_view key, bool* present) override;
+  // hits/misses/puts/deletes: calls of the tiered store; errors, evictions,
+  // expired, bytes and entries: sums over the tiers.
+  StoreStats Stats() const override;
+  std::string Describe() const override;
+
+  std::size_t tier_count() const;
+  Store& tier(std::size_t index);
+  std::vector<StoreStats> TierStats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace memokey
+
+#endif  // MEMOKEY_STORE_H_

@@ -1,0 +1,103 @@
+// Shared helpers of the store implementations (not installed).
+
+#ifndef MEMOKEY_SRC_STORE_STORE_INTERNAL_H_
+#define MEMOKEY_SRC_STORE_STORE_INTERNAL_H_
+
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "memokey/status.h"
+#include "memokey/store.h"
+
+namespace memokey::store_internal {
+
+inline Status CheckKey(std::string_view key) {
+  if (key.empty()) return Status::Error("store key is empty");
+  if (key.size() > kMaxStoreKeyBytes) {
+    return Status::Error("store key of " + std::to_string(key.size()) +
+                         " bytes exceeds the limit of " + std::to_string(kMaxStoreKeyBytes));
+  }
+  return Status::Ok();
+}
+
+inline Status CheckTtl(std::chrono::milliseconds ttl) {
+  if (ttl.count() < 0) return Status::Error("negative ttl");
+  return Status::Ok();
+}
+
+// Milliseconds since the Unix epoch: expiry times that other processes (disk)
+// and machines (Redis) agree on.
+inline std::int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// now + ttl without overflow; 0 stands for "no expiry".
+inline std::int64_t ExpiryFrom(std::int64_t now, std::chrono::milliseconds ttl) {
+  if (ttl.count() == 0) return 0;
+  const std::int64_t max = INT64_MAX;
+  return ttl.count() > max - now ? max : now + ttl.count();
+}
+
+// The per-object counters behind StoreStats (relaxed: they are statistics, not
+// synchronization).
+struct Counters {
+  std::atomic<std::uint64_t> hits{0}, misses{0}, puts{0}, deletes{0}, errors{0}, evictions{0},
+      expired{0};
+
+  static void Add(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
+    counter.fetch_add(n, std::memory_order_relaxed);
+  }
+  StoreStats Snapshot() const {
+    StoreStats s;
+    s.hits = hits.load(std::memory_order_relaxed);
+    s.misses = misses.load(std::memory_order_relaxed);
+    s.puts = puts.load(std::memory_order_relaxed);
+    s.deletes = deletes.load(std::memory_order_relaxed);
+    s.errors = errors.load(std::memory_order_relaxed);
+    s.evictions = evictions.load(std::memory_order_relaxed);
+    s.expired = expired.load(std::memory_order_relaxed);
+    return s;
+  }
+};
+
+// --- URL pieces ----------------------------------------------------------------
+
+// "%41" -> "A"; nullopt on a malformed escape.
+std::optional<std::string> PercentDecode(std::string_view text);
+// Percent-encodes everything outside unreserved characters (for Describe()).
+std::string PercentEncode(std::string_view text);
+// "64M", "1GiB", "1000KB", "123" -> bytes; nullopt when malformed or overflowing.
+std::optional<std::uint64_t> ParseSize(std::string_view text);
+std::optional<std::uint64_t> ParseUint(std::string_view text);
+std::optional<bool> ParseBool(std::string_view text);
+
+// The decoded parameters of a query string, in order. Duplicates and unknown
+// names are errors reported by the caller's Take/Finish.
+class QueryParams {
+ public:
+  // `what` names the URL kind in messages ("memory:// URL").
+  static Status Parse(std::string_view query, std::string what, QueryParams* out);
+
+  // Removes and returns the parameter `name` if present.
+  std::optional<std::string> Take(std::string_view name);
+  // Error naming the first parameter nobody took.
+  Status Finish(std::string_view known) const;
+  const std::string& what() const { return what_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> params_;
+  std::string what_;
+};
+
+}  // namespace memokey::store_internal
+
+#endif  // MEMOKEY_SRC_STORE_STORE_INTERNAL_H_

@@ -1,0 +1,29 @@
+# memokey::store — key/value stores (memory, LMDB disk, Redis, tiered) and the
+# signed value envelope. Depends on memokey::core, never the other way round.
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+find_package(Threads REQUIRED)
+# pkg-config for these three: Debian's HiredisConfig.cmake defines no target
+# (and fails without a requested version), and liblmdb ships no CMake config.
+# GLOBAL: tests/cpp/store also uses hiredis and zstd directly, to inspect stored bytes.
+pkg_check_modules(LMDB REQUIRED IMPORTED_TARGET GLOBAL lmdb)
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET GLOBAL hiredis)
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET GLOBAL libzstd)
+
+add_library(memokey_store
+  src/store/store.cc
+  src/store/memory_store.cc
+  src/store/disk_store.cc
+  src/store/redis_store.cc
+  src/store/tiered_store.cc
+  src/store/envelope.cc
+)
+add_library(memokey::store ALIAS memokey_store)
+set_target_properties(memokey_store PROPERTIES EXPORT_NAME store OUTPUT_NAME memokey_store)
+target_link_libraries(memokey_store
+  PUBLIC memokey_core Threads::Threads
+  PRIVATE PkgConfig::LMDB PkgConfig::HIREDIS PkgConfig::ZSTD OpenSSL::Crypto
+          $<BUILD_INTERFACE:memokey_warnings>)
+
+install(TARGETS memokey_store EXPORT memokeyTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})

@@ -1,0 +1,338 @@
+// server/handler.cc — the HTTP API (see handler.h).
+
+#include "handler.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "log.h"
+
+namespace memokeyd {
+
+using memokey::Status;
+
+namespace {
+
+constexpr std::string_view kTextPlain = "text/plain; charset=utf-8";
+constexpr std::string_view kOctetStream = "application/octet-stream";
+constexpr std::string_view kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
+constexpr std::string_view kHtml = "text/html; charset=utf-8";
+// Offered to clients that sent no (or bad) credentials: both schemes work.
+constexpr std::string_view kChallenge = "Basic realm=\"memokeyd\", Bearer realm=\"memokeyd\"";
+
+bool AllowedKeyChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '~' || c == '-';
+}
+
+Target Invalid(int status, std::string_view why) {
+  Target t;
+  t.route = Route::kInvalid;
+  t.error_status = status;
+  t.error = why;
+  return t;
+}
+
+Target Fixed(Route route) {
+  Target t;
+  t.route = route;
+  return t;
+}
+
+void Text(Response* out, int status, std::string_view text) {
+  out->status = status;
+  out->content_type = kTextPlain;
+  out->body.assign(text);
+}
+
+void MethodNotAllowed(Response* out, std::string_view allow) {
+  Text(out, 405, "method not allowed\n");
+  out->headers.emplace_back("Allow", std::string(allow));
+}
+
+}  // namespace
+
+Target ParseTarget(std::string_view target) {
+  if (target.empty() || target.front() != '/') {
+    return Invalid(400, "the request-target must be an absolute path (origin-form)");
+  }
+  if (target.size() > kMaxTargetBytes) return Invalid(414, "request-target too long");
+
+  // The fixed routes tolerate a query string (probes and scrapers add them);
+  // keys never do.
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path == "/") return Fixed(Route::kStatus);
+  if (path == "/healthz") return Fixed(Route::kHealthz);
+  if (path == "/readyz") return Fixed(Route::kReadyz);
+  if (path == "/metrics") return Fixed(Route::kMetrics);
+  if (path.size() != target.size()) return Invalid(400, "query strings are not allowed in keys");
+
+  // "/v1/N/P" and "/N/P" both name store key "N/P".
+  std::string_view rest = target.starts_with("/v1/") ? target.substr(4) : target.substr(1);
+  const std::size_t slash = rest.find('/');
+  const std::string_view ns = rest.substr(0, slash);
+  if (slash == std::string_view::npos) {
+    if (target.starts_with("/v1/")) return Invalid(400, "missing key: use /v1/{namespace}/{key}");
+    return Invalid(404, "no such route: use /v1/{namespace}/{key}");
+  }
+  if (!ValidNamespaceName(ns)) {
+    return Invalid(400,
+                   "invalid namespace: 1-64 of A-Z a-z 0-9 . _ ~ - (not '.', '..', v1, healthz, "
+                   "readyz, metrics)");
+  }
+  // Every key segment: non-empty, allowed characters only, not "." or "..".
+  // No percent-decoding happens anywhere, so "%2e%2e" is refused for its '%'.
+  std::string_view key_path = rest.substr(slash + 1);
+  if (key_path.empty()) return Invalid(400, "missing key: use /v1/{namespace}/{key}");
+  while (true) {
+    const std::size_t next = key_path.find('/');
+    const std::string_view segment = key_path.substr(0, next);
+    if (segment.empty()) return Invalid(400, "invalid key: empty path segment");
+    if (segment == "." || segment == "..") return Invalid(400, "invalid key: '.' and '..' segments are not allowed");
+    if (!std::all_of(segment.begin(), segment.end(), AllowedKeyChar)) {
+      return Invalid(400, "invalid key: allowed characters are A-Z a-z 0-9 . _ ~ - and '/' between segments");
+    }
+    if (next == std::string_view::npos) break;
+    key_path = key_path.substr(next + 1);
+  }
+  if (rest.size() > memokey::kMaxStoreKeyBytes) return Invalid(414, "key too long");
+
+  Target t;
+  t.route = Route::kObject;
+  t.ns = ns;
+  t.key = rest;
+  return t;
+}
+
+Handler::Handler(const Config& config, memokey::Store& store, Metrics& metrics, MetricsShard& shard,
+                 const ServerInfo& info)
+    : config_(config), store_(store), metrics_(metrics), shard_(shard), info_(info), auth_(config) {}
+
+bool Handler::Authorize(const Request& request, std::string_view ns, Access needed, Response* out) {
+  if (request.duplicate_header) {
+    Text(out, 400, "duplicate Authorization or X-Memokey-TTL header\n");
+    return false;
+  }
+  const AuthResult result = auth_.Check(request.authorization, ns);
+  if (result.access >= needed) return true;
+  if (!result.presented || !result.valid) {
+    // 401: say which schemes we accept. Wrong credentials are 401 too (not
+    // anonymous access), so a misconfigured client fails loudly.
+    (result.presented ? shard_.auth_invalid : shard_.auth_missing).Add();
+    Text(out, 401, result.presented ? "invalid credentials\n" : "credentials required\n");
+    out->headers.emplace_back("WWW-Authenticate", std::string(kChallenge));
+    return false;
+  }
+  shard_.auth_forbidden.Add();
+  Text(out, 403,
+       needed == Access::kReadWrite ? "this token may not write to this namespace\n"
+                                    : "this token may not read this namespace\n");
+  return false;
+}
+
+bool Handler::Admit(const Request& header, Response* out) {
+  const Target target = ParseTarget(header.target);
+  switch (target.route) {
+    case Route::kInvalid:
+      Text(out, target.error_status, target.error);
+      out->body.push_back('\n');
+      return false;
+    case Route::kObject:
+      if (header.method == Method::kPut) {
+        return Authorize(header, target.ns, Access::kReadWrite, out);
+      }
+      // A body on GET/HEAD/DELETE is unusual but harmless (bounded by
+      // max_body); other methods are refused before it is read.
+      if (header.method == Method::kGet || header.method == Method::kHead ||
+          header.method == Method::kDelete) {
+        return true;
+      }
+      MethodNotAllowed(out, "GET, HEAD, PUT, DELETE");
+      return false;
+    default:
+      if (header.method == Method::kGet || header.method == Method::kHead) return true;
+      MethodNotAllowed(out, "GET, HEAD");
+      return false;
+  }
+}
+
+Route Handler::Handle(const Request& request, Response* out) {
+  const Target target = ParseTarget(request.target);
+  const bool read_method = request.method == Method::kGet || request.method == Method::kHead;
+  if (target.route != Route::kObject && target.route != Route::kInvalid && !read_method) {
+    MethodNotAllowed(out, "GET, HEAD");
+    return target.route;
+  }
+  switch (target.route) {
+    case Route::kInvalid:
+      Text(out, target.error_status, target.error);
+      out->body.push_back('\n');
+      break;
+    case Route::kObject:
+      HandleObject(request, target, out);
+      break;
+    case Route::kHealthz:
+      Text(out, 200, "ok\n");
+      break;
+    case Route::kReadyz: {
+      bool present = false;
+      const bool draining = info_.draining != nullptr && info_.draining->load(std::memory_order_relaxed);
+      const Status s = draining ? Status::Unavailable("shutting down") : store_.Contains(kReadyProbeKey, &present);
+      if (s.ok()) {
+        Text(out, 200, "ready\n");
+      } else {
+        if (!draining) shard_.backend_errors.Add();
+        Text(out, 503, "not ready: " + s.message() + "\n");
+        out->headers.emplace_back("Retry-After", "1");
+      }
+      break;
+    }
+    case Route::kMetrics:
+      out->status = 200;
+      out->content_type = kMetricsType;
+      metrics_.Render(store_.Stats(), info_.start, &out->body);
+      break;
+    case Route::kStatus:
+      StatusPage(out);
+      break;
+  }
+  if (request.method == Method::kHead) out->omit_body = true;
+  return target.route;
+}
+
+void Handler::HandleObject(const Request& request, const Target& target, Response* out) {
+  switch (request.method) {
+    case Method::kGet:
+    case Method::kHead: {
+      if (!Authorize(request, target.ns, Access::kRead, out)) return;
+      const Status s = store_.Get(target.key, &out->body);
+      if (s.ok()) {
+        shard_.hits.Add();
+        out->status = 200;
+        out->content_type = kOctetStream;
+      } else if (s.IsNotFound() || s.code() == Status::Code::kCorruption) {
+        // A value that fails verification is, to a cache client, a miss.
+        shard_.misses.Add();
+        Text(out, 404, "not found\n");
+      } else {
+        shard_.misses.Add();
+        BackendError(s, "get", out);
+      }
+      return;
+    }
+    case Method::kPut: {
+      if (!Authorize(request, target.ns, Access::kReadWrite, out)) return;
+      const NamespacePolicy& policy = auth_.Policy(target.ns);
+      Millis ttl = policy.default_ttl;
+      if (!request.ttl.empty()) {
+        std::optional<Millis> parsed = ParseDuration(request.ttl);
+        if (!parsed) {
+          Text(out, 400, "bad X-Memokey-TTL: use seconds, or a number with ms/s/m/h/d\n");
+          return;
+        }
+        ttl = *parsed;
+      }
+      if (policy.max_ttl.count() > 0 && (ttl.count() == 0 || ttl > policy.max_ttl)) ttl = policy.max_ttl;
+      const Status s = store_.Put(target.key, request.body, ttl);
+      if (!s.ok()) {
+        BackendError(s, "put", out);
+        return;
+      }
+      shard_.puts.Add();
+      shard_.bytes_in.Add(request.body.size());
+      out->status = 201;
+      return;
+    }
+    case Method::kDelete: {
+      if (!Authorize(request, target.ns, Access::kReadWrite, out)) return;
+      const Status s = store_.Delete(target.key);
+      if (!s.ok()) {
+        BackendError(s, "delete", out);
+        return;
+      }
+      shard_.deletes.Add();
+      out->status = 204;
+      return;
+    }
+    default:
+      // POST is reserved for /v1/{namespace}/{key}/lease (issue 6).
+      MethodNotAllowed(out, "GET, HEAD, PUT, DELETE");
+      return;
+  }
+}
+
+void Handler::BackendError(const Status& status, std::string_view op, Response* out) {
+  shard_.backend_errors.Add();
+  // When Redis is down every request fails the same way: log the first, then
+  // at most one line per second per worker with the count of the others.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_backend_log_ >= std::chrono::seconds(1)) {
+    Log(LogLevel::kWarn, "store error",
+        {{"op", op}, {"error", status.ToString()}, {"suppressed", suppressed_backend_logs_}});
+    last_backend_log_ = now;
+    suppressed_backend_logs_ = 0;
+  } else {
+    ++suppressed_backend_logs_;
+  }
+  out->body.clear();
+  if (status.code() == Status::Code::kUnavailable || status.code() == Status::Code::kIOError) {
+    Text(out, 503, "store unavailable\n");
+    out->headers.emplace_back("Retry-After", "1");
+  } else {
+    Text(out, 500, "store error\n");
+  }
+}
+
+void Handler::StatusPage(Response* out) {
+  const Metrics::Totals t = metrics_.Sum();
+  const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - info_.start);
+  std::string auth;
+  if (config_.open_mode) {
+    auth = "open: every namespace anonymous read-write (loopback only)";
+  } else {
+    auth = std::to_string(config_.tokens.size()) + " token(s); namespaces without their own policy: anonymous " +
+           std::string(AccessName(config_.default_policy.anonymous));
+  }
+  std::string html;
+  html.reserve(2048);
+  html += "<!doctype html><html><head><meta charset=\"utf-8\"><title>memokeyd</title></head><body>\n";
+  html += "<h1>memokeyd " + std::string(kVersion) + "</h1>\n<pre>\n";
+  // Only server-chosen strings go into the page (no client input): no escaping needed
+  // beyond the store description, which comes from the operator's configuration.
+  std::string store;
+  for (char c : info_.store_description) {
+    if (c == '<') store += "&lt;";
+    else if (c == '>') store += "&gt;";
+    else if (c == '&') store += "&amp;";
+    else store += c;
+  }
+  char line[256];
+  auto row = [&](const char* name, const std::string& value) {
+    std::snprintf(line, sizeof line, "%-14s %s\n", name, value.c_str());
+    html += line;
+  };
+  row("listening", info_.listen);
+  row("store", store);
+  row("threads", std::to_string(info_.threads));
+  row("uptime", std::to_string(uptime.count()) + " s");
+  row("auth", auth);
+  row("connections", std::to_string(metrics_.open_connections.load()));
+  row("requests", std::to_string(t.requests));
+  row("hits", std::to_string(t.hits));
+  row("misses", std::to_string(t.misses));
+  row("puts", std::to_string(t.puts));
+  row("bytes in/out", std::to_string(t.bytes_in) + " / " + std::to_string(t.bytes_out));
+  row("store errors", std::to_string(t.backend_errors));
+  html += "</pre>\n<h2>Use</h2>\n<pre>\n";
+  html += "curl -X PUT --data-binary @file http://HOST/v1/NAMESPACE/KEY\n";
+  html += "curl http://HOST/v1/NAMESPACE/KEY\n";
+  html += "ccache:  CCACHE_REMOTE_STORAGE=http://HOST/ccache\n";
+  html += "Gradle:  buildCache { remote(HttpBuildCache) { url = 'http://HOST/gradle/' } }\n";
+  html += "</pre>\n<p><a href=\"/metrics\">/metrics</a> &middot; <a href=\"/healthz\">/healthz</a> &middot; "
+          "<a href=\"/readyz\">/readyz</a></p>\n</body></html>\n";
+  out->status = 200;
+  out->content_type = kHtml;
+  out->body = std::move(html);
+}
+
+}  // namespace memokeyd

@@ -1,0 +1,101 @@
+// server/handler.h — what memokeyd answers to one HTTP request.
+//
+// This is the whole HTTP API in one place, and it knows nothing about sockets:
+// a Request (http_types.h) goes in, a Response comes out, and the only other
+// things it touches are the configuration, the store and this worker's
+// metrics shard. That keeps it testable and fuzzable in process:
+//
+//   memokeyd::Handler handler(config, *store, metrics, metrics.shard(0), info);
+//   handler.Handle(request, &response);
+//
+// Routes (docs/SERVER.md has the full reference):
+//   GET|HEAD|PUT|DELETE /v1/{namespace}/{key...}   the cache
+//   GET|HEAD|PUT|DELETE /{namespace}/{key...}      the same, for ccache/Gradle URLs
+//   GET /healthz   200 while the process runs
+//   GET /readyz    200 when the store answers (and not shutting down), else 503
+//   GET /metrics   Prometheus text
+//   GET /          a small status page
+//
+// The store key of /v1/N/P and of /N/P is "N/P": namespace names cannot
+// contain '/', so no two namespaces ever share a key. Targets are never
+// percent-decoded: a key is exactly the bytes of the path, from a small
+// alphabet, so there is one spelling per key and nothing to traverse.
+
+#ifndef MEMOKEY_SERVER_HANDLER_H_
+#define MEMOKEY_SERVER_HANDLER_H_
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "auth.h"
+#include "config.h"
+#include "http_types.h"
+#include "memokey/store.h"
+#include "metrics.h"
+
+namespace memokeyd {
+
+inline constexpr std::string_view kVersion = "0.1.0";
+// Longest request-target accepted (414 above). The store key (target minus
+// "/" or "/v1/") must also fit memokey::kMaxStoreKeyBytes.
+inline constexpr std::size_t kMaxTargetBytes = 1024;
+// Store key used by /readyz; '!' cannot appear in a namespace name, so no
+// client key can collide with it.
+inline constexpr std::string_view kReadyProbeKey = "!memokeyd-readyz";
+
+// Facts about the running server that the status page and /readyz show.
+struct ServerInfo {
+  std::string listen;             // actual address:port
+  std::string store_description;  // Store::Describe() (passwords redacted)
+  unsigned threads = 1;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  const std::atomic<bool>* draining = nullptr;  // /readyz says 503 while draining
+};
+
+// A parsed request-target.
+struct Target {
+  Route route = Route::kInvalid;
+  int error_status = 0;          // for kInvalid: 400, 404 or 414
+  std::string_view error;        // ... and why
+  std::string_view ns;           // kObject: the namespace
+  std::string_view key;          // kObject: the store key "ns/path"
+};
+Target ParseTarget(std::string_view target);
+
+class Handler {
+ public:
+  Handler(const Config& config, memokey::Store& store, Metrics& metrics, MetricsShard& shard,
+          const ServerInfo& info);
+
+  // Called with the header only, before any body is read: false (with *out
+  // filled, to be sent with Connection: close) when the request would be
+  // refused whatever its body — so a client without write rights cannot make
+  // us read 64 MiB, and an Expect: 100-continue client never sends it.
+  bool Admit(const Request& header, Response* out);
+
+  // Answers the complete request into *out (which the caller has cleared).
+  // Returns the route, for the request metrics the caller records.
+  Route Handle(const Request& request, Response* out);
+
+ private:
+  void HandleObject(const Request& request, const Target& target, Response* out);
+  // false (and *out filled with 401/403) when the request lacks `needed`.
+  bool Authorize(const Request& request, std::string_view ns, Access needed, Response* out);
+  void BackendError(const memokey::Status& status, std::string_view op, Response* out);
+  void StatusPage(Response* out);
+
+  const Config& config_;
+  memokey::Store& store_;
+  Metrics& metrics_;
+  MetricsShard& shard_;
+  const ServerInfo& info_;
+  Authenticator auth_;
+  std::chrono::steady_clock::time_point last_backend_log_{};
+  std::uint64_t suppressed_backend_logs_ = 0;
+};
+
+}  // namespace memokeyd
+
+#endif  // MEMOKEY_SERVER_HANDLER_H_

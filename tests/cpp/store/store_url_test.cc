@@ -1,0 +1,151 @@
+// OpenStore URL parsing: accepted forms, canonical Describe(), and errors that
+// name the offending part.
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "memokey/status.h"
+#include "memokey/store.h"
+#include "store_test_util.h"
+
+namespace {
+
+using memokey::OpenStore;
+using memokey::Status;
+using memokey::Store;
+using memokey_store_test::TempDir;
+
+std::string Describe(const std::string& url) {
+  std::unique_ptr<Store> store;
+  Status s = OpenStore(url, &store);
+  EXPECT_TRUE(s.ok()) << url << ": " << s.ToString();
+  return store ? store->Describe() : "";
+}
+
+// The error message for a URL that must be refused.
+std::string Refusal(const std::string& url) {
+  std::unique_ptr<Store> store;
+  Status s = OpenStore(url, &store);
+  EXPECT_FALSE(s.ok()) << url << " was accepted";
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << url << ": " << s.ToString();
+  EXPECT_EQ(store, nullptr);
+  return s.message();
+}
+
+TEST(StoreUrl, MemorySizesAndShards) {
+  EXPECT_EQ(Describe("memory://"), "memory://?max_bytes=67108864&shards=16");
+  EXPECT_EQ(Describe("memory://?max_bytes=1K"), "memory://?max_bytes=1024&shards=1");
+  EXPECT_EQ(Describe("memory://?max_bytes=1KiB&shards=4"), "memory://?max_bytes=1024&shards=4");
+  EXPECT_EQ(Describe("memory://?max_bytes=2kb"), "memory://?max_bytes=2000&shards=1");
+  EXPECT_EQ(Describe("memory://?max_bytes=8M"), "memory://?max_bytes=8388608&shards=2");
+  EXPECT_EQ(Describe("memory://?max_bytes=500MB"), "memory://?max_bytes=500000000&shards=16");
+  EXPECT_EQ(Describe("memory://?max_bytes=1GiB"), "memory://?max_bytes=1073741824&shards=16");
+  EXPECT_EQ(Describe("memory://?max_bytes=1g&shards=3"), "memory://?max_bytes=1073741824&shards=3");
+  EXPECT_EQ(Describe("memory:///?max_bytes=123"), "memory://?max_bytes=123&shards=1");
+}
+
+TEST(StoreUrl, MemoryErrorsNameTheBadPart) {
+  EXPECT_NE(Refusal("memory://?max_bytes=12Q").find("max_bytes=12Q"), std::string::npos);
+  EXPECT_NE(Refusal("memory://?max_bytes=0").find("max_bytes=0"), std::string::npos);
+  EXPECT_NE(Refusal("memory://?max_bytes=99999999999999999999").find("max_bytes"),
+            std::string::npos);
+  EXPECT_NE(Refusal("memory://?max_bytes=20000000T").find("max_bytes"), std::string::npos);
+  EXPECT_NE(Refusal("memory://?shards=0").find("shards=0"), std::string::npos);
+  EXPECT_NE(Refusal("memory://?colour=blue").find("'colour'"), std::string::npos);
+  EXPECT_NE(Refusal("memory://?max_bytes=1M&max_bytes=2M").find("twice"), std::string::npos);
+  EXPECT_NE(Refusal("memory://?max_bytes").find("'max_bytes'"), std::string::npos);
+  EXPECT_NE(Refusal("memory://?max_bytes=%zz").find("percent"), std::string::npos);
+  EXPECT_NE(Refusal("memory://somehost").find("'somehost'"), std::string::npos);
+}
+
+TEST(StoreUrl, UnknownSchemes) {
+  EXPECT_NE(Refusal("ftp://x").find("'ftp'"), std::string::npos);
+  EXPECT_NE(Refusal("").find("scheme"), std::string::npos);
+  EXPECT_NE(Refusal("/var/cache").find("scheme"), std::string::npos);
+  EXPECT_NE(Refusal("rediss://h:1").find("TLS"), std::string::npos);
+  EXPECT_NE(Refusal("MEMORY://").find("scheme"), std::string::npos);
+}
+
+TEST(StoreUrl, DiskNeedsAnAbsolutePath) {
+  EXPECT_NE(Refusal("disk://relative/dir").find("absolute"), std::string::npos);
+  EXPECT_NE(Refusal("disk://").find("absolute"), std::string::npos);
+  EXPECT_NE(Refusal("disk:///tmp/x?sync=sometimes").find("sync=sometimes"), std::string::npos);
+  EXPECT_NE(Refusal("disk:///tmp/x?max_bytes=lots").find("max_bytes=lots"), std::string::npos);
+  EXPECT_NE(Refusal("disk:///tmp/x?shards=2").find("'shards'"), std::string::npos);
+}
+
+TEST(StoreUrl, DiskOpensAndDescribes) {
+  TempDir dir;
+  EXPECT_EQ(Describe("disk://" + dir.path() + "/a%20b/?max_bytes=16M"),
+            "disk://" + dir.path() + "/a%20b?max_bytes=16777216");
+  EXPECT_TRUE(std::filesystem::is_directory(dir / "a b"));
+  EXPECT_EQ(Describe("disk://" + dir.path() + "/c?sync=full"),
+            "disk://" + dir.path() + "/c?max_bytes=1073741824&sync=full");
+  EXPECT_EQ(Describe("disk://" + dir.path() + "/d?map_size=8M&max_bytes=4M&sync=none"),
+            "disk://" + dir.path() + "/d?max_bytes=4194304&sync=none&map_size=8388608");
+}
+
+TEST(StoreUrl, RedisForms) {
+  // Opening never connects: none of these hosts needs to exist.
+  EXPECT_EQ(Describe("redis://cache.example:6380/2"),
+            "redis://cache.example:6380/2?prefix=memokey:");
+  EXPECT_EQ(Describe("redis://h"), "redis://h:6379/0?prefix=memokey:");
+  EXPECT_EQ(Describe("redis://:s3cret@h:1/3?prefix=app:v1:&strict=1"),
+            "redis://:***@h:1/3?prefix=app:v1:&strict=1");
+  EXPECT_EQ(Describe("redis://alice:p%40ss@[::1]:7000?db=4&pool=2&timeout_ms=50"),
+            "redis://alice:***@[::1]:7000/4?prefix=memokey:");
+  EXPECT_EQ(Describe("redis+unix:///run/redis/redis.sock?db=5"),
+            "redis+unix:///run/redis/redis.sock?db=5&prefix=memokey:");
+  EXPECT_EQ(Describe("redis+unix://u:pw@/run/r.sock"),
+            "redis+unix://u:***@/run/r.sock?db=0&prefix=memokey:");
+  EXPECT_EQ(Describe("redis://h?prefix=a%26b%7Cc"), "redis://h:6379/0?prefix=a%26b%7Cc");
+}
+
+TEST(StoreUrl, RedisErrorsNameTheBadPart) {
+  EXPECT_NE(Refusal("redis://h:99999").find("'99999'"), std::string::npos);
+  EXPECT_NE(Refusal("redis://h:").find("port"), std::string::npos);
+  EXPECT_NE(Refusal("redis://h:abc").find("'abc'"), std::string::npos);
+  EXPECT_NE(Refusal("redis://h/zero").find("'/zero'"), std::string::npos);
+  EXPECT_NE(Refusal("redis://").find("no host"), std::string::npos);
+  EXPECT_NE(Refusal("redis://alice@h").find("'alice'"), std::string::npos);
+  EXPECT_NE(Refusal("redis://h?prefix=a{b").find("'a{b'"), std::string::npos);
+  EXPECT_NE(Refusal("redis://h?pool=0").find("pool=0"), std::string::npos);
+  EXPECT_NE(Refusal("redis://h?timeout_ms=-1").find("timeout_ms=-1"), std::string::npos);
+  EXPECT_NE(Refusal("redis://h?strict=maybe").find("strict=maybe"), std::string::npos);
+  EXPECT_NE(Refusal("redis://h/1?db=2").find("'db'"), std::string::npos);
+  EXPECT_NE(Refusal("redis://[::1:6379").find("IPv6"), std::string::npos);
+  EXPECT_NE(Refusal("redis+unix://relative.sock").find("absolute"), std::string::npos);
+  EXPECT_NE(Refusal("redis+unix://").find("socket path"), std::string::npos);
+}
+
+TEST(StoreUrl, Tiered) {
+  TempDir dir;
+  std::unique_ptr<Store> store;
+  const std::string url = "tiered:memory://?max_bytes=1M|disk://" + dir.path() + "|redis://h:1";
+  ASSERT_TRUE(OpenStore(url, &store).ok());
+  auto* tiered = dynamic_cast<memokey::TieredStore*>(store.get());
+  ASSERT_NE(tiered, nullptr);
+  EXPECT_EQ(tiered->tier_count(), 3u);
+  EXPECT_EQ(store->Describe(), "tiered:memory://?max_bytes=1048576&shards=1|disk://" + dir.path() +
+                                   "?max_bytes=1073741824|redis://h:1/0?prefix=memokey:");
+
+  EXPECT_NE(Refusal("tiered:").find("no tiers"), std::string::npos);
+  EXPECT_NE(Refusal("tiered:memory://||memory://").find("tier 1"), std::string::npos);
+  EXPECT_NE(Refusal("tiered:memory://|bogus://x").find("tier 1"), std::string::npos);
+  EXPECT_NE(Refusal("tiered:memory://|tiered:memory://").find("tiered"), std::string::npos);
+  EXPECT_NE(Refusal("tiered:memory://?max_bytes=1X").find("tier 0"), std::string::npos);
+}
+
+TEST(StoreUrl, DiskOpenErrorIsIOError) {
+  TempDir dir;
+  { std::ofstream(dir / "file") << "not a directory"; }
+  std::unique_ptr<Store> store;
+  Status s = OpenStore("disk://" + dir.path() + "/file/sub", &store);
+  EXPECT_EQ(s.code(), Status::Code::kIOError) << s.ToString();
+  EXPECT_NE(s.message().find("/file"), std::string::npos) << s.message();
+}
+
+}  // namespace
