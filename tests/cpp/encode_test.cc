@@ -1,12 +1,7 @@
 // memokey::Encode for standard C++ types, the customization point, and
 // EncodeRecord.
 
-// encode.h names __int128, which -Wpedantic reports; the library accepts it
-// as a GCC/Clang extension.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpedantic"
 #include "memokey/encode.h"
-#pragma GCC diagnostic pop
 
 #include <gtest/gtest.h>
 

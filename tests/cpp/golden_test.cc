@@ -9,10 +9,7 @@
 #include <vector>
 
 #include "memokey/decoder.h"
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpedantic"  // encode.h names __int128
 #include "memokey/encode.h"
-#pragma GCC diagnostic pop
 #include "memokey/key.h"
 #include "memokey/value.h"
 #include "test_support.h"

@@ -17,10 +17,7 @@
 #include <string>
 #include <vector>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpedantic"  // encode.h names __int128
 #include "memokey/encode.h"
-#pragma GCC diagnostic pop
 #include "test_support.h"
 
 namespace {

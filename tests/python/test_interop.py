@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import memokey
 import memokey_testtypes as tt
-from strategies import contains_nan, json_like, values
+from strategies import json_like, values
 
 cbor2 = pytest.importorskip("cbor2")
 xxhash = pytest.importorskip("xxhash")

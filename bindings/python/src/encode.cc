@@ -1615,7 +1615,10 @@ std::string NdIndex(Py_ssize_t flat, PyObject* shape) {
     flat /= dim;
   }
   std::string out = "[";
-  for (std::size_t i = 0; i < idx.size(); ++i) out += (i ? ", " : "") + std::to_string(idx[i]);
+  for (std::size_t i = 0; i < idx.size(); ++i) {
+    if (i != 0) out += ", ";
+    out += std::to_string(idx[i]);
+  }
   return out + "]";
 }
 

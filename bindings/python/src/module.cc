@@ -1,7 +1,7 @@
 // module.cc — memokey._core: module state and the entry points.
 //
 // dumps/key/hexkey/loads are plain METH_FASTCALL functions whose `self` is
-// the module's State capsule: no argument conversion layer on the hot path.
+// the module's state (see StateOf in state.h): no argument conversion layer on the hot path.
 // Consecutive calls reuse the State's KeyEncoder, Encoder and walk scratch
 // (buffers that keep their capacity); see Scratch in state.h.
 
@@ -358,7 +358,9 @@ PyMethodDef kMethods[] = {
     {"hexkey", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(py_hexkey)),
      METH_FASTCALL | METH_KEYWORDS,
      "hexkey($module, obj, /, namespace=None)\n--\n\n"
-     "Return key(obj, namespace) as 32 lowercase hexadecimal characters."},
+     "Return key(obj, namespace) as 32 lowercase hexadecimal characters.\n\n"
+     "The text form of the key (XXH128's canonical big-endian digest), as the\n"
+     "C++ memokey::Key::hex() and the memokey CLI print it."},
     {"_bind", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(py_bind)), METH_FASTCALL,
      "_bind($module, tagged, decode_error, canonicalization_error, /)\n--\n\n"
      "Internal: called once by memokey/__init__.py."},
@@ -371,9 +373,27 @@ PyMethodDef kMethods[] = {
     {nullptr, nullptr, 0, nullptr},
 };
 
-void DestroyState(PyObject* capsule) {
-  delete static_cast<State*>(PyCapsule_GetPointer(capsule, nullptr));
+// The functions' `self`: a module object whose module state points to the
+// State (freed with it).
+void FreeStateModule(void* module) {
+  State** slot = static_cast<State**>(PyModule_GetState(static_cast<PyObject*>(module)));
+  if (slot != nullptr) {
+    delete *slot;
+    *slot = nullptr;
+  }
 }
+
+PyModuleDef kStateModule = {
+    PyModuleDef_HEAD_INIT,
+    "memokey._core",
+    "The module state of memokey._core (the self of its functions).",
+    sizeof(State*),
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    FreeStateModule,
+};
 
 }  // namespace
 }  // namespace memokey::py
@@ -381,17 +401,15 @@ void DestroyState(PyObject* capsule) {
 NB_MODULE(_core, m) {
   using namespace memokey::py;
   m.doc() = "memokey's extension module: the C++ walk over Python objects (see the memokey package).";
+  nb::object state_module = nb::steal(PyModule_Create(&kStateModule));
+  if (!state_module.is_valid()) throw nb::python_error();
   auto* st = new State();
-  nb::object capsule = nb::steal(PyCapsule_New(st, nullptr, DestroyState));
-  if (!capsule.is_valid()) {
-    delete st;
-    throw nb::python_error();
-  }
+  *static_cast<State**>(PyModule_GetState(state_module.ptr())) = st;
   if (!st->init()) throw nb::python_error();
-  m.attr("_state") = capsule;
+  m.attr("_state") = state_module;
   nb::object name = m.attr("__name__");
   for (PyMethodDef* def = kMethods; def->ml_name != nullptr; ++def) {
-    PyObject* fn = PyCFunction_NewEx(def, capsule.ptr(), name.ptr());
+    PyObject* fn = PyCFunction_NewEx(def, state_module.ptr(), name.ptr());
     if (fn == nullptr) throw nb::python_error();
     m.attr(def->ml_name) = nb::steal(fn);
   }

@@ -1,8 +1,8 @@
 // state.h — the module state of memokey._core and small CPython helpers.
 //
-// Everything the extension remembers lives in one State object owned by the
-// module (a capsule stored as memokey._core._state and passed as `self` to the
-// module's functions): the exception classes and memokey.Tagged (bound by
+// Everything the extension remembers lives in one State object, the module
+// state of a module object stored as memokey._core._state and passed as
+// `self` to the module's functions: the exception classes and memokey.Tagged (bound by
 // memokey/__init__.py), the registry of memokey.register, the per-type
 // dispatch cache, interned attribute names and the lazily resolved classes of
 // optional modules (numpy, decimal, ...). There is no other mutable global
@@ -13,7 +13,12 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+// datetime.h defines a static PyDateTimeAPI per translation unit; memokey
+// keeps the C API pointer in its State instead (State::dt).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-variable"
 #include <datetime.h>
+#pragma GCC diagnostic pop
 
 #include <cstddef>
 #include <cstdint>
@@ -224,9 +229,10 @@ struct State {
   void clear_types();   // forget the dispatch cache (after register())
 };
 
-// The State passed as `self` to the module's functions.
+// The State of the module object passed as `self` to the functions.
 inline State* StateOf(PyObject* self) {
-  return static_cast<State*>(PyCapsule_GetPointer(self, nullptr));
+  void* slot = PyModule_GetState(self);
+  return slot != nullptr ? *static_cast<State**>(slot) : nullptr;
 }
 
 // A module attribute if that module is already imported (never imports);

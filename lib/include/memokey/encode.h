@@ -57,6 +57,10 @@ namespace memokey {
 
 namespace detail {
 
+// __int128 is a GNU extension; __extension__ keeps -Wpedantic quiet.
+__extension__ using Int128 = __int128;
+__extension__ using UInt128 = unsigned __int128;
+
 template <class T>
 concept HasCustomEncode = requires(Encoder& e, const T& v) { memokey_encode(e, v); };
 
@@ -126,9 +130,9 @@ void Encode(Encoder& encoder, const T& value) {
     encoder.null();
   } else if constexpr (std::same_as<U, bool>) {
     encoder.boolean(value);
-  } else if constexpr (std::same_as<U, __int128> || std::same_as<U, unsigned __int128>) {
+  } else if constexpr (std::same_as<U, detail::Int128> || std::same_as<U, detail::UInt128>) {
     const bool negative = value < 0;
-    auto magnitude = static_cast<unsigned __int128>(negative ? -(value + 1) : value);
+    auto magnitude = static_cast<detail::UInt128>(negative ? -(value + 1) : value);
     std::uint8_t be[16];
     for (int i = 15; i >= 0; --i) {
       be[i] = static_cast<std::uint8_t>(magnitude);
