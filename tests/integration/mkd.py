@@ -13,7 +13,7 @@ import http.client
 import json
 import os
 import shutil
-import signal
+import signal as signals
 import socket
 import subprocess
 import tempfile
@@ -95,10 +95,10 @@ class Memokeyd:
     def log_text(self) -> str:
         return "".join(self.raw_logs)
 
-    def signal(self, signo=signal.SIGTERM):
+    def signal(self, signo=signals.SIGTERM):
         self.proc.send_signal(signo)
 
-    def stop(self, signo=signal.SIGTERM, timeout: float | None = None) -> int:
+    def stop(self, signo=signals.SIGTERM, timeout: float | None = None) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signo)
         try:

@@ -228,7 +228,7 @@ bool IsSubtypeOf(PyTypeObject* t, PyObject* base) {
 
 // The shortest IEEE 754 width that holds a double exactly (RFC 8949
 // §4.2.1), as memokey::Encoder::float64 decides it; inlined here.
-inline bool SingleExact(double v, std::uint32_t* bits) {
+[[gnu::always_inline]] inline bool SingleExact(double v, std::uint32_t* bits) {
   if (std::isfinite(v) && std::fabs(v) > static_cast<double>(std::numeric_limits<float>::max())) {
     return false;
   }
@@ -238,7 +238,7 @@ inline bool SingleExact(double v, std::uint32_t* bits) {
   return true;
 }
 
-inline bool HalfExact(std::uint32_t single, std::uint16_t* bits) {
+[[gnu::always_inline]] inline bool HalfExact(std::uint32_t single, std::uint16_t* bits) {
   const auto sign = static_cast<std::uint16_t>((single >> 16) & 0x8000);
   const std::uint32_t exponent = (single >> 23) & 0xff;
   const std::uint32_t mantissa = single & 0x7fffff;
@@ -272,6 +272,8 @@ inline bool HalfExact(std::uint32_t single, std::uint16_t* bits) {
 // Encoder::raw(); every call that needs the encoder's own bookkeeping (maps
 // and sets it sorts, large byte strings it passes to the hasher uncopied)
 // flushes first, so the byte order is exactly the encoder's.
+#define MEMOKEY_INLINE [[gnu::always_inline]] inline
+
 class Writer {
  public:
   explicit Writer(Encoder& e) : e_(e) {}
@@ -285,7 +287,14 @@ class Writer {
     }
   }
 
-  void head(std::uint8_t major, std::uint64_t arg) {
+  MEMOKEY_INLINE void head(std::uint8_t major, std::uint64_t arg) {
+    if (arg < 24 && n_ < kCapacity) [[likely]] {
+      buf_[n_++] = static_cast<std::uint8_t>(major << 5 | arg);
+      return;
+    }
+    long_head(major, arg);
+  }
+  [[gnu::noinline]] void long_head(std::uint8_t major, std::uint64_t arg) {
     if (n_ + 9 > kCapacity) flush();
     std::uint8_t* p = buf_ + n_;
     const auto m = static_cast<std::uint8_t>(major << 5);
@@ -311,7 +320,18 @@ class Writer {
       n_ += 9;
     }
   }
-  void put(const void* data, std::size_t size) {
+  // The 5-byte head of a tag in memokey's block (da 00 6d 6b nn).
+  MEMOKEY_INLINE void mk_tag(std::uint64_t t) {
+    if (n_ + 5 > kCapacity) flush();
+    std::uint8_t* p = buf_ + n_;
+    p[0] = 0xda;
+    p[1] = static_cast<std::uint8_t>(t >> 24);
+    p[2] = static_cast<std::uint8_t>(t >> 16);
+    p[3] = static_cast<std::uint8_t>(t >> 8);
+    p[4] = static_cast<std::uint8_t>(t);
+    n_ += 5;
+  }
+  MEMOKEY_INLINE void put(const void* data, std::size_t size) {
     if (size <= 16 && size <= kCapacity - n_) {
       // Short strings: overlapping fixed-size copies instead of a memcpy call.
       const auto* src = static_cast<const std::uint8_t*>(data);
@@ -345,24 +365,24 @@ class Writer {
     n_ += size;
   }
 
-  void null() { byte(0xf6); }
-  void boolean(bool v) { byte(v ? 0xf5 : 0xf4); }
-  void uint(std::uint64_t v) { head(0, v); }
-  void int64(std::int64_t v) {
+  MEMOKEY_INLINE void null() { byte(0xf6); }
+  MEMOKEY_INLINE void boolean(bool v) { byte(v ? 0xf5 : 0xf4); }
+  MEMOKEY_INLINE void uint(std::uint64_t v) { head(0, v); }
+  MEMOKEY_INLINE void int64(std::int64_t v) {
     if (v >= 0) {
       head(0, static_cast<std::uint64_t>(v));
     } else {
       head(1, static_cast<std::uint64_t>(-(v + 1)));
     }
   }
-  void array(std::uint64_t n) { head(4, n); }
-  void map(std::uint64_t n) { head(5, n); }
-  void tag(std::uint64_t t) { head(6, t); }
-  void text_unchecked(std::string_view s) {
+  MEMOKEY_INLINE void array(std::uint64_t n) { head(4, n); }
+  MEMOKEY_INLINE void map(std::uint64_t n) { head(5, n); }
+  MEMOKEY_INLINE void tag(std::uint64_t t) { head(6, t); }
+  MEMOKEY_INLINE void text_unchecked(std::string_view s) {
     head(3, s.size());
     put(s.data(), s.size());
   }
-  void float64(double v) {
+  MEMOKEY_INLINE void float64(double v) {
     if (n_ + 9 > kCapacity) flush();
     std::uint8_t* p = buf_ + n_;
     std::uint32_t single;
@@ -431,7 +451,7 @@ class Writer {
 
  private:
   static constexpr std::size_t kCapacity = 1024;
-  void byte(std::uint8_t b) {
+  MEMOKEY_INLINE void byte(std::uint8_t b) {
     if (n_ == kCapacity) flush();
     buf_[n_++] = b;
   }
@@ -469,13 +489,13 @@ class Walker {
  private:
   // --- failure protocol ------------------------------------------------------
   bool fail(std::string reason) {
-    reason_ = std::move(reason);
+    failure().reason = std::move(reason);
     return false;
   }
   // Fails with the pending Python exception as the cause.
   bool fail_py(const std::string& context);
   bool seg(std::string s) {
-    segs_.push_back(std::move(s));
+    failure().segs.push_back(std::move(s));
     return false;
   }
   bool seg_index(Py_ssize_t i) { return seg("[" + std::to_string(i) + "]"); }
@@ -490,7 +510,7 @@ class Walker {
     }
     return true;
   }
-  bool push(PyObject* o) {
+  MEMOKEY_INLINE bool push(PyObject* o) {
     for (std::size_t i = base_; i < active_.size(); ++i) {
       if (active_[i] == o) {
         return fail(std::string("cycle: this ") + Py_TYPE(o)->tp_name +
@@ -513,6 +533,9 @@ class Walker {
   bool str_key_map(PyObject* dict, unsigned d);  // keys as .attr segments
   // Appends to order_ the canonical order of pool_[base, base + count).
   const std::uint32_t* text_key_order(std::size_t base, std::size_t count);
+  // The canonical order of entries[0, count) into order[0, count) (count <= 16).
+  void small_text_key_order(const TextEntry* entries, std::size_t count, std::uint32_t* order);
+  bool small_text_dict(PyObject* o, Py_ssize_t n, unsigned d, bool* handled);
   bool set(PyObject* o, unsigned d, std::uint64_t tag_number);
   bool ordered_items(PyObject* o, unsigned d);
   bool other(PyObject* o, unsigned d);
@@ -554,11 +577,19 @@ class Walker {
   KeyOrderCache& key_orders_;
   const std::size_t base_;  // entries below belong to an outer call (a nested memokey call)
   bool oversized_ = false;
-  // Failure record.
-  std::string reason_;
-  Ref cause_;
-  bool passthrough_ = false;
-  std::vector<std::string> segs_;  // innermost first
+  // The failure record, made when something fails (the success path
+  // constructs and destroys nothing).
+  struct Failure {
+    std::string reason;
+    Ref cause;
+    bool passthrough = false;
+    std::vector<std::string> segs;  // innermost first
+  };
+  Failure& failure() {
+    if (!failure_) failure_ = std::make_unique<Failure>();
+    return *failure_;
+  }
+  std::unique_ptr<Failure> failure_;
 };
 
 bool Walker::fail_py(const std::string& context) {
@@ -569,49 +600,51 @@ bool Walker::fail_py(const std::string& context) {
   if (tb != nullptr && value != nullptr) PyException_SetTraceback(value, tb);
   Py_XDECREF(tb);
   Ref type_ref = Ref::steal(type);
-  cause_ = Ref::steal(value);
+  Failure& f = failure();
+  f.cause = Ref::steal(value);
   if (!PyErr_GivenExceptionMatches(type, PyExc_Exception) ||
       PyErr_GivenExceptionMatches(type, PyExc_MemoryError)) {
-    passthrough_ = true;  // KeyboardInterrupt, SystemExit, MemoryError: not ours to wrap
+    f.passthrough = true;  // KeyboardInterrupt, SystemExit, MemoryError: not ours to wrap
     return false;
   }
   std::string msg;
   if (st_.canonicalization_error != nullptr &&
       PyErr_GivenExceptionMatches(type, st_.canonicalization_error)) {
-    msg = Utf8(cause_.get());  // a nested memokey call: keep its whole message
+    msg = Utf8(f.cause.get());  // a nested memokey call: keep its whole message
   } else {
     msg = TypeName(reinterpret_cast<PyTypeObject*>(type));
-    std::string text = Utf8(cause_.get());
+    std::string text = Utf8(f.cause.get());
     if (!text.empty()) msg += ": " + text;
   }
   return fail(context.empty() ? msg : context + " (" + msg + ")");
 }
 
 void Walker::raise() {
-  if (passthrough_ && cause_) {
-    PyObject* v = cause_.release();
+  Failure& f = failure();
+  if (f.passthrough && f.cause) {
+    PyObject* v = f.cause.release();
     PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(v)), v);
     Py_DECREF(v);
     return;
   }
   if (PyErr_Occurred()) {  // an error nobody recorded (should not happen)
     fail_py("");
-    if (passthrough_) return raise();
+    if (f.passthrough) return raise();
   }
   std::string path;
-  for (auto it = segs_.rbegin(); it != segs_.rend(); ++it) path += *it;
-  std::string message = "obj" + path + ": " + reason_;
+  for (auto it = f.segs.rbegin(); it != f.segs.rend(); ++it) path += *it;
+  std::string message = "obj" + path + ": " + f.reason;
   PyObject* cls = st_.canonicalization_error != nullptr ? st_.canonicalization_error : PyExc_TypeError;
   Ref msg = Ref::steal(PyUnicode_DecodeUTF8(message.data(), static_cast<Py_ssize_t>(message.size()), "replace"));
   Ref exc = msg ? Ref::steal(PyObject_CallOneArg(cls, msg.get())) : Ref();
   if (!exc) return;  // exception already set
   Ref path_obj = Ref::steal(PyUnicode_DecodeUTF8(path.data(), static_cast<Py_ssize_t>(path.size()), "replace"));
-  Ref reason_obj = Ref::steal(PyUnicode_DecodeUTF8(reason_.data(), static_cast<Py_ssize_t>(reason_.size()), "replace"));
+  Ref reason_obj = Ref::steal(PyUnicode_DecodeUTF8(f.reason.data(), static_cast<Py_ssize_t>(f.reason.size()), "replace"));
   if (!path_obj || !reason_obj || PyObject_SetAttrString(exc.get(), "path", path_obj.get()) != 0 ||
       PyObject_SetAttrString(exc.get(), "reason", reason_obj.get()) != 0) {
     PyErr_Clear();
   }
-  if (cause_) PyException_SetCause(exc.get(), cause_.release());
+  if (f.cause) PyException_SetCause(exc.get(), f.cause.release());
   PyErr_SetObject(cls, exc.get());
 }
 
@@ -703,7 +736,11 @@ bool Walker::tuple_items(PyObject* o, unsigned d) {
 
 bool Walker::list_items(PyObject* o, unsigned d) {
   const Py_ssize_t n = PyList_GET_SIZE(o);
-  if ((n > 0 && !deeper(d + 1)) || !push(o)) return false;
+  if (n == 0) {
+    w_.array(0);
+    return true;
+  }
+  if (!deeper(d + 1) || !push(o)) return false;
   w_.array(static_cast<std::uint64_t>(n));
   for (Py_ssize_t i = 0; i < n; ++i) {
     if (i >= PyList_GET_SIZE(o)) return fail("the list changed size while it was being encoded");
@@ -714,6 +751,92 @@ bool Walker::list_items(PyObject* o, unsigned d) {
     if (!ok) return seg_index(i);
   }
   if (PyList_GET_SIZE(o) != n) return fail("the list changed size while it was being encoded");
+  pop();
+  return true;
+}
+
+// Sorts entries by (UTF-8 length, bytes): the order of their text encodings.
+[[gnu::always_inline]] inline bool TextLess(const TextEntry& x, const TextEntry& y) {
+  if (x.size != y.size) return x.size < y.size;
+  return std::memcmp(x.key, y.key, x.size) < 0;
+}
+
+// Owns the references held by a small on-stack entry array.
+struct EntryRefs {
+  TextEntry* entries;
+  std::size_t count = 0;
+  ~EntryRefs() {
+    for (std::size_t i = 0; i < count; ++i) {
+      Py_DECREF(entries[i].k);
+      Py_DECREF(entries[i].v);
+    }
+  }
+};
+
+void Walker::small_text_key_order(const TextEntry* entries, std::size_t count, std::uint32_t* order) {
+  std::uint64_t hash = (count * 0x9E3779B97F4A7C15ULL) ^ reinterpret_cast<std::uintptr_t>(entries[0].k) ^
+                       (reinterpret_cast<std::uintptr_t>(entries[count - 1].k) << 7);
+  hash ^= hash >> 29;
+  hash *= 0xBF58476D1CE4E5B9ULL;
+  hash ^= hash >> 32;
+  KeyOrderCache::Slot& slot = key_orders_.slots[hash % KeyOrderCache::kSlots];
+  if (slot.hash == hash && slot.keys.size() == count) {
+    bool same = true;
+    for (std::size_t i = 0; i < count && same; ++i) same = slot.keys[i] == entries[i].k;
+    if (same) {
+      std::memcpy(order, slot.order.data(), count * sizeof(std::uint32_t));
+      return;
+    }
+  }
+  for (std::size_t i = 0; i < count; ++i) {  // insertion sort
+    const auto v = static_cast<std::uint32_t>(i);
+    std::size_t j = i;
+    while (j > 0 && TextLess(entries[v], entries[order[j - 1]])) {
+      order[j] = order[j - 1];
+      --j;
+    }
+    order[j] = v;
+  }
+  for (PyObject* k : slot.keys) Py_DECREF(k);
+  slot.keys.resize(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    Py_INCREF(entries[i].k);
+    slot.keys[i] = entries[i].k;
+  }
+  slot.order.assign(order, order + count);
+  slot.hash = hash;
+}
+
+// A dict of 2..16 entries with text keys, from arrays on the stack. Sets
+// *handled to false (and writes nothing) when a key is not an exact str.
+bool Walker::small_text_dict(PyObject* o, Py_ssize_t n, unsigned d, bool* handled) {
+  TextEntry entries[16];
+  std::uint32_t order[16];
+  EntryRefs refs{entries};
+  Py_ssize_t pos = 0;
+  PyObject *k, *v;
+  while (PyDict_Next(o, &pos, &k, &v)) {
+    Py_ssize_t size;
+    const char* s = PyUnicode_CheckExact(k) ? Utf8Of(k, &size) : nullptr;
+    if (s == nullptr || refs.count == 16) {
+      PyErr_Clear();
+      *handled = false;
+      return true;
+    }
+    Py_INCREF(k);
+    Py_INCREF(v);
+    entries[refs.count++] = TextEntry{s, static_cast<std::size_t>(size), k, v};
+  }
+  *handled = true;
+  const std::size_t count = refs.count;
+  small_text_key_order(entries, count, order);
+  w_.map(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const TextEntry& entry = entries[order[i]];
+    w_.text_unchecked(std::string_view(entry.key, entry.size));
+    if (!value(entry.v, d + 1)) return seg_key(entry.k);
+  }
+  if (PyDict_GET_SIZE(o) != n) return fail("the dict changed size while it was being encoded");
   pop();
   return true;
 }
@@ -775,10 +898,43 @@ const std::uint32_t* Walker::text_key_order(std::size_t base, std::size_t count)
 
 bool Walker::dict_map(PyObject* o, unsigned d) {
   const Py_ssize_t n = PyDict_GET_SIZE(o);
-  if ((n > 0 && !deeper(d + 1)) || !push(o)) return false;
+  if (n == 0) {  // nothing inside: no depth to check, no cycle possible
+    w_.map(0);
+    return true;
+  }
+  if (!deeper(d + 1) || !push(o)) return false;
+  if (n == 1) {  // one entry: nothing to sort
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    PyDict_Next(o, &pos, &k, &v);
+    Py_INCREF(k);
+    Py_INCREF(v);
+    w_.map(1);
+    Py_ssize_t size;
+    const char* s = PyUnicode_CheckExact(k) ? Utf8Of(k, &size) : nullptr;
+    bool ok;
+    if (s != nullptr) {
+      w_.text_unchecked(std::string_view(s, static_cast<std::size_t>(size)));
+      ok = value(v, d + 1) || seg_key(k);
+    } else {
+      PyErr_Clear();
+      ok = (value(k, d + 1) || seg("<key " + Repr(k) + ">")) && (value(v, d + 1) || seg_key(k));
+    }
+    Py_DECREF(k);
+    Py_DECREF(v);
+    if (!ok) return false;
+    if (PyDict_GET_SIZE(o) != 1) return fail("the dict changed size while it was being encoded");
+    pop();
+    return true;
+  }
   // Text keys (the common case): sort the keys, then write the entries in
   // order; text encodings order by (UTF-8 length, bytes), and a dict's str
   // keys are distinct. Other keys go through the encoder's map sorting.
+  if (n <= 16) {
+    bool handled;
+    const bool ok = small_text_dict(o, n, d, &handled);
+    if (handled) return ok;
+  }
   {
     const std::size_t base = pool_.size();
     Py_ssize_t pos = 0;
@@ -941,7 +1097,7 @@ bool Walker::value(PyObject* o, unsigned d) {
   }
   if (t == &PyTuple_Type) {
     if (!deeper(d + 1)) return false;
-    w_.tag(tag::kTuple);
+    w_.mk_tag(tag::kTuple);
     return tuple_items(o, d + 1);
   }
   if (t == &PyDict_Type) return dict_map(o, d);
@@ -1900,19 +2056,28 @@ bool Walker::reduce(PyObject* o, unsigned d, const TypeInfo& ti) {
 
 }  // namespace
 
+namespace {
+
+// Drops what a failed (or interrupted) walk left on the scratch stacks.
+[[gnu::noinline]] void Unwind(WalkScratch& scratch, std::size_t active_base, std::size_t pool_base,
+                              std::size_t order_base) {
+  scratch.active.resize(active_base);
+  for (std::size_t i = pool_base; i < scratch.pool.size(); ++i) {
+    Py_DECREF(scratch.pool[i].k);
+    Py_DECREF(scratch.pool[i].v);
+  }
+  scratch.pool.resize(pool_base);
+  scratch.order.resize(order_base);
+}
+
+}  // namespace
+
 bool EncodeObject(State& st, Encoder& enc, WalkScratch& scratch, PyObject* obj, bool* oversized) {
+  // Nested calls (a __memokey__ hook calling memokey.key with the same
+  // scratch) stack up above the outer call's entries.
   const std::size_t active_base = scratch.active.size();
   const std::size_t pool_base = scratch.pool.size();
   const std::size_t order_base = scratch.order.size();
-  auto unwind = [&]() {
-    scratch.active.resize(active_base);
-    for (std::size_t i = pool_base; i < scratch.pool.size(); ++i) {
-      Py_DECREF(scratch.pool[i].k);
-      Py_DECREF(scratch.pool[i].v);
-    }
-    scratch.pool.resize(pool_base);
-    scratch.order.resize(order_base);
-  };
   Writer writer(enc);
   Walker w(st, writer, scratch);
   bool ok;
@@ -1920,17 +2085,17 @@ bool EncodeObject(State& st, Encoder& enc, WalkScratch& scratch, PyObject* obj, 
     ok = w.value(obj, 0);
     if (ok) writer.flush();
   } catch (const std::bad_alloc&) {
-    unwind();
+    Unwind(scratch, active_base, pool_base, order_base);
     PyErr_NoMemory();
     return false;
   } catch (const std::exception& e) {
-    unwind();
+    Unwind(scratch, active_base, pool_base, order_base);
     PyErr_Format(st.canonicalization_error ? st.canonicalization_error : PyExc_TypeError, "obj: %s",
                  e.what());
     return false;
   }
-  unwind();
   if (!ok) {
+    Unwind(scratch, active_base, pool_base, order_base);
     w.raise();
     return false;
   }

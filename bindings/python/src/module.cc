@@ -97,8 +97,13 @@ bool Ready(State* st) {
 }
 
 // Parses (obj, /, namespace=None). Returns false with an exception set.
-bool ParseKeyArgs(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
-                  PyObject** obj, std::optional<std::string_view>* ns) {
+inline bool ParseKeyArgs(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                         PyObject** obj, std::optional<std::string_view>* ns) {
+  if (nargs == 1 && kwnames == nullptr) {  // key(obj): the common call
+    *obj = args[0];
+    *ns = std::nullopt;
+    return true;
+  }
   PyObject* ns_obj = Py_None;
   if (nargs < 1 || nargs > 2) {
     if (nargs < 1) {

@@ -17,7 +17,10 @@
 //     not fail the caller's computation because a result is big.
 //   * Delete: OK whether or not the key was present.
 //   * Nothing throws except std::bad_alloc.
-//   * Every store is safe to use from many threads at once.
+//   * Every store is safe to use from many threads at once, and across fork():
+//     in a child, disk and Redis stores reopen their LMDB environment and
+//     connections on first use instead of sharing the parent's (which LMDB
+//     forbids and which would mix up Redis replies); a memory store is copied.
 //
 // URLs (OpenStore). Sizes take the suffixes K/M/G/T and KiB/MiB/GiB/TiB (powers
 // of 1024) or KB/MB/GB/TB (powers of 1000), case-insensitive; query values are
@@ -26,18 +29,20 @@
 //       In-process, sharded (shards default: max_bytes / 4 MiB, clamped to
 //       1..16), S3-FIFO eviction by bytes, TTL. An entry larger than one shard's
 //       share of max_bytes is not admitted. Default max_bytes 64 MiB.
-//   disk:///absolute/path?max_bytes=1G&sync=meta&map_size=0
+//   disk:///absolute/path?max_bytes=1G&sync=meta&map_size=3G
 //       LMDB environment in that directory (created 0700, parents too; an
 //       existing one must belong to this user and not be group/other-writable).
 //       Shared safely by many threads and processes; a crash (kill -9) never
 //       leaves a torn value. Eviction oldest-write-first (FIFO, expired entries
 //       first): updating recency on reads would turn every lookup into a write
 //       transaction serialized across processes. sync=full|meta|none (default
-//       meta: a machine crash may lose the last transaction but never
-//       integrity; none: survives process crashes only). Relative paths are
+//       meta: one fdatasync per write, milliseconds on ordinary disks; a
+//       machine crash may lose the last transaction but never integrity.
+//       none: ~10 us per small write, survives process crashes only; a machine
+//       crash can corrupt the file). Relative paths are
 //       refused (they would depend on the working directory). Default max_bytes
-//       1 GiB; the LMDB map (the file's size limit; space is used as needed)
-//       is map_size, by default 2 x max_bytes + 64 MiB: pages freed by a write
+//       1 GiB. map_size is the LMDB map (the file's size limit; space is used
+//       as needed), by default 2 x max_bytes + 64 MiB: pages freed by a write
 //       are reusable only by later ones, and large values need contiguous
 //       pages. A full map is answered by evicting harder and retrying. Within
 //       one process the stores of a directory share one environment: the
@@ -50,9 +55,10 @@
 //       backoff (backoff_ms doubling to max_backoff_ms, with jitter) during
 //       which calls fail fast instead of waiting for timeouts. The Redis key of
 //       store key K is  prefix + "{" + K + "}" : one prefix per namespace, and
-//       the braces make K the Redis Cluster hash tag, so that later companions
-//       of an entry (a lease, "K}:lease") hash to the same slot. A prefix must
-//       not contain '{' or '}'. TTL via SET ... PX. Stats bytes/entries are 0
+//       the braces make K the Redis Cluster hash tag (Cluster hashes only the
+//       text between the first '{' and the next '}'), so that later companions
+//       of an entry such as prefix{K}:lease land in the same slot. A prefix
+//       must not contain '{' or '}'. TTL via SET ... PX. Stats bytes/entries are 0
 //       (Redis keeps those, not the client). rediss:// (TLS) is not supported.
 //   tiered:URL1|URL2|...
 //       Tiers fastest first, e.g. tiered:memory://?max_bytes=64M|disk:///var/cache/x|redis://h:6379

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -353,10 +354,203 @@ class ReadTxn {
   int rc_ = 0;
 };
 
+// Write-side operations on memokey's layout, inside one write transaction.
+// They return LMDB codes (0 = success) so that MDB_MAP_FULL can be told apart.
+class Writer {
+ public:
+  Writer(Env& env, MDB_txn* txn) : env_(env), txn_(txn) {}
+
+  struct Counts {
+    std::uint64_t evicted = 0;
+    std::uint64_t expired = 0;
+  };
+
+  int ReadTotal(std::uint64_t* total) const {
+    MDB_val k = Val("bytes");
+    MDB_val v{};
+    const int rc = mdb_get(txn_, env_.meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+      *total = 0;
+      return 0;
+    }
+    if (rc != 0) return rc;
+    if (v.mv_size != 8) return MDB_CORRUPTED;
+    *total = GetLe64(static_cast<const char*>(v.mv_data));
+    return 0;
+  }
+
+  int WriteTotal(std::uint64_t total) const {
+    char buf[8];
+    PutLe64(buf, total);
+    MDB_val k = Val("bytes");
+    MDB_val v = Val(std::string_view(buf, sizeof buf));
+    return mdb_put(txn_, env_.meta, &k, &v, 0);
+  }
+
+  // Removes `key` (if present) with its order and expiry records.
+  int Remove(std::string_view key, std::uint64_t* total) const {
+    MDB_val k = Val(key);
+    MDB_val v{};
+    const int rc = mdb_get(txn_, env_.data, &k, &v);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc != 0) return rc;
+    return RemoveEntry(key, v, total);
+  }
+
+  // Removes expired entries, oldest expiry first, at most `limit`.
+  int SweepExpired(std::int64_t now, int limit, std::uint64_t* total, Counts* counts) const {
+    std::string index_key, data_key;
+    for (int i = 0; i < limit; ++i) {
+      int rc = First(env_.expiry, &index_key, &data_key);
+      if (rc == MDB_NOTFOUND) return 0;
+      if (rc != 0) return rc;
+      if (index_key.size() != 16 || static_cast<std::int64_t>(GetBe64(index_key.data())) > now) {
+        return 0;
+      }
+      if (rc = RemoveVia(env_.expiry, index_key, data_key, total); rc != 0) return rc;
+      ++counts->expired;
+    }
+    return 0;
+  }
+
+  // Evicts the oldest writes until *total <= target.
+  int EvictTo(std::uint64_t target, std::uint64_t* total, Counts* counts) const {
+    std::string index_key, data_key;
+    while (*total > target) {
+      int rc = First(env_.order, &index_key, &data_key);
+      if (rc == MDB_NOTFOUND) {
+        *total = 0;  // nothing left: the accounting can only be zero
+        return 0;
+      }
+      if (rc != 0) return rc;
+      if (rc = RemoveVia(env_.order, index_key, data_key, total); rc != 0) return rc;
+      ++counts->evicted;
+    }
+    return 0;
+  }
+
+  // Inserts a new entry (the key must be absent) with the next sequence number.
+  int Insert(std::string_view key, std::string_view value, std::int64_t expires) const {
+    std::uint64_t seq = 1;
+    {
+      MDB_cursor* raw = nullptr;
+      if (int rc = mdb_cursor_open(txn_, env_.order, &raw); rc != 0) return rc;
+      CursorPtr cursor(raw);
+      MDB_val lk{}, lv{};
+      const int rc = mdb_cursor_get(cursor.get(), &lk, &lv, MDB_LAST);
+      if (rc == 0 && lk.mv_size == 8) seq = GetBe64(static_cast<const char*>(lk.mv_data)) + 1;
+      if (rc != 0 && rc != MDB_NOTFOUND) return rc;
+    }
+    MDB_val k = Val(key);
+    // MDB_RESERVE: the value is copied once, straight into the map.
+    MDB_val reserved{kHeaderBytes + value.size(), nullptr};
+    if (int rc = mdb_put(txn_, env_.data, &k, &reserved, MDB_RESERVE); rc != 0) return rc;
+    char* out = static_cast<char*>(reserved.mv_data);
+    PutLe64(out, static_cast<std::uint64_t>(expires));
+    PutLe64(out + 8, seq);
+    if (!value.empty()) std::memcpy(out + kHeaderBytes, value.data(), value.size());
+    char seq_be[8];
+    PutBe64(seq_be, seq);
+    MDB_val sk = Val(std::string_view(seq_be, 8));
+    if (int rc = mdb_put(txn_, env_.order, &sk, &k, 0); rc != 0) return rc;
+    if (expires != 0) {
+      char ek_buf[16];
+      PutBe64(ek_buf, static_cast<std::uint64_t>(expires));
+      PutBe64(ek_buf + 8, seq);
+      MDB_val ek = Val(std::string_view(ek_buf, 16));
+      if (int rc = mdb_put(txn_, env_.expiry, &ek, &k, 0); rc != 0) return rc;
+    }
+    return 0;
+  }
+
+ private:
+  // Removes `key`, whose data record is `v`, with its order and expiry records.
+  // `key` must not point into the map (callers pass their own copies).
+  int RemoveEntry(std::string_view key, const MDB_val& v, std::uint64_t* total) const {
+    Header header;
+    const bool parsed = ParseHeader(v, &header);  // before any change moves `v`
+    const std::uint64_t charge =
+        Charge(key.size(), v.mv_size >= kHeaderBytes ? v.mv_size - kHeaderBytes : 0);
+    if (parsed) {
+      char seq[8];
+      PutBe64(seq, header.seq);
+      MDB_val sk = Val(std::string_view(seq, 8));
+      if (int rc = mdb_del(txn_, env_.order, &sk, nullptr); rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+      }
+      if (header.expires != 0) {
+        char ek_buf[16];
+        PutBe64(ek_buf, static_cast<std::uint64_t>(header.expires));
+        PutBe64(ek_buf + 8, header.seq);
+        MDB_val ek = Val(std::string_view(ek_buf, 16));
+        if (int rc = mdb_del(txn_, env_.expiry, &ek, nullptr); rc != 0 && rc != MDB_NOTFOUND) {
+          return rc;
+        }
+      }
+    }
+    MDB_val k = Val(key);
+    if (int rc = mdb_del(txn_, env_.data, &k, nullptr); rc != 0 && rc != MDB_NOTFOUND) return rc;
+    *total = *total > charge ? *total - charge : 0;
+    return 0;
+  }
+
+  // The first record of index `dbi`: its key, and its value (a data key).
+  int First(MDB_dbi dbi, std::string* index_key, std::string* data_key) const {
+    MDB_cursor* raw = nullptr;
+    if (int rc = mdb_cursor_open(txn_, dbi, &raw); rc != 0) return rc;
+    CursorPtr cursor(raw);
+    MDB_val k{}, v{};
+    if (int rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST); rc != 0) return rc;
+    index_key->assign(View(k));
+    data_key->assign(View(v));
+    return 0;
+  }
+
+  // Removes the entry that `index_key` in index `dbi` points to.
+  int RemoveVia(MDB_dbi dbi, const std::string& index_key, const std::string& data_key,
+                std::uint64_t* total) const {
+    MDB_val k = Val(data_key);
+    MDB_val v{};
+    const int rc = mdb_get(txn_, env_.data, &k, &v);
+    if (rc == 0) return RemoveEntry(data_key, v, total);
+    if (rc != MDB_NOTFOUND) return rc;
+    MDB_val ik = Val(index_key);  // a dangling index record: drop it
+    return mdb_del(txn_, dbi, &ik, nullptr);
+  }
+
+  Env& env_;
+  MDB_txn* txn_;
+};
+
+// Runs fn(Writer&) in a write transaction of `env`, committing when it
+// returns 0.
+template <typename Fn>
+int WithWriteTxn(Env& env, Fn&& fn) {
+  std::shared_lock lock(env.resize_mutex());
+  MDB_txn* raw = nullptr;
+  int rc = mdb_txn_begin(env.env(), nullptr, 0, &raw);
+  if (rc == MDB_MAP_RESIZED) {
+    lock.unlock();
+    {
+      std::unique_lock resize(env.resize_mutex());
+      rc = env.AdoptMapSize(0);
+    }
+    lock.lock();
+    if (rc == 0) rc = mdb_txn_begin(env.env(), nullptr, 0, &raw);
+  }
+  if (rc != 0) return rc;
+  TxnPtr txn(raw);
+  Writer writer(env, txn.get());
+  if (rc = fn(writer); rc != 0) return rc;  // aborted by TxnPtr
+  return mdb_txn_commit(txn.release());
+}
+
 class DiskStore final : public Store {
  public:
   DiskStore(std::shared_ptr<Env> env, const DiskStoreOptions& options)
-      : env_(std::move(env)), max_bytes_(options.max_bytes) {
+      : options_(options), generation_(store_internal::ForkGeneration()) {
+    current_.store(env.get(), std::memory_order_release);
+    owners_.push_back(std::move(env));
     describe_ = "disk://" + store_internal::PercentEncode(options.path) +
                 "?max_bytes=" + std::to_string(options.max_bytes);
     if (options.sync == DiskStoreOptions::Sync::kFull) describe_ += "&sync=full";
@@ -373,18 +567,21 @@ class DiskStore final : public Store {
                     std::chrono::milliseconds* ttl_left) override {
     if (Status s = CheckKey(key); !s.ok()) return s;
     *ttl_left = std::chrono::milliseconds{0};
-    ReadTxn txn(*env_);
-    if (txn.rc() != 0) return ReadError(txn.rc());
+    Status open;
+    Env* env = CurrentEnv(&open);
+    if (env == nullptr) return Failed(std::move(open), true);
+    ReadTxn txn(*env);
+    if (txn.rc() != 0) return Failed(LmdbStatus("reading", txn.rc()), true);
     MDB_val k = Val(key);
     MDB_val v{};
-    const int rc = mdb_get(txn.get(), env_->data, &k, &v);
+    const int rc = mdb_get(txn.get(), env->data, &k, &v);
     if (rc == MDB_NOTFOUND) {
       Counters::Add(counters_.misses);
       return Status::NotFound();
     }
-    if (rc != 0) return ReadError(rc);
+    if (rc != 0) return Failed(LmdbStatus("reading", rc), true);
     Header header;
-    if (!ParseHeader(v, &header)) return ReadError(MDB_CORRUPTED);
+    if (!ParseHeader(v, &header)) return Failed(LmdbStatus("reading", MDB_CORRUPTED), true);
     if (header.expires != 0) {
       const std::int64_t now = WallMs();
       if (header.expires <= now) {
@@ -401,15 +598,30 @@ class DiskStore final : public Store {
   Status Put(std::string_view key, std::string_view value, std::chrono::milliseconds ttl) override {
     if (Status s = CheckKey(key); !s.ok()) return s;
     if (Status s = CheckTtl(ttl); !s.ok()) return s;
+    Status open;
+    Env* env = CurrentEnv(&open);
+    if (env == nullptr) return Failed(std::move(open), false);
+    const std::uint64_t max_bytes = options_.max_bytes;
     const std::uint64_t charge = Charge(key.size(), value.size());
     const std::int64_t now = WallMs();
     const std::int64_t expires = store_internal::ExpiryFrom(now, ttl);
-    const bool admit = charge <= max_bytes_;
+    const bool admit = charge <= max_bytes;
     int rc = 0;
     for (int attempt = 0; attempt < kPutAttempts; ++attempt) {
-      WriteCounts counts;
-      rc = WithWriteTxn([&](MDB_txn* txn) {
-        return PutIn(txn, key, value, expires, charge, admit, now, &counts);
+      Writer::Counts counts;
+      rc = WithWriteTxn(*env, [&](Writer& w) {
+        std::uint64_t total = 0;
+        if (int r = w.ReadTotal(&total); r != 0) return r;
+        if (int r = w.Remove(key, &total); r != 0) return r;
+        if (int r = w.SweepExpired(now, kSweepPerPut, &total, &counts); r != 0) return r;
+        if (admit) {
+          // Room first: pages freed in this transaction are reusable only by
+          // later ones, which the 2x map size allows for.
+          if (int r = w.EvictTo(max_bytes - charge, &total, &counts); r != 0) return r;
+          if (int r = w.Insert(key, value, expires); r != 0) return r;
+          total += charge;
+        }
+        return w.WriteTotal(total);
       });
       if (rc == 0) {
         Counters::Add(counters_.puts);
@@ -419,43 +631,42 @@ class DiskStore final : public Store {
       }
       if (rc != MDB_MAP_FULL) break;
       // The map is full although the accounting allowed the value: free pages
-      // are pinned by old readers or too fragmented for a large value. Clear
-      // dead readers' slots and evict harder (half, quarter, ... of what is
-      // left), in a transaction of its own so that the pages it frees become
-      // reusable.
+      // are pinned by readers (dead ones included) or too fragmented for a
+      // large value. Clear dead readers' slots and evict harder (to a half,
+      // a quarter, then nothing of the room left) in a transaction of its own,
+      // so that the pages it frees are reusable by the retry.
       int dead = 0;
-      mdb_reader_check(env_->env(), &dead);
-      const std::uint64_t room = max_bytes_ > charge ? max_bytes_ - charge : 0;
-      const std::uint64_t target = attempt + 1 >= kPutAttempts - 1 ? 0 : room >> (attempt + 1);
-      WriteCounts freed;
-      const int evict_rc = WithWriteTxn([&](MDB_txn* txn) { return EvictTo(txn, target, &freed); });
-      Counters::Add(counters_.evictions, freed.evicted);
+      mdb_reader_check(env->env(), &dead);
+      const std::uint64_t room = max_bytes > charge ? max_bytes - charge : 0;
+      const std::uint64_t target = attempt + 2 >= kPutAttempts ? 0 : room >> (attempt + 1);
+      Writer::Counts freed;
+      const int evict_rc = WithWriteTxn(*env, [&](Writer& w) {
+        std::uint64_t total = 0;
+        if (int r = w.ReadTotal(&total); r != 0) return r;
+        if (int r = w.EvictTo(target, &total, &freed); r != 0) return r;
+        return w.WriteTotal(total);
+      });
       if (evict_rc != 0) {
         rc = evict_rc;
         break;
       }
+      Counters::Add(counters_.evictions, freed.evicted);
     }
-    Counters::Add(counters_.errors);
-    return LmdbStatus("writing", rc);
+    return Failed(LmdbStatus("writing", rc), false);
   }
 
   Status Delete(std::string_view key) override {
     if (Status s = CheckKey(key); !s.ok()) return s;
-    const int rc = WithWriteTxn([&](MDB_txn* txn) {
+    Status open;
+    Env* env = CurrentEnv(&open);
+    if (env == nullptr) return Failed(std::move(open), false);
+    const int rc = WithWriteTxn(*env, [&](Writer& w) {
       std::uint64_t total = 0;
-      if (int r = ReadTotal(txn, &total); r != 0) return r;
-      MDB_val k = Val(key);
-      MDB_val v{};
-      int r = mdb_get(txn, env_->data, &k, &v);
-      if (r == MDB_NOTFOUND) return 0;
-      if (r != 0) return r;
-      if (r = RemoveEntry(txn, key, v, &total); r != 0) return r;
-      return WriteTotal(txn, total);
+      if (int r = w.ReadTotal(&total); r != 0) return r;
+      if (int r = w.Remove(key, &total); r != 0) return r;
+      return w.WriteTotal(total);
     });
-    if (rc != 0) {
-      Counters::Add(counters_.errors);
-      return LmdbStatus("deleting", rc);
-    }
+    if (rc != 0) return Failed(LmdbStatus("deleting", rc), false);
     Counters::Add(counters_.deletes);
     return Status::Ok();
   }
@@ -463,13 +674,16 @@ class DiskStore final : public Store {
   Status Contains(std::string_view key, bool* present) override {
     if (Status s = CheckKey(key); !s.ok()) return s;
     *present = false;
-    ReadTxn txn(*env_);
-    if (txn.rc() != 0) return ReadError(txn.rc(), false);
+    Status open;
+    Env* env = CurrentEnv(&open);
+    if (env == nullptr) return Failed(std::move(open), false);
+    ReadTxn txn(*env);
+    if (txn.rc() != 0) return Failed(LmdbStatus("reading", txn.rc()), false);
     MDB_val k = Val(key);
     MDB_val v{};
-    const int rc = mdb_get(txn.get(), env_->data, &k, &v);
+    const int rc = mdb_get(txn.get(), env->data, &k, &v);
     if (rc == MDB_NOTFOUND) return Status::Ok();
-    if (rc != 0) return ReadError(rc, false);
+    if (rc != 0) return Failed(LmdbStatus("reading", rc), false);
     Header header;
     *present = ParseHeader(v, &header) && (header.expires == 0 || header.expires > WallMs());
     return Status::Ok();
@@ -477,224 +691,60 @@ class DiskStore final : public Store {
 
   StoreStats Stats() const override {
     StoreStats stats = counters_.Snapshot();
-    ReadTxn txn(*env_);
+    Env* env = current_.load(std::memory_order_acquire);
+    if (generation_.load(std::memory_order_acquire) != store_internal::ForkGeneration()) {
+      return stats;  // the parent's environment: not ours to read after a fork
+    }
+    ReadTxn txn(*env);
     if (txn.rc() != 0) return stats;
     MDB_val k = Val("bytes");
     MDB_val v{};
-    if (mdb_get(txn.get(), env_->meta, &k, &v) == 0 && v.mv_size == 8) {
+    if (mdb_get(txn.get(), env->meta, &k, &v) == 0 && v.mv_size == 8) {
       stats.bytes = GetLe64(static_cast<const char*>(v.mv_data));
     }
     MDB_stat st{};
-    if (mdb_stat(txn.get(), env_->data, &st) == 0) stats.entries = st.ms_entries;
+    if (mdb_stat(txn.get(), env->data, &st) == 0) stats.entries = st.ms_entries;
     return stats;
   }
 
   std::string Describe() const override { return describe_; }
 
  private:
-  struct WriteCounts {
-    std::uint64_t evicted = 0;
-    std::uint64_t expired = 0;
-  };
-
-  Status ReadError(int rc, bool count_miss = true) {
-    Counters::Add(counters_.errors);
-    if (count_miss) Counters::Add(counters_.misses);
-    return LmdbStatus("reading", rc);
-  }
-
-  // Runs fn(txn) in a write transaction and commits when it returns 0.
-  template <typename Fn>
-  int WithWriteTxn(Fn&& fn) {
-    std::shared_lock lock(env_->resize_mutex());
-    MDB_txn* raw = nullptr;
-    int rc = mdb_txn_begin(env_->env(), nullptr, 0, &raw);
-    if (rc == MDB_MAP_RESIZED) {
-      lock.unlock();
-      {
-        std::unique_lock resize(env_->resize_mutex());
-        rc = env_->AdoptMapSize(0);
-      }
-      lock.lock();
-      if (rc == 0) rc = mdb_txn_begin(env_->env(), nullptr, 0, &raw);
-    }
-    if (rc != 0) return rc;
-    TxnPtr txn(raw);
-    if (rc = fn(txn.get()); rc != 0) return rc;  // aborted by TxnPtr
-    return mdb_txn_commit(txn.release());
-  }
-
-  int ReadTotal(MDB_txn* txn, std::uint64_t* total) const {
-    MDB_val k = Val("bytes");
-    MDB_val v{};
-    const int rc = mdb_get(txn, env_->meta, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-      *total = 0;
-      return 0;
-    }
-    if (rc != 0) return rc;
-    if (v.mv_size != 8) return MDB_CORRUPTED;
-    *total = GetLe64(static_cast<const char*>(v.mv_data));
-    return 0;
-  }
-
-  int WriteTotal(MDB_txn* txn, std::uint64_t total) const {
-    char buf[8];
-    PutLe64(buf, total);
-    MDB_val k = Val("bytes");
-    MDB_val v = Val(std::string_view(buf, sizeof buf));
-    return mdb_put(txn, env_->meta, &k, &v, 0);
-  }
-
-  // Removes `key`, whose data record is `v`, with its order and expiry records.
-  int RemoveEntry(MDB_txn* txn, std::string_view key, const MDB_val& v, std::uint64_t* total) {
-    Header header;
-    const bool parsed = ParseHeader(v, &header);
-    const std::uint64_t charge =
-        Charge(key.size(), v.mv_size >= kHeaderBytes ? v.mv_size - kHeaderBytes : 0);
-    MDB_val k = Val(key);  // callers pass keys they own, never views into the map
-    if (parsed) {
-      char seq[8];
-      PutBe64(seq, header.seq);
-      MDB_val sk = Val(std::string_view(seq, 8));
-      if (int rc = mdb_del(txn, env_->order, &sk, nullptr); rc != 0 && rc != MDB_NOTFOUND) {
-        return rc;
-      }
-      if (header.expires != 0) {
-        char ek_buf[16];
-        PutBe64(ek_buf, static_cast<std::uint64_t>(header.expires));
-        PutBe64(ek_buf + 8, header.seq);
-        MDB_val ek = Val(std::string_view(ek_buf, 16));
-        if (int rc = mdb_del(txn, env_->expiry, &ek, nullptr); rc != 0 && rc != MDB_NOTFOUND) {
-          return rc;
+  // The environment to use in this process. After a fork() the child must
+  // not touch the parent's MDB_env (LMDB's rule), so the first call in the
+  // child opens the directory again; the inherited Env is kept, unused, as
+  // another thread of the child may still hold a pointer to it.
+  Env* CurrentEnv(Status* error) {
+    const std::uint64_t generation = store_internal::ForkGeneration();
+    if (generation_.load(std::memory_order_acquire) != generation) [[unlikely]] {
+      std::lock_guard lock(reopen_mu_);
+      if (generation_.load(std::memory_order_relaxed) != generation) {
+        std::shared_ptr<Env> fresh;
+        if (Status s = Env::Open(options_, &fresh); !s.ok()) {
+          *error = std::move(s);
+          return nullptr;
         }
+        current_.store(fresh.get(), std::memory_order_release);
+        owners_.push_back(std::move(fresh));
+        generation_.store(generation, std::memory_order_release);
       }
     }
-    if (int rc = mdb_del(txn, env_->data, &k, nullptr); rc != 0 && rc != MDB_NOTFOUND) return rc;
-    *total = *total > charge ? *total - charge : 0;
-    return 0;
+    return current_.load(std::memory_order_acquire);
   }
 
-  // The first record of `dbi`: *key gets a copy of its value (a data key).
-  // Returns MDB_NOTFOUND when empty.
-  static int First(MDB_txn* txn, MDB_dbi dbi, std::string* index_key, std::string* data_key) {
-    MDB_cursor* raw = nullptr;
-    if (int rc = mdb_cursor_open(txn, dbi, &raw); rc != 0) return rc;
-    CursorPtr cursor(raw);
-    MDB_val k{}, v{};
-    if (int rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST); rc != 0) return rc;
-    index_key->assign(View(k));
-    data_key->assign(View(v));
-    return 0;
+  // Counts a failure: an error always, and a miss for lookups.
+  Status Failed(Status error, bool lookup) {
+    Counters::Add(counters_.errors);
+    if (lookup) Counters::Add(counters_.misses);
+    return error;
   }
 
-  // Removes the entry that `index_key` in `dbi` (order or expiry) points to.
-  int RemoveVia(MDB_txn* txn, MDB_dbi dbi, const std::string& index_key,
-                const std::string& data_key, std::uint64_t* total) {
-    MDB_val k = Val(data_key);
-    MDB_val v{};
-    const int rc = mdb_get(txn, env_->data, &k, &v);
-    if (rc == 0) return RemoveEntry(txn, data_key, v, total);
-    if (rc != MDB_NOTFOUND) return rc;
-    MDB_val ik = Val(index_key);  // a dangling index record: drop it
-    return mdb_del(txn, dbi, &ik, nullptr);
-  }
-
-  int SweepExpired(MDB_txn* txn, std::int64_t now, int limit, std::uint64_t* total,
-                   WriteCounts* counts) {
-    std::string index_key, data_key;
-    for (int i = 0; i < limit; ++i) {
-      int rc = First(txn, env_->expiry, &index_key, &data_key);
-      if (rc == MDB_NOTFOUND) return 0;
-      if (rc != 0) return rc;
-      if (index_key.size() != 16 || static_cast<std::int64_t>(GetBe64(index_key.data())) > now) {
-        return 0;
-      }
-      if (rc = RemoveVia(txn, env_->expiry, index_key, data_key, total); rc != 0) return rc;
-      ++counts->expired;
-    }
-    return 0;
-  }
-
-  // Evicts oldest writes until the total is at most `target`.
-  int EvictTo(MDB_txn* txn, std::uint64_t target, WriteCounts* counts) {
-    std::uint64_t total = 0;
-    if (int rc = ReadTotal(txn, &total); rc != 0) return rc;
-    if (int rc = SweepExpired(txn, WallMs(), kSweepPerPut, &total, counts); rc != 0) return rc;
-    std::string index_key, data_key;
-    while (total > target) {
-      int rc = First(txn, env_->order, &index_key, &data_key);
-      if (rc == MDB_NOTFOUND) {
-        total = 0;  // nothing left: the accounting can only be zero
-        break;
-      }
-      if (rc != 0) return rc;
-      if (rc = RemoveVia(txn, env_->order, index_key, data_key, &total); rc != 0) return rc;
-      ++counts->evicted;
-    }
-    return WriteTotal(txn, total);
-  }
-
-  int PutIn(MDB_txn* txn, std::string_view key, std::string_view value, std::int64_t expires,
-            std::uint64_t charge, bool admit, std::int64_t now, WriteCounts* counts) {
-    std::uint64_t total = 0;
-    if (int rc = ReadTotal(txn, &total); rc != 0) return rc;
-    MDB_val k = Val(key);
-    MDB_val v{};
-    int rc = mdb_get(txn, env_->data, &k, &v);
-    if (rc == 0) {
-      if (rc = RemoveEntry(txn, key, v, &total); rc != 0) return rc;
-    } else if (rc != MDB_NOTFOUND) {
-      return rc;
-    }
-    if (rc = SweepExpired(txn, now, kSweepPerPut, &total, counts); rc != 0) return rc;
-    if (!admit) return WriteTotal(txn, total);
-    // Make room first: pages freed in this transaction are reusable only by
-    // later ones, which the 2x map size allows for.
-    std::string index_key, data_key;
-    while (total + charge > max_bytes_) {
-      rc = First(txn, env_->order, &index_key, &data_key);
-      if (rc == MDB_NOTFOUND) {
-        total = 0;
-        break;
-      }
-      if (rc != 0) return rc;
-      if (rc = RemoveVia(txn, env_->order, index_key, data_key, &total); rc != 0) return rc;
-      ++counts->evicted;
-    }
-    std::uint64_t seq = 1;
-    {
-      MDB_cursor* raw = nullptr;
-      if (rc = mdb_cursor_open(txn, env_->order, &raw); rc != 0) return rc;
-      CursorPtr cursor(raw);
-      MDB_val lk{}, lv{};
-      rc = mdb_cursor_get(cursor.get(), &lk, &lv, MDB_LAST);
-      if (rc == 0 && lk.mv_size == 8) seq = GetBe64(static_cast<const char*>(lk.mv_data)) + 1;
-      if (rc != 0 && rc != MDB_NOTFOUND) return rc;
-    }
-    MDB_val reserved{kHeaderBytes + value.size(), nullptr};
-    if (rc = mdb_put(txn, env_->data, &k, &reserved, MDB_RESERVE); rc != 0) return rc;
-    char* out = static_cast<char*>(reserved.mv_data);
-    PutLe64(out, static_cast<std::uint64_t>(expires));
-    PutLe64(out + 8, seq);
-    if (!value.empty()) std::memcpy(out + kHeaderBytes, value.data(), value.size());
-    char seq_be[8];
-    PutBe64(seq_be, seq);
-    MDB_val sk = Val(std::string_view(seq_be, 8));
-    if (rc = mdb_put(txn, env_->order, &sk, &k, 0); rc != 0) return rc;
-    if (expires != 0) {
-      char ek_buf[16];
-      PutBe64(ek_buf, static_cast<std::uint64_t>(expires));
-      PutBe64(ek_buf + 8, seq);
-      MDB_val ek = Val(std::string_view(ek_buf, 16));
-      if (rc = mdb_put(txn, env_->expiry, &ek, &k, 0); rc != 0) return rc;
-    }
-    return WriteTotal(txn, total + charge);
-  }
-
-  std::shared_ptr<Env> env_;
-  const std::uint64_t max_bytes_;
+  const DiskStoreOptions options_;
   std::string describe_;
+  std::mutex reopen_mu_;
+  std::vector<std::shared_ptr<Env>> owners_;  // guarded by reopen_mu_ after construction
+  std::atomic<Env*> current_{nullptr};
+  std::atomic<std::uint64_t> generation_;
   Counters counters_;
 };
 

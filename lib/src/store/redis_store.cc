@@ -114,11 +114,23 @@ std::string ReplyError(const redisReply* reply) { return std::string(reply->str,
 class Pool {
  public:
   explicit Pool(const RedisStoreOptions& options)
-      : options_(options), rng_(std::random_device{}()) {}
+      : options_(options),
+        generation_(store_internal::ForkGeneration()),
+        rng_(std::random_device{}()) {}
 
   // A connection: pooled (*fresh false) or newly connected (*fresh true).
   Status Acquire(ContextPtr* ctx, bool* fresh) {
     std::unique_lock lock(mu_);
+    if (const std::uint64_t generation = store_internal::ForkGeneration();
+        generation != generation_) [[unlikely]] {
+      // A forked child: the sockets are the parent's. Closing our copies
+      // leaves the parent's connections intact; those in use by threads that
+      // do not exist here are forgotten.
+      idle_.clear();
+      live_ = 0;
+      generation_ = generation;
+      rng_.seed(std::random_device{}());  // or parent and children back off in step
+    }
     const auto deadline = SteadyClock::now() + options_.timeout;
     while (true) {
       if (!idle_.empty()) {
@@ -248,6 +260,7 @@ class Pool {
   }
 
   const RedisStoreOptions& options_;
+  std::uint64_t generation_;  // ForkGeneration() the connections belong to
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<ContextPtr> idle_;

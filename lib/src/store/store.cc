@@ -2,7 +2,10 @@
 
 #include "memokey/store.h"
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <chrono>
@@ -67,6 +70,17 @@ Status Store::GetManyWithTtl(std::span<const std::string_view> keys,
 }
 
 namespace store_internal {
+
+namespace {
+// Process-wide by nature: fork() is. Incremented only in the child.
+std::atomic<std::uint64_t> g_fork_generation{0};
+void OnForkInChild() { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
+}  // namespace
+
+std::uint64_t ForkGeneration() {
+  [[maybe_unused]] static const int registered = pthread_atfork(nullptr, nullptr, OnForkInChild);
+  return g_fork_generation.load(std::memory_order_relaxed);
+}
 
 namespace {
 int HexDigit(char c) {

@@ -336,6 +336,44 @@ TEST(DiskStore, ManyProcesses) {
   EXPECT_EQ(store->Stats().entries, static_cast<std::uint64_t>(kChildren * kOwn + 16));
 }
 
+// A store opened before fork() is used by the parent and its children at the
+// same time (Python's multiprocessing does this): each child reopens the
+// environment instead of using the parent's, which LMDB forbids.
+TEST(DiskStore, StoreInheritedThroughFork) {
+  TempDir dir;
+  auto store = Open(dir / "db", 64 * kMiB, DiskStoreOptions::Sync::kNone);
+  ASSERT_TRUE(store->Put("before", "fork").ok());
+  std::string value;
+  ASSERT_TRUE(store->Get("before", &value).ok());  // the parent holds a pooled reader
+  auto work = [&](int who) {
+    int failures = 0;
+    std::string v;
+    for (int i = 0; i < 300; ++i) {
+      const std::string key = "p" + std::to_string(who) + "/" + std::to_string(i % 50);
+      const std::uint64_t seed =
+          static_cast<std::uint64_t>(who) << 32 | static_cast<std::uint64_t>(i);
+      if (!store->Put(key, MakeValue(seed, 100 + i)).ok()) ++failures;
+      if (!store->Get(key, &v).ok() || SeedOf(v) != seed || !ValueIsIntact(v)) ++failures;
+      if (store->Get("before", &v).ok() != true || v != "fork") ++failures;
+    }
+    return failures;
+  };
+  std::vector<pid_t> children;
+  for (int c = 1; c <= 4; ++c) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) ::_exit(work(c) == 0 ? 0 : 1);
+    children.push_back(pid);
+  }
+  EXPECT_EQ(work(0), 0);
+  for (pid_t pid : children) EXPECT_TRUE(ChildSucceeded(pid));
+  for (int c = 0; c <= 4; ++c) {
+    ASSERT_TRUE(store->Get("p" + std::to_string(c) + "/49", &value).ok()) << c;
+    EXPECT_EQ(SeedOf(value), static_cast<std::uint64_t>(c) << 32 | 299u);
+  }
+  EXPECT_EQ(store->Stats().entries, 1u + 5 * 50);
+}
+
 // A child overwrites 12 keys with large values in a loop and is killed with
 // SIGKILL at a random moment, 50 times. After every kill the store opens and
 // every value in it is complete; writes go on in later rounds (a writer that

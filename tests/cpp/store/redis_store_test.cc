@@ -23,6 +23,7 @@ using memokey::Status;
 using memokey::Store;
 using memokey_store_test::MakeValue;
 using memokey_store_test::RedisServer;
+using memokey_store_test::SeedOf;
 using memokey_store_test::ValueIsIntact;
 using namespace std::chrono_literals;
 
@@ -255,6 +256,37 @@ TEST(RedisStoreDown, NeverReachableIsACountedMiss) {
   EXPECT_EQ(store->Put("k", "v").code(), Status::Code::kUnavailable);
   EXPECT_EQ(store->Stats().errors, 4u);
   EXPECT_EQ(store->Stats().misses, 3u);
+}
+
+// A store whose pool already holds connections is used by forked children and
+// the parent at once: each process must get its own connections, or replies
+// meant for one would be read by another.
+TEST_F(RedisStoreTest, StoreInheritedThroughFork) {
+  auto store = Open(server_.url("pool=2"));
+  ASSERT_TRUE(store->Put("before", "fork").ok());
+  auto work = [&](int who) {
+    int failures = 0;
+    std::string v;
+    for (int i = 0; i < 300; ++i) {
+      const std::string key = "p" + std::to_string(who) + "/" + std::to_string(i % 20);
+      const std::uint64_t seed =
+          static_cast<std::uint64_t>(who) << 32 | static_cast<std::uint64_t>(i);
+      if (!store->Put(key, MakeValue(seed, 50 + i)).ok()) ++failures;
+      if (!store->Get(key, &v).ok() || SeedOf(v) != seed || !ValueIsIntact(v)) ++failures;
+      if (!store->Get("before", &v).ok() || v != "fork") ++failures;
+    }
+    return failures;
+  };
+  std::vector<pid_t> children;
+  for (int c = 1; c <= 4; ++c) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) ::_exit(work(c) == 0 ? 0 : 1);
+    children.push_back(pid);
+  }
+  EXPECT_EQ(work(0), 0);
+  for (pid_t pid : children) EXPECT_TRUE(memokey_store_test::ChildSucceeded(pid));
+  EXPECT_EQ(store->Stats().errors, 0u);
 }
 
 TEST_F(RedisStoreTest, ThreadsShareThePool) {

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# bench/server/run.sh [--quick] — memokeyd beside Redis, both sides in one run.
+#
+#   1. GET hits of 1 KiB values over 50 keep-alive connections:
+#        wrk against memokeyd on its embedded memory store,
+#        wrk against memokeyd backed by Redis,
+#        redis-benchmark -t get -d 1024 -c 50 against that Redis itself.
+#      Goals: embedded >= 1.0x Redis's GET rate; Redis-backed >= 0.5x.
+#   2. ccache's second build (local cache wiped, every object a remote hit)
+#      through memokeyd vs ccache pointed straight at Redis. Goal <= 1.1x.
+#
+# Everything runs on free loopback ports and is stopped at the end (by PID).
+# MEMOKEYD=path overrides build/release/server/memokeyd.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+QUICK=0
+for arg in "$@"; do
+  case $arg in
+    --quick) QUICK=1 ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "bench/server/run.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+MEMOKEYD=${MEMOKEYD:-build/release/server/memokeyd}
+KEYS=1000
+CONNECTIONS=50
+if ((QUICK)); then
+  DURATION=3 REQUESTS=150000 ROUNDS=1 CC_FILES=20 CC_ROUNDS=1
+else
+  DURATION=8 REQUESTS=400000 ROUNDS=3 CC_FILES=40 CC_ROUNDS=3
+fi
+WRK_THREADS=$(($(nproc) < 2 ? 1 : 2))
+
+for tool in "$MEMOKEYD" redis-server redis-benchmark wrk curl ccache python3; do
+  command -v "$tool" >/dev/null 2>&1 || [[ -x $tool ]] || { echo "missing: $tool (scripts/setup installs it)" >&2; exit 1; }
+done
+
+TMP=$(mktemp -d /tmp/memokeyd-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+now() { python3 -c 'import time; print(time.monotonic())'; }
+
+# --- servers ---------------------------------------------------------------------
+REDIS_PORT=$(free_port)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --loglevel warning \
+  >"$TMP/redis.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+
+start_memokeyd() {  # name, extra args...; sets URL_<name>
+  local name=$1; shift
+  "$MEMOKEYD" --listen 127.0.0.1:0 "$@" >"$TMP/$name.log" 2>&1 &
+  PIDS+=($!)
+  local addr=""
+  for _ in $(seq 200); do
+    addr=$(grep -o '"addr":"[^"]*"' "$TMP/$name.log" 2>/dev/null | head -1 | cut -d'"' -f4 || true)
+    [[ -n $addr ]] && break
+    sleep 0.05
+  done
+  [[ -n $addr ]] || { cat "$TMP/$name.log" >&2; exit 1; }
+  printf -v "URL_$name" 'http://%s' "$addr"
+}
+start_memokeyd embedded
+start_memokeyd redis --store "redis://127.0.0.1:$REDIS_PORT"
+THREADS_EMBEDDED=$(grep -o '"threads":[0-9]*' "$TMP/embedded.log" | head -1 | cut -d: -f2)
+THREADS_REDIS=$(grep -o '"threads":[0-9]*' "$TMP/redis.log" | head -1 | cut -d: -f2)
+
+# --- preload 1 KiB values -----------------------------------------------------------
+head -c 1024 /dev/urandom >"$TMP/value"
+for name in embedded redis; do
+  url_var="URL_$name"
+  # curl's URL globbing: KEYS PUTs over one keep-alive connection.
+  curl -sS -o /dev/null -X PUT --data-binary @"$TMP/value" "${!url_var}/v1/bench/k[0-$((KEYS - 1))]"
+done
+redis-benchmark -p "$REDIS_PORT" -t set -d 1024 -r "$KEYS" -n $((KEYS * 30)) -q >/dev/null
+redis_keys=$(redis-cli -p "$REDIS_PORT" dbsize)
+
+# --- GET throughput -----------------------------------------------------------------
+median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+
+run_wrk() {  # url -> JSON line
+  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s bench/server/get.lua "$1" -- "$KEYS" | tail -1
+}
+run_redis_benchmark() {  # -> "rps p50_ms p99_ms"
+  redis-benchmark -p "$REDIS_PORT" -t get -d 1024 -r "$KEYS" -c "$CONNECTIONS" -n "$REQUESTS" --csv |
+    python3 -c 'import csv,sys; r=list(csv.reader(sys.stdin))[-1]; print(r[1], r[4], r[6])'
+}
+
+declare -a EMB_RPS=() RED_RPS=() REDIS_RPS=()
+for round in $(seq "$ROUNDS"); do
+  line=$(run_redis_benchmark)
+  read -r rps p50 p99 <<<"$line"
+  REDIS_RPS+=("$rps"); REDIS_P50=$p50; REDIS_P99=$p99
+  EMB_JSON=$(run_wrk "$URL_embedded")
+  EMB_RPS+=("$(json_field "$EMB_JSON" rps)")
+  RED_JSON=$(run_wrk "$URL_redis")
+  RED_RPS+=("$(json_field "$RED_JSON" rps)")
+  for j in "$EMB_JSON" "$RED_JSON"; do
+    if [[ $(json_field "$j" non_2xx) != 0 || $(json_field "$j" socket_errors) != 0 ]]; then
+      echo "wrk saw errors: $j" >&2; exit 1
+    fi
+  done
+  echo "round $round: redis $rps/s, memokeyd embedded $(json_field "$EMB_JSON" rps)/s, memokeyd+redis $(json_field "$RED_JSON" rps)/s"
+done
+REDIS_MED=$(median "${REDIS_RPS[@]}")
+EMB_MED=$(median "${EMB_RPS[@]}")
+RED_MED=$(median "${RED_RPS[@]}")
+hits_embedded=$(curl -s "$URL_embedded/metrics" | awk '$1=="memokeyd_cache_hits_total"{print $2}')
+miss_embedded=$(curl -s "$URL_embedded/metrics" | awk '$1=="memokeyd_cache_misses_total"{print $2}')
+
+# --- ccache: second build through memokeyd vs straight at Redis --------------------------
+CCACHE_SRC="$TMP/project"
+mkdir -p "$CCACHE_SRC"
+python3 - "$CCACHE_SRC" "$CC_FILES" <<'EOF'
+import sys, pathlib
+root, n = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+(root / "common.h").write_text("#pragma once\n#include <stdio.h>\n#include <string.h>\n#include <stdlib.h>\n")
+for i in range(n):
+    body = "\n".join(f"static int f{j}(int x) {{ int s = 0; for (int k = 0; k < x; ++k) s += k * {j} ^ {i}; return s; }}"
+                     for j in range(60))
+    (root / f"u{i}.c").write_text(f'#include "common.h"\n{body}\nint u{i}(int n) {{ return ' +
+                                  " + ".join(f"f{j}(n)" for j in range(60)) + "; }\n")
+EOF
+
+ccache_second_build() {  # remote-url -> seconds of the median second build
+  local remote=$1 times=() dir="$TMP/ccache-$RANDOM"
+  : >"$TMP/ccache.conf"
+  export CCACHE_CONFIGPATH="$TMP/ccache.conf" CCACHE_REMOTE_STORAGE="$remote" CCACHE_DIR="$dir"
+  (cd "$CCACHE_SRC" && for f in u*.c; do ccache gcc -O2 -c "$f" -o "${f%.c}.o"; done)  # populate
+  for _ in $(seq "$CC_ROUNDS"); do
+    rm -rf "$dir" "$CCACHE_SRC"/*.o
+    local t0 t1
+    t0=$(now)
+    (cd "$CCACHE_SRC" && for f in u*.c; do ccache gcc -O2 -c "$f" -o "${f%.c}.o"; done)
+    t1=$(now)
+    local hits
+    hits=$(ccache --print-stats | awk -F'\t' '$1=="remote_storage_hit"{print $2}')
+    [[ $hits == "$CC_FILES" ]] || { echo "ccache: $hits remote hits of $CC_FILES via $remote" >&2; exit 1; }
+    times+=("$(python3 -c "print($t1 - $t0)")")
+  done
+  unset CCACHE_CONFIGPATH CCACHE_REMOTE_STORAGE CCACHE_DIR
+  median "${times[@]}"
+}
+# Different namespaces/prefixes so that each run starts cold.
+CC_REDIS=$(ccache_second_build "redis://127.0.0.1:$REDIS_PORT")
+CC_MK_REDIS=$(ccache_second_build "$URL_redis/ccache-bench")
+CC_MK_EMB=$(ccache_second_build "$URL_embedded/ccache-bench")
+CC_NONE_DIR="$TMP/ccache-nocache"
+t0=$(now)
+(cd "$CCACHE_SRC" && rm -f ./*.o && for f in u*.c; do gcc -O2 -c "$f" -o "${f%.c}.o"; done)
+t1=$(now)
+CC_NONE=$(python3 -c "print($t1 - $t0)")
+
+# --- report ----------------------------------------------------------------------------
+python3 - <<EOF
+emb, red, redis = $EMB_MED, $RED_MED, $REDIS_MED
+emb_json, red_json = $EMB_JSON, $RED_JSON
+print()
+print("memokeyd vs Redis: GET hits, 1 KiB values, $CONNECTIONS keep-alive connections, $KEYS keys, "
+      "median of $ROUNDS round(s) ($(nproc) cores, wrk -t$WRK_THREADS -d${DURATION}s; redis-benchmark -n $REQUESTS)")
+print(f"  {'':34}{'requests/s':>12}{'p50':>10}{'p99':>10}{'vs Redis':>10}")
+print(f"  {'redis-benchmark -t get (Redis 7)':34}{redis:>12,.0f}{float('$REDIS_P50'):>8.3f}ms{float('$REDIS_P99'):>8.3f}ms{1:>9.2f}x")
+print(f"  {'memokeyd, embedded ($THREADS_EMBEDDED threads)':34}{emb:>12,.0f}{emb_json['p50_us']/1000:>8.3f}ms{emb_json['p99_us']/1000:>8.3f}ms{emb/redis:>9.2f}x   goal >= 1.0x")
+print(f"  {'memokeyd, Redis-backed ($THREADS_REDIS thr.)':34}{red:>12,.0f}{red_json['p50_us']/1000:>8.3f}ms{red_json['p99_us']/1000:>8.3f}ms{red/redis:>9.2f}x   goal >= 0.5x")
+print(f"  (p50/p99 of memokeyd: last round; embedded hits/misses seen by memokeyd: $hits_embedded/$miss_embedded; Redis keys: $redis_keys)")
+print()
+print("ccache second build, $CC_FILES objects, local cache wiped, every object a remote hit (median of $CC_ROUNDS):")
+redis_s = $CC_REDIS
+for name, s in (("ccache -> Redis directly", redis_s), ("ccache -> memokeyd -> Redis", $CC_MK_REDIS),
+                ("ccache -> memokeyd (embedded)", $CC_MK_EMB), ("gcc without ccache", $CC_NONE)):
+    print(f"  {name:34}{s:>8.3f} s{s / redis_s:>9.2f}x")
+print("  goal: memokeyd <= 1.1x Redis directly")
+EOF
