@@ -589,13 +589,15 @@ std::string EffectiveStoreUrl(const Config& config, unsigned threads) {
   return out;
 }
 
+bool StoreIsRemote(const Config& config) {
+  return config.store.find("redis://") != std::string::npos ||
+         config.store.find("redis+unix://") != std::string::npos;
+}
+
 unsigned EffectiveThreads(const Config& config) {
   if (config.threads > 0) return config.threads;
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  const std::string& store = config.store;
-  const bool remote = store.find("redis://") != std::string::npos ||
-                      store.find("redis+unix://") != std::string::npos;
-  return remote ? std::min(4 * cores, 64u) : cores;
+  return StoreIsRemote(config) ? std::min(2 * cores, 64u) : cores;
 }
 
 }  // namespace memokeyd

@@ -102,9 +102,13 @@ memokey::Status LoadConfigFile(const std::string& path, Config* config);
 // refused unless the listen address is a loopback address).
 memokey::Status Finalize(Config* config);
 
-// Worker thread count: `threads` when set, else the number of cores — times 4
-// when the store involves Redis: store calls block, and a thread waiting on
-// Redis is a core doing nothing, so more threads keep the cores busy.
+// The store involves a server (Redis): calls block for a network round trip.
+bool StoreIsRemote(const Config& config);
+
+// Worker thread count: `threads` when set, else the number of cores — times 2
+// when the store involves Redis: a worker waiting for its batch's round trip
+// is a core doing nothing, so a second worker per core keeps it busy
+// (measured: 2x beats 1x and 4x on the benchmark, docs/SERVER.md).
 unsigned EffectiveThreads(const Config& config);
 
 // The store URL memokeyd opens: the configured one (or the default), with,

@@ -200,24 +200,54 @@ Route Handler::Handle(const Request& request, Response* out) {
   return target.route;
 }
 
+Handler::ReadPlan Handler::PrepareRead(const Request& request, std::string_view* key, Response* out) {
+  if (request.method != Method::kGet && request.method != Method::kHead) return ReadPlan::kNotARead;
+  const Target target = ParseTarget(request.target);
+  if (target.route != Route::kObject) return ReadPlan::kNotARead;
+  return PrepareObjectRead(request, target, key, out);
+}
+
+Handler::ReadPlan Handler::PrepareObjectRead(const Request& request, const Target& target, std::string_view* key,
+                                             Response* out) {
+  if (!Authorize(request, target.ns, Access::kRead, out)) {
+    if (request.method == Method::kHead) out->omit_body = true;
+    return ReadPlan::kAnswered;
+  }
+  *key = target.key;
+  return ReadPlan::kFetch;
+}
+
+void Handler::FinishRead(const Request& request, const Status& status, std::optional<std::string>* value,
+                         Response* out) {
+  if (status.ok() && value->has_value()) {
+    shard_.hits.Add();
+    out->status = 200;
+    out->content_type = kOctetStream;
+    out->body = std::move(**value);
+  } else if (status.ok() || status.IsNotFound() || status.code() == Status::Code::kCorruption) {
+    // A value that fails verification is, to a cache client, a miss.
+    shard_.misses.Add();
+    Text(out, 404, "not found\n");
+  } else {
+    shard_.misses.Add();
+    BackendError(status, "get", out);
+  }
+  if (request.method == Method::kHead) out->omit_body = true;
+}
+
 void Handler::HandleObject(const Request& request, const Target& target, Response* out) {
   switch (request.method) {
     case Method::kGet:
     case Method::kHead: {
-      if (!Authorize(request, target.ns, Access::kRead, out)) return;
-      const Status s = store_.Get(target.key, &out->body);
-      if (s.ok()) {
-        shard_.hits.Add();
-        out->status = 200;
-        out->content_type = kOctetStream;
-      } else if (s.IsNotFound() || s.code() == Status::Code::kCorruption) {
-        // A value that fails verification is, to a cache client, a miss.
-        shard_.misses.Add();
-        Text(out, 404, "not found\n");
-      } else {
-        shard_.misses.Add();
-        BackendError(s, "get", out);
-      }
+      std::string_view key;
+      if (PrepareObjectRead(request, target, &key, out) != ReadPlan::kFetch) return;
+      // Into the response body's string, which keeps its capacity from one
+      // request to the next: no allocation for same-sized values.
+      std::optional<std::string> value(std::move(out->body));
+      value->clear();
+      const Status s = store_.Get(key, &*value);
+      if (!s.ok()) value.reset();
+      FinishRead(request, s.IsNotFound() ? Status::Ok() : s, &value, out);
       return;
     }
     case Method::kPut: {

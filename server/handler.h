@@ -26,6 +26,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -79,7 +80,21 @@ class Handler {
   // Returns the route, for the request metrics the caller records.
   Route Handle(const Request& request, Response* out);
 
+  // The same for an object GET/HEAD, in two halves around the store call, so
+  // that the server can collect the reads of many connections into one
+  // Store::GetMany (one Redis round trip for a whole batch):
+  //   PrepareRead  kNotARead: use Handle. kAnswered: *out is the answer (bad
+  //                key, 401/403). kFetch: look up *key (a view into
+  //                request.target), then call FinishRead with the outcome.
+  //   FinishRead   status of the lookup and the value (nullopt: a miss).
+  // Handle itself goes through these two, so both paths answer alike.
+  enum class ReadPlan : std::uint8_t { kNotARead, kAnswered, kFetch };
+  ReadPlan PrepareRead(const Request& request, std::string_view* key, Response* out);
+  void FinishRead(const Request& request, const memokey::Status& status, std::optional<std::string>* value,
+                  Response* out);
+
  private:
+  ReadPlan PrepareObjectRead(const Request& request, const Target& target, std::string_view* key, Response* out);
   void HandleObject(const Request& request, const Target& target, Response* out);
   // false (and *out filled with 401/403) when the request lacks `needed`.
   bool Authorize(const Request& request, std::string_view ns, Access needed, Response* out);

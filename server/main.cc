@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_path, "TOML configuration file")->envname("MEMOKEYD_CONFIG");
   auto* listen = app.add_option("-l,--listen", o.listen, "Address to listen on, host:port (default 127.0.0.1:8080; port 0: any)")
                      ->envname("MEMOKEYD_LISTEN");
-  auto* threads = app.add_option("-t,--threads", o.threads, "Worker threads (default: cores; 4x cores with Redis)")
+  auto* threads = app.add_option("-t,--threads", o.threads, "Worker threads (default: cores; 2x cores with Redis)")
                       ->envname("MEMOKEYD_THREADS")
                       ->check(CLI::Range(1u, 1024u));
   auto* store = app.add_option("-s,--store", o.store,

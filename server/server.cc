@@ -24,7 +24,10 @@
 //
 // Store calls are made on the worker thread and may block (Redis, disk): a
 // slow store stalls the sessions of that worker only. For Redis, memokeyd
-// runs more workers than cores (config.h, EffectiveThreads).
+// runs more workers than cores (config.h, EffectiveThreads), and batches
+// reads: the GETs that arrive on a worker in one turn of its event loop are
+// answered with one Store::GetMany — one Redis round trip (MGET) for all of
+// them instead of one each, like Redis clients' automatic pipelining.
 //
 // Shutdown (SIGTERM/SIGINT): stop accepting; close idle keep-alive
 // connections; let requests in progress finish and answer them with
@@ -116,6 +119,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Session& operator=(const Session&) = delete;
 
   void Start() { NextRequest(); }
+  // A batched read (Worker::FlushReads) came back: answer it.
+  void CompleteRead(const memokey::Status& status, std::optional<std::string>* value);
+  std::string_view pending_key() const { return pending_key_; }
   // From the worker's cron: cut the connection's current phase if it is late.
   void CheckDeadline(Clock::time_point now);
   // Shutdown: close now if idle; otherwise the response in progress will
@@ -137,6 +143,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnRead(const error_code& ec, std::size_t n);
   void Parse();
   void Dispatch();
+  void Finish();
   void Refuse(int status, std::string_view text);
   void Respond();
   void OnWritten(const error_code& ec);
@@ -158,6 +165,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Clock::time_point request_done_{};  // when the request was fully read (latency start)
   bool admitted_ = false;
   bool timed_out_ = false;
+  std::string_view pending_key_;  // a batched read's store key (view into request_.target)
   std::list<Session*>::iterator registry_entry_;
 };
 
@@ -166,19 +174,21 @@ class Session : public std::enable_shared_from_this<Session> {
 class Worker {
  public:
   Worker(const Config& cfg, memokey::Store& store, Metrics& all_metrics, unsigned index,
-         const ServerInfo& info, const std::atomic<bool>& draining_flag)
+         const ServerInfo& info, const std::atomic<bool>& draining_flag, bool batch)
       : config(cfg),
+        batch_reads(batch),
         metrics(all_metrics),
         shard(all_metrics.shard(index)),
         handler(cfg, store, all_metrics, all_metrics.shard(index), info),
         draining(draining_flag),
         date(HttpDate()),
-        ioc_(1),  // concurrency hint 1: only this worker's thread runs it, so asio skips locking
+        store_(store),
+        ioc_(1),  // concurrency hint 1: one thread runs it (asio still locks for posts from others)
         work_(asio::make_work_guard(ioc_)),
         cron_(ioc_) {
     // The cron's period: fine enough that a 100 ms timeout is honored within
     // ~25%, coarse enough to cost nothing.
-    const Millis shortest = std::min({cfg.limits.header_timeout, config.limits.body_timeout,
+    const Millis shortest = std::min({cfg.limits.header_timeout, cfg.limits.body_timeout,
                                       cfg.limits.write_timeout, cfg.limits.idle_timeout});
     cron_period_ = std::clamp(shortest / 4, Millis{20}, Millis{250});
   }
@@ -219,7 +229,15 @@ class Worker {
   std::list<Session*>::iterator Register(Session* s) { return sessions_.insert(sessions_.end(), s); }
   void Unregister(std::list<Session*>::iterator it) { sessions_.erase(it); }
 
+  // Queues a session's read for the next FlushReads, which runs once the
+  // event loop has dispatched everything that is ready now.
+  void EnqueueRead(std::shared_ptr<Session> session) {
+    pending_reads_.push_back(std::move(session));
+    if (pending_reads_.size() == 1) asio::post(ioc_, [this] { FlushReads(); });
+  }
+
   const Config& config;
+  const bool batch_reads;  // collect GETs into Store::GetMany (remote stores)
   Metrics& metrics;
   MetricsShard& shard;
   Handler handler;
@@ -239,9 +257,27 @@ class Worker {
     });
   }
 
+  void FlushReads() {
+    std::vector<std::shared_ptr<Session>> batch;
+    batch.swap(pending_reads_);
+    batch_keys_.clear();
+    for (const auto& session : batch) batch_keys_.push_back(session->pending_key());
+    const memokey::Status status = store_.GetMany(batch_keys_, &batch_values_);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      std::optional<std::string> none;
+      batch[i]->CompleteRead(status, i < batch_values_.size() ? &batch_values_[i] : &none);
+    }
+    pending_reads_.swap(batch);  // keep the vector's capacity
+    pending_reads_.clear();
+  }
+
   // Destroyed after ioc_ (members go in reverse order): sessions still
   // pending in the io_context unregister themselves as it is torn down.
   std::list<Session*> sessions_;
+  memokey::Store& store_;
+  std::vector<std::shared_ptr<Session>> pending_reads_;
+  std::vector<std::string_view> batch_keys_;
+  std::vector<std::optional<std::string>> batch_values_;
   asio::io_context ioc_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   asio::steady_timer cron_;
@@ -367,10 +403,34 @@ void Session::WriteContinue() {
                     });
 }
 
-// The request is complete: answer it.
+// The request is complete: answer it — now, or after the worker's next
+// batched store read.
 void Session::Dispatch() {
   request_done_ = Clock::now();
+  if (worker_.batch_reads) {
+    switch (worker_.handler.PrepareRead(request_, &pending_key_, &response_)) {
+      case Handler::ReadPlan::kFetch:
+        SetPhase(Phase::kWriting, worker_.config.limits.write_timeout);
+        worker_.EnqueueRead(shared_from_this());
+        return;
+      case Handler::ReadPlan::kAnswered:
+        route_ = Route::kObject;
+        return Finish();
+      case Handler::ReadPlan::kNotARead:
+        break;
+    }
+  }
   route_ = worker_.handler.Handle(request_, &response_);
+  Finish();
+}
+
+void Session::CompleteRead(const memokey::Status& status, std::optional<std::string>* value) {
+  worker_.handler.FinishRead(request_, status, value, &response_);
+  route_ = Route::kObject;
+  Finish();
+}
+
+void Session::Finish() {
   if (!request_.keep_alive || worker_.draining.load(std::memory_order_relaxed)) response_.close = true;
   Respond();
 }
@@ -467,7 +527,8 @@ class Server::Impl {
     info_.store_description = store.Describe();
     info_.draining = &draining_;
     for (unsigned i = 0; i < threads; ++i) {
-      workers_.push_back(std::make_unique<Worker>(config_, store_, metrics_, i, info_, draining_));
+      workers_.push_back(
+          std::make_unique<Worker>(config_, store_, metrics_, i, info_, draining_, StoreIsRemote(config_)));
     }
   }
 

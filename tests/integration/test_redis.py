@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from mkd import Memokeyd, RedisServer, curl, slack
+from mkd import Memokeyd, RedisServer, curl, request, slack
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +73,55 @@ def test_redis_down_then_back():
             assert any(l.get("msg") == "store error" for l in s.logs)
     finally:
         redis.stop()
+
+
+def test_batched_reads_answer_each_client_its_own_value(redis):
+    """Redis-backed memokeyd answers concurrent GETs with one MGET per event-loop
+    turn: every client must still get exactly its own key's value (or miss),
+    HEAD its length, and refusals their 401."""
+    import http.client
+    import threading
+
+    config = """
+[[tokens]]
+name = "rw"
+token = "batch-token-123"
+access = "read-write"
+namespaces = ["b"]
+"""
+    with Memokeyd("--store", redis.url, "--threads", "2", config=config) as s:
+        auth = {"Authorization": "Bearer batch-token-123"}
+        for i in range(50):
+            assert request(s, "PUT", f"/v1/b/k{i}", body=f"value-{i}".encode() * (i + 1), headers=auth).status == 201
+        errors = []
+
+        def client(n):
+            conn = http.client.HTTPConnection(s.host, s.port, timeout=slack(20))
+            try:
+                for round_ in range(40):
+                    i = (n * 7 + round_) % 60  # 50..59 are misses
+                    conn.request("GET", f"/v1/b/k{i}", headers=auth)
+                    r = conn.getresponse()
+                    body = r.read()
+                    expected = f"value-{i}".encode() * (i + 1) if i < 50 else None
+                    if (expected is None and r.status != 404) or (expected is not None and body != expected):
+                        errors.append((n, i, r.status, body[:40]))
+                    conn.request("HEAD", f"/v1/b/k{i}", headers=auth)
+                    r = conn.getresponse()
+                    r.read()
+                    if i < 50 and int(r.getheader("Content-Length")) != len(expected):
+                        errors.append((n, i, "HEAD", r.getheader("Content-Length")))
+                    conn.request("GET", f"/v1/b/k{i}")  # no credentials
+                    r = conn.getresponse()
+                    r.read()
+                    if r.status != 401:
+                        errors.append((n, i, "anonymous", r.status))
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors[:5]

@@ -98,3 +98,14 @@ def test_big_scratch_is_not_kept_and_small_keys_still_work():
 def test_core_without_package_init_is_refused():
     # memokey/__init__.py binds the exception classes; _core is fully usable through it.
     assert memokey._core.dumps(1) == b"\x01"
+
+
+def test_docstring_examples():
+    import doctest
+
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in finder.find(memokey, "memokey", globs={"memokey": memokey}):
+        runner.run(test)
+    assert runner.failures == 0
+    assert runner.tries >= 5

@@ -109,3 +109,24 @@ def test_key_of_large_values_is_xxh3_128_of_the_frame():
     for x in [big, [big, big[:100]], {"a": big}, (1, big)]:
         frame = b"\x84\x67memokey\x01\xf6" + memokey.dumps(x)
         assert memokey.key(x) == xxhash.xxh3_128(frame).digest()
+
+
+def test_large_json_like_values_equal_cbor2():
+    """Sizes that cross memokey's internal buffer boundaries (staging buffer,
+    direct writes of large strings, 64 KiB flushes)."""
+    import random
+
+    rng = random.Random(5)
+    values = [
+        "x" * 100_000,
+        ["é" * n for n in range(0, 3000, 7)],
+        list(range(-5000, 5000)),
+        [rng.random() for _ in range(5000)],
+        {("k%05d" % i) * (1 + i % 7): {"v": i, "s": "y" * (i % 300)} for i in range(2000)},
+        {"big": "z" * 70_000, "list": [{"a": [1.5] * 50}] * 300},
+        [[[[str(i)] * 3] * 3] * 3 for i in range(200)],
+    ]
+    for x in values:
+        assert memokey.dumps(x) == cbor2.dumps(x, canonical=True)
+        frame = b"\x84\x67memokey\x01\xf6" + memokey.dumps(x)
+        assert memokey.key(x) == xxhash.xxh3_128(frame).digest()

@@ -354,3 +354,40 @@ def test_bytes_large_and_in_maps():
     assert memokey.dumps(big) == byte_string(big)
     assert memokey.dumps({"k": big}) == H("a1616b") + byte_string(big)
     assert memokey.loads(memokey.dumps([big, {"k": big}])) == [big, {"k": big}]
+
+
+def test_registry_changed_during_encoding_is_safe():
+    """A registered function that registers again clears the class cache
+    while the outer walk is still using its entries."""
+
+    def state(r):
+        memokey.register(tt.Registered, state)
+        return [r.x, tt.Plain(a=r.x)]
+
+    memokey.register(tt.RegisteredChild, state)
+    try:
+        value = [tt.RegisteredChild(1), tt.MyDict(b=tt.RegisteredChild(2)), tt.RegisteredChild(3)]
+        first = memokey.dumps(value)
+        assert memokey.dumps(value) == first
+    finally:
+        memokey.unregister(tt.Registered)
+        memokey.unregister(tt.RegisteredChild)
+
+
+class _LyingSet(set):
+    def __iter__(self):
+        return iter([999])
+
+
+class _LyingOrderedDict(collections.OrderedDict):
+    def __iter__(self):
+        return iter(["nope"])
+
+
+_LyingSet.__module__ = _LyingOrderedDict.__module__ = __name__
+
+
+def test_subclass_value_is_its_base_content_not_its_overrides():
+    assert memokey.dumps(_LyingSet({1})) == obj(__name__ + ":_LyingSet", H("d901028101"))
+    od = _LyingOrderedDict([("a", 1)])
+    assert memokey.dumps(od) == obj(__name__ + ":_LyingOrderedDict", H("da006d6b0382616101"))

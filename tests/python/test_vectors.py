@@ -108,3 +108,13 @@ def test_vector_loads(source, vector):
         else:
             assert value == expected
             assert type(value) is type(expected)
+
+
+def test_python_vectors_match_their_provenance_script():
+    """canonical-v1-python.json is what make_canonical_v1_python.py (cbor2 +
+    xxhash, no memokey) computes: nobody edited a vector by hand."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).with_name("make_canonical_v1_python.py")
+    subprocess.run([sys.executable, str(script), "--check"], check=True)

@@ -15,7 +15,7 @@ Quickstart::
 
     >>> import memokey
     >>> memokey.hexkey({"b": 1, "a": [1, 2.5]})          # 32 hex characters
-    '...'
+    '7fad9188baf1511b66e42e954bed50ce'
     >>> memokey.key({"a": [1, 2.5], "b": 1}) == memokey.key({"b": 1, "a": [1, 2.5]})
     True
     >>> memokey.dumps((1, 2)).hex()                       # tuple: tag 0x6D6B01
@@ -241,6 +241,25 @@ def dumps(obj: object) -> bytes:
 
     ``utcoffset`` is the offset in whole microseconds, or null for a naive
     value; a tzinfo enters only through its offset at that value.
+
+    Records: a dataclass contributes the fields of ``dataclasses.fields()``
+    with ``compare=True``, in definition order; a namedtuple its ``_fields``
+    (plus, like a builtin subclass below, a third element for a non-empty
+    instance ``__dict__``). An Enum member is its name; an alias is its
+    canonical member; a Flag value that is no single member is its value.
+
+    numpy: arrays are written in C order and little-endian whatever their
+    memory layout and byte order, so C-ordered, Fortran-ordered, strided and
+    big-endian arrays with equal values (and equal dtype and shape) give the
+    same bytes. The data of float arrays is their raw bytes (NaN payloads and
+    -0.0 as stored). The dtype text is ``dtype.str`` made little-endian
+    (``"<f8"``, ``"|b1"``, ``"<M8[ns]"``, ``"<U5"``); a structured dtype is
+    first packed -- its fields in order, names kept, offsets, padding and
+    titles dropped -- and written as ``str(packed.descr)``, e.g.
+    ``"[('a', '<i2'), ('b', '<f8')]"``, so padding bytes never enter. Long
+    double dtypes (platform-dependent padding) and structured dtypes with
+    object fields are errors. numpy scalars are never equal to Python
+    numbers here: ``np.float64(1.5)`` and ``1.5`` differ.
 
     A *class id* is the text ``"module:qualname"`` of a class, checked to
     lead back to the class: classes and functions defined inside functions

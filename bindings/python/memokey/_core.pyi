@@ -1,9 +1,11 @@
 """Type stubs for memokey._core, the extension module (see the memokey package)."""
 
+from types import ModuleType
 from typing import Any, Callable, Optional
 
 FORMAT_VERSION: int
 MAX_DEPTH: int
+_state: ModuleType  # holds the module state; the functions' __self__
 
 def dumps(obj: object, /) -> bytes: ...
 def loads(data: bytes | bytearray | memoryview, /, *, strict: bool = True) -> Any: ...

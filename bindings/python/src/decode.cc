@@ -130,8 +130,8 @@ class Reader {
       }
       case 2: {
         if (d_.size() - pos_ < arg) error("truncated", start);
-        PyObject* b = check(PyBytes_FromStringAndSize(reinterpret_cast<const char*>(d_.data() + pos_),
-                                                      static_cast<Py_ssize_t>(arg)));
+        PyObject* b = check(PyBytes_FromStringAndSize(
+            reinterpret_cast<const char*>(d_.data() + pos_), static_cast<Py_ssize_t>(arg)));
         pos_ += arg;
         return b;
       }
@@ -254,7 +254,8 @@ class Reader {
   PyObject* tagged(std::uint64_t number, std::size_t start) {
     // Bignums: straight from the byte string.
     if (number == tag::kPositiveBignum || number == tag::kNegativeBignum) {
-      if (pos_ >= d_.size() || (d_[pos_] >> 5) != 2) error("a bignum's content is not a byte string", start);
+      if (pos_ >= d_.size() || (d_[pos_] >> 5) != 2)
+        error("a bignum's content is not a byte string", start);
       const std::size_t content_at = pos_;
       ++pos_;
       const std::uint64_t n = argument(d_[content_at] & 0x1f, content_at);
@@ -262,10 +263,11 @@ class Reader {
       const std::uint8_t* p = d_.data() + pos_;
       pos_ += n;
 #if PY_VERSION_HEX >= 0x030D0000
-      Ref magnitude = Ref::steal(check(PyLong_FromUnsignedNativeBytes(p, static_cast<std::size_t>(n),
-                                                                      Py_ASNATIVEBYTES_BIG_ENDIAN)));
+      Ref magnitude = Ref::steal(check(PyLong_FromUnsignedNativeBytes(
+          p, static_cast<std::size_t>(n), Py_ASNATIVEBYTES_BIG_ENDIAN)));
 #else
-      Ref magnitude = Ref::steal(check(_PyLong_FromByteArray(p, static_cast<std::size_t>(n), 0, 0)));
+      Ref magnitude =
+          Ref::steal(check(_PyLong_FromByteArray(p, static_cast<std::size_t>(n), 0, 0)));
 #endif
       if (number == tag::kPositiveBignum) return magnitude.release();
       return check(PyNumber_Invert(magnitude.get()));
@@ -294,7 +296,8 @@ class Reader {
         Ref od = checked(PyObject_CallNoArgs(cls.get()), "cannot build an OrderedDict", start);
         const Py_ssize_t n = PyList_GET_SIZE(content);
         for (Py_ssize_t i = 0; i < n; i += 2) {
-          if (PyObject_SetItem(od.get(), PyList_GET_ITEM(content, i), PyList_GET_ITEM(content, i + 1)) != 0) {
+          if (PyObject_SetItem(od.get(), PyList_GET_ITEM(content, i),
+                               PyList_GET_ITEM(content, i + 1)) != 0) {
             error_py("an OrderedDict key has no hashable Python equivalent", start);
           }
           if (PyObject_Length(od.get()) != i / 2 + 1) {
@@ -304,7 +307,8 @@ class Reader {
         return od.release();
       }
       case tag::kDecimalFraction: {
-        if (!shape(content, 2) || !IsInt(PyList_GET_ITEM(content, 0)) || !IsInt(PyList_GET_ITEM(content, 1))) {
+        if (!shape(content, 2) || !IsInt(PyList_GET_ITEM(content, 0)) ||
+            !IsInt(PyList_GET_ITEM(content, 1))) {
           error("a decimal fraction is not [exponent, mantissa] integers", start);
         }
         PyObject* exponent = PyList_GET_ITEM(content, 0);
@@ -323,7 +327,8 @@ class Reader {
         Ref sign = Ref::steal(check(PyLong_FromLong(negative)));
         Ref tup = Ref::steal(check(PyTuple_Pack(3, sign.get(), digits.get(), exponent)));
         Ref cls = Ref::steal(import_attr("decimal", "Decimal", start));
-        return checked(PyObject_CallOneArg(cls.get(), tup.get()), "invalid Decimal", start).release();
+        return checked(PyObject_CallOneArg(cls.get(), tup.get()), "invalid Decimal", start)
+            .release();
       }
       case tag::kDecimalSpecial: {
         if (!PyUnicode_CheckExact(content)) error("a special Decimal is not text", start);
@@ -331,7 +336,8 @@ class Reader {
         return checked(PyObject_CallOneArg(cls.get(), content), "invalid Decimal", start).release();
       }
       case tag::kRational: {
-        if (!shape(content, 2) || !IsInt(PyList_GET_ITEM(content, 0)) || !IsInt(PyList_GET_ITEM(content, 1))) {
+        if (!shape(content, 2) || !IsInt(PyList_GET_ITEM(content, 0)) ||
+            !IsInt(PyList_GET_ITEM(content, 1))) {
           error("a rational is not [numerator, denominator] integers", start);
         }
         Ref cls = Ref::steal(import_attr("fractions", "Fraction", start));
@@ -348,7 +354,8 @@ class Reader {
         Ref kwargs = Ref::steal(check(PyDict_New()));
         if (PyDict_SetItemString(kwargs.get(), "bytes", content) != 0) throw DecodeFailure();
         Ref empty = Ref::steal(check(PyTuple_New(0)));
-        return checked(PyObject_Call(cls.get(), empty.get(), kwargs.get()), "invalid UUID", start).release();
+        return checked(PyObject_Call(cls.get(), empty.get(), kwargs.get()), "invalid UUID", start)
+            .release();
       }
       case tag::kFullDate: {
         if (!PyUnicode_CheckExact(content) || PyUnicode_GET_LENGTH(content) != 10) {
@@ -364,7 +371,8 @@ class Reader {
             parts[p] = parts[p] * 10 + static_cast<int>(ch - '0');
           }
           if (p < 2) {
-            if (PyUnicode_READ_CHAR(content, at) != '-') error("a date is not \"YYYY-MM-DD\" text", start);
+            if (PyUnicode_READ_CHAR(content, at) != '-')
+              error("a date is not \"YYYY-MM-DD\" text", start);
             ++at;
           }
         }
@@ -377,9 +385,10 @@ class Reader {
         int f[8];
         for (int i = 0; i < 8; ++i) f[i] = small(content, i, start);
         Ref tz = Ref::steal(timezone(PyList_GET_ITEM(content, 8), start));
-        return checked(st_.dt->DateTime_FromDateAndTimeAndFold(f[0], f[1], f[2], f[3], f[4], f[5], f[6],
-                                                                tz.get(), f[7], st_.dt->DateTimeType),
-                       "invalid datetime", start)
+        return checked(
+                   st_.dt->DateTime_FromDateAndTimeAndFold(f[0], f[1], f[2], f[3], f[4], f[5], f[6],
+                                                           tz.get(), f[7], st_.dt->DateTimeType),
+                   "invalid datetime", start)
             .release();
       }
       case tag::kTime: {
@@ -387,17 +396,19 @@ class Reader {
         int f[5];
         for (int i = 0; i < 5; ++i) f[i] = small(content, i, start);
         Ref tz = Ref::steal(timezone(PyList_GET_ITEM(content, 5), start));
-        return checked(st_.dt->Time_FromTimeAndFold(f[0], f[1], f[2], f[3], tz.get(), f[4], st_.dt->TimeType),
+        return checked(st_.dt->Time_FromTimeAndFold(f[0], f[1], f[2], f[3], tz.get(), f[4],
+                                                    st_.dt->TimeType),
                        "invalid time", start)
             .release();
       }
       case tag::kTimeDelta: {
-        if (!shape(content, 3) || !IsInt(PyList_GET_ITEM(content, 0)) || !IsInt(PyList_GET_ITEM(content, 1)) ||
-            !IsInt(PyList_GET_ITEM(content, 2))) {
+        if (!shape(content, 3) || !IsInt(PyList_GET_ITEM(content, 0)) ||
+            !IsInt(PyList_GET_ITEM(content, 1)) || !IsInt(PyList_GET_ITEM(content, 2))) {
           error("a timedelta is not [days, seconds, microseconds] integers", start);
         }
         return checked(PyObject_CallFunctionObjArgs(reinterpret_cast<PyObject*>(st_.dt->DeltaType),
-                                                    PyList_GET_ITEM(content, 0), PyList_GET_ITEM(content, 1),
+                                                    PyList_GET_ITEM(content, 0),
+                                                    PyList_GET_ITEM(content, 1),
                                                     PyList_GET_ITEM(content, 2), nullptr),
                        "invalid timedelta", start)
             .release();
@@ -411,13 +422,13 @@ class Reader {
                                            PyFloat_AS_DOUBLE(PyList_GET_ITEM(content, 1))));
       }
       case tag::kRange: {
-        if (!shape(content, 3) || !IsInt(PyList_GET_ITEM(content, 0)) || !IsInt(PyList_GET_ITEM(content, 1)) ||
-            !IsInt(PyList_GET_ITEM(content, 2))) {
+        if (!shape(content, 3) || !IsInt(PyList_GET_ITEM(content, 0)) ||
+            !IsInt(PyList_GET_ITEM(content, 1)) || !IsInt(PyList_GET_ITEM(content, 2))) {
           error("a range is not [start, stop, step] integers", start);
         }
-        return checked(PyObject_CallFunctionObjArgs(reinterpret_cast<PyObject*>(&PyRange_Type),
-                                                    PyList_GET_ITEM(content, 0), PyList_GET_ITEM(content, 1),
-                                                    PyList_GET_ITEM(content, 2), nullptr),
+        return checked(PyObject_CallFunctionObjArgs(
+                           reinterpret_cast<PyObject*>(&PyRange_Type), PyList_GET_ITEM(content, 0),
+                           PyList_GET_ITEM(content, 1), PyList_GET_ITEM(content, 2), nullptr),
                        "invalid range", start)
             .release();
       }
@@ -427,7 +438,8 @@ class Reader {
                                  PyList_GET_ITEM(content, 2)));
       case tag::kObject:
         if (shape(content, 2) && PyUnicode_CheckExact(PyList_GET_ITEM(content, 0)) &&
-            PyUnicode_CompareWithASCIIString(PyList_GET_ITEM(content, 0), "builtins:bytearray") == 0 &&
+            PyUnicode_CompareWithASCIIString(PyList_GET_ITEM(content, 0), "builtins:bytearray") ==
+                0 &&
             PyBytes_CheckExact(PyList_GET_ITEM(content, 1))) {
           return check(PyByteArray_FromObject(PyList_GET_ITEM(content, 1)));
         }
@@ -448,7 +460,8 @@ class Reader {
 void RaiseDecodeError(State& st, const std::string& message, Py_ssize_t offset) {
   std::string text = offset >= 0 ? "at byte " + std::to_string(offset) + ": " + message : message;
   PyObject* cls = st.decode_error != nullptr ? st.decode_error : PyExc_ValueError;
-  Ref msg = Ref::steal(PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace"));
+  Ref msg = Ref::steal(
+      PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace"));
   if (!msg) return;
   Ref off = offset >= 0 ? Ref::steal(PyLong_FromSsize_t(offset)) : Ref::borrow(Py_None);
   if (!off) return;
@@ -462,14 +475,16 @@ void RaiseDecodeError(State& st, const std::string& message, Py_ssize_t offset) 
 PyObject* LoadsImpl(State& st, PyObject* data, bool strict) {
   Py_buffer view;
   if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) != 0) {
-    PyErr_Format(PyExc_TypeError, "loads() takes a bytes-like object, not %.100s", Py_TYPE(data)->tp_name);
+    PyErr_Format(PyExc_TypeError, "loads() takes a bytes-like object, not %.100s",
+                 Py_TYPE(data)->tp_name);
     return nullptr;
   }
   struct Release {
     Py_buffer* v;
     ~Release() { PyBuffer_Release(v); }
   } release{&view};
-  const ByteSpan input(static_cast<const std::uint8_t*>(view.buf), static_cast<std::size_t>(view.len));
+  const ByteSpan input(static_cast<const std::uint8_t*>(view.buf),
+                       static_cast<std::size_t>(view.len));
 
   std::vector<std::uint8_t> canonical;
   ByteSpan src = input;
@@ -478,15 +493,17 @@ PyObject* LoadsImpl(State& st, PyObject* data, bool strict) {
       Value parsed;
       const Status s = Decode(input, &parsed, DecodeOptions{});
       if (!s.ok()) {
-        RaiseDecodeError(st, s.message(),
-                         s.offset() == Status::kNoOffset ? -1 : static_cast<Py_ssize_t>(s.offset()));
+        RaiseDecodeError(
+            st, s.message(),
+            s.offset() == Status::kNoOffset ? -1 : static_cast<Py_ssize_t>(s.offset()));
         return nullptr;
       }
     } else {
       const Status s = Canonicalize(input, &canonical);
       if (!s.ok()) {
-        RaiseDecodeError(st, s.message(),
-                         s.offset() == Status::kNoOffset ? -1 : static_cast<Py_ssize_t>(s.offset()));
+        RaiseDecodeError(
+            st, s.message(),
+            s.offset() == Status::kNoOffset ? -1 : static_cast<Py_ssize_t>(s.offset()));
         return nullptr;
       }
       src = ByteSpan(canonical.data(), canonical.size());
@@ -499,8 +516,9 @@ PyObject* LoadsImpl(State& st, PyObject* data, bool strict) {
     return nullptr;
   }
 
-  Reader reader(st, src, !strict && (canonical.size() != input.size() ||
-                                     std::memcmp(canonical.data(), input.data(), input.size()) != 0));
+  Reader reader(st, src,
+                !strict && (canonical.size() != input.size() ||
+                            std::memcmp(canonical.data(), input.data(), input.size()) != 0));
   Ref result = Ref::steal(reader.top());
   if (!result || !strict) return result.release();
 
@@ -514,7 +532,8 @@ PyObject* LoadsImpl(State& st, PyObject* data, bool strict) {
     std::string detail = "the decoded value has no canonical form";
     if (value != nullptr) {
       Ref s = Ref::steal(PyObject_Str(value));
-      if (s && PyUnicode_AsUTF8(s.get()) != nullptr) detail += std::string(": ") + PyUnicode_AsUTF8(s.get());
+      if (s && PyUnicode_AsUTF8(s.get()) != nullptr)
+        detail += std::string(": ") + PyUnicode_AsUTF8(s.get());
       PyErr_Clear();
     }
     Py_XDECREF(type);
@@ -528,11 +547,12 @@ PyObject* LoadsImpl(State& st, PyObject* data, bool strict) {
   if (again.size() != input.size() || std::memcmp(again.data(), input.data(), input.size()) != 0) {
     std::size_t at = 0;
     while (at < again.size() && at < input.size() && again[at] == input[at]) ++at;
-    RaiseDecodeError(st,
-                     "not canonical: the value it describes encodes differently from here on (e.g. a "
-                     "Fraction not in lowest terms, an unnormalized timedelta, a non-special Decimal "
-                     "written as text)",
-                     static_cast<Py_ssize_t>(at));
+    RaiseDecodeError(
+        st,
+        "not canonical: the value it describes encodes differently from here on (e.g. a "
+        "Fraction not in lowest terms, an unnormalized timedelta, a non-special Decimal "
+        "written as text)",
+        static_cast<Py_ssize_t>(at));
     return nullptr;
   }
   return result.release();

@@ -5,6 +5,15 @@
 // type is classified once (TypeInfo, cached in the module State) and
 // dispatched on its Kind.
 //
+// Bytes go to the memokey::Encoder (or the KeyEncoder's, which hashes them)
+// through a small staging Writer: scalars and heads are written inline and
+// handed over in batches with Encoder::raw(); maps with non-text keys and sets
+// use the encoder's own sorting; large byte strings outside maps and sets go
+// through Encoder::bytes(), which passes them to the hasher uncopied (with the
+// GIL released from 1 MiB on). Dicts with text keys -- the common case -- are
+// sorted by key before encoding (text encodings order by UTF-8 length, then
+// bytes), with the order of recurring key sequences cached.
+//
 // Errors cost nothing until they happen: a failing frame records the reason
 // (and the Python exception that caused it, if any); every frame it unwinds
 // through prepends its path segment ([i], ['key'], .attr), and the outermost
@@ -13,14 +22,18 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <limits>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "memokey/format.h"
 #include "state.h"
+
+#if PY_VERSION_HEX < 0x030B0000
+#include <longintrepr.h>  // PyLongObject's digits (in Python.h from 3.11 on)
+#endif
 
 namespace memokey::py {
 
@@ -115,7 +128,8 @@ std::string TypeName(PyTypeObject* t) {
 // The object at module:qualname if `module` is imported (never imports);
 // new reference or nullptr (no exception set).
 PyObject* Lookup(const std::string& module, const std::string& qualname) {
-  Ref name = Ref::steal(PyUnicode_FromStringAndSize(module.data(), static_cast<Py_ssize_t>(module.size())));
+  Ref name = Ref::steal(
+      PyUnicode_FromStringAndSize(module.data(), static_cast<Py_ssize_t>(module.size())));
   if (!name) {
     PyErr_Clear();
     return nullptr;
@@ -288,9 +302,17 @@ class Writer {
   }
 
   MEMOKEY_INLINE void head(std::uint8_t major, std::uint64_t arg) {
-    if (arg < 24 && n_ < kCapacity) [[likely]] {
-      buf_[n_++] = static_cast<std::uint8_t>(major << 5 | arg);
-      return;
+    if (n_ + 2 <= kCapacity) [[likely]] {
+      if (arg < 24) {
+        buf_[n_++] = static_cast<std::uint8_t>(major << 5 | arg);
+        return;
+      }
+      if (arg < 256) {
+        buf_[n_] = static_cast<std::uint8_t>(major << 5 | 24);
+        buf_[n_ + 1] = static_cast<std::uint8_t>(arg);
+        n_ += 2;
+        return;
+      }
     }
     long_head(major, arg);
   }
@@ -503,22 +525,31 @@ class Walker {
   bool seg_attr(PyObject* name) { return seg("." + Utf8(name)); }
   bool seg_attr(const char* name) { return seg(std::string(".") + name); }
 
-  bool deeper(unsigned child_depth) {
-    if (child_depth > kMaxDepth) {
-      return fail("nesting deeper than " + std::to_string(kMaxDepth) +
-                  " levels (the canonical form's depth limit)");
-    }
+  MEMOKEY_INLINE bool deeper(unsigned child_depth) {
+    if (child_depth > kMaxDepth) [[unlikely]]
+      return too_deep();
     return true;
+  }
+  [[gnu::noinline]] bool too_deep() {
+    return fail("nesting deeper than " + std::to_string(kMaxDepth) +
+                " levels (the canonical form's depth limit)");
   }
   MEMOKEY_INLINE bool push(PyObject* o) {
     for (std::size_t i = base_; i < active_.size(); ++i) {
-      if (active_[i] == o) {
-        return fail(std::string("cycle: this ") + Py_TYPE(o)->tp_name +
-                    " contains itself (canonical form has no references)");
-      }
+      if (active_[i] == o) [[unlikely]]
+        return cycle(o);
     }
-    active_.push_back(o);
+    if (active_.size() < active_.capacity()) [[likely]] {
+      active_.emplace_back(o);
+    } else {
+      grow_push(o);
+    }
     return true;
+  }
+  [[gnu::noinline]] void grow_push(PyObject* o) { active_.push_back(o); }
+  [[gnu::noinline]] bool cycle(PyObject* o) {
+    return fail(std::string("cycle: this ") + Py_TYPE(o)->tp_name +
+                " contains itself (canonical form has no references)");
   }
   void pop() { active_.pop_back(); }
 
@@ -565,7 +596,9 @@ class Walker {
   bool reduce(PyObject* o, unsigned d, const TypeInfo& ti);
   bool hook(PyObject* o, unsigned d, const TypeInfo& ti, bool registered);
   bool tagged(PyObject* o, unsigned d);
-  const TypeInfo* info(PyTypeObject* t);
+  // The cached classification of t (classified on first sight); nullptr with
+  // an exception set when classifying failed.
+  const std::shared_ptr<TypeInfo>* info(PyTypeObject* t);
   bool classify(PyTypeObject* t, TypeInfo* ti);
   PyObject* numpy_helpers();
 
@@ -634,12 +667,16 @@ void Walker::raise() {
   std::string path;
   for (auto it = f.segs.rbegin(); it != f.segs.rend(); ++it) path += *it;
   std::string message = "obj" + path + ": " + f.reason;
-  PyObject* cls = st_.canonicalization_error != nullptr ? st_.canonicalization_error : PyExc_TypeError;
-  Ref msg = Ref::steal(PyUnicode_DecodeUTF8(message.data(), static_cast<Py_ssize_t>(message.size()), "replace"));
+  PyObject* cls =
+      st_.canonicalization_error != nullptr ? st_.canonicalization_error : PyExc_TypeError;
+  Ref msg = Ref::steal(
+      PyUnicode_DecodeUTF8(message.data(), static_cast<Py_ssize_t>(message.size()), "replace"));
   Ref exc = msg ? Ref::steal(PyObject_CallOneArg(cls, msg.get())) : Ref();
   if (!exc) return;  // exception already set
-  Ref path_obj = Ref::steal(PyUnicode_DecodeUTF8(path.data(), static_cast<Py_ssize_t>(path.size()), "replace"));
-  Ref reason_obj = Ref::steal(PyUnicode_DecodeUTF8(f.reason.data(), static_cast<Py_ssize_t>(f.reason.size()), "replace"));
+  Ref path_obj = Ref::steal(
+      PyUnicode_DecodeUTF8(path.data(), static_cast<Py_ssize_t>(path.size()), "replace"));
+  Ref reason_obj = Ref::steal(
+      PyUnicode_DecodeUTF8(f.reason.data(), static_cast<Py_ssize_t>(f.reason.size()), "replace"));
   if (!path_obj || !reason_obj || PyObject_SetAttrString(exc.get(), "path", path_obj.get()) != 0 ||
       PyObject_SetAttrString(exc.get(), "reason", reason_obj.get()) != 0) {
     PyErr_Clear();
@@ -661,6 +698,23 @@ bool Walker::text(PyObject* o) {
 }
 
 bool Walker::integer(PyObject* o, unsigned d) {
+  // Small ints (one internal digit) without a call.
+#if PY_VERSION_HEX >= 0x030C0000
+  if (PyUnstable_Long_IsCompact(reinterpret_cast<PyLongObject*>(o))) {
+    w_.int64(static_cast<std::int64_t>(
+        PyUnstable_Long_CompactValue(reinterpret_cast<PyLongObject*>(o))));
+    return true;
+  }
+#else
+  {
+    const Py_ssize_t size = Py_SIZE(o);
+    if (size >= -1 && size <= 1) {
+      w_.int64(static_cast<std::int64_t>(size) *
+               static_cast<std::int64_t>(reinterpret_cast<PyLongObject*>(o)->ob_digit[0]));
+      return true;
+    }
+  }
+#endif
   int overflow = 0;
   const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
   if (overflow == 0) {
@@ -718,7 +772,8 @@ bool Walker::buffer_bytes(PyObject* o) {
   Py_buffer& v = buf.view();
   if (PyBuffer_IsContiguous(&v, 'C')) return bytes(v.buf, static_cast<std::size_t>(v.len));
   std::vector<std::uint8_t> copy(static_cast<std::size_t>(v.len));
-  if (PyBuffer_ToContiguous(copy.data(), &v, v.len, 'C') != 0) return fail_py("cannot read the buffer");
+  if (PyBuffer_ToContiguous(copy.data(), &v, v.len, 'C') != 0)
+    return fail_py("cannot read the buffer");
   return bytes(copy.data(), copy.size());
 }
 
@@ -773,8 +828,10 @@ struct EntryRefs {
   }
 };
 
-void Walker::small_text_key_order(const TextEntry* entries, std::size_t count, std::uint32_t* order) {
-  std::uint64_t hash = (count * 0x9E3779B97F4A7C15ULL) ^ reinterpret_cast<std::uintptr_t>(entries[0].k) ^
+void Walker::small_text_key_order(const TextEntry* entries, std::size_t count,
+                                  std::uint32_t* order) {
+  std::uint64_t hash = (count * 0x9E3779B97F4A7C15ULL) ^
+                       reinterpret_cast<std::uintptr_t>(entries[0].k) ^
                        (reinterpret_cast<std::uintptr_t>(entries[count - 1].k) << 7);
   hash ^= hash >> 29;
   hash *= 0xBF58476D1CE4E5B9ULL;
@@ -930,12 +987,13 @@ bool Walker::dict_map(PyObject* o, unsigned d) {
   // Text keys (the common case): sort the keys, then write the entries in
   // order; text encodings order by (UTF-8 length, bytes), and a dict's str
   // keys are distinct. Other keys go through the encoder's map sorting.
-  if (n <= 16) {
+  bool small = n <= 16;
+  if (small) {
     bool handled;
     const bool ok = small_text_dict(o, n, d, &handled);
     if (handled) return ok;
   }
-  {
+  if (!small) {
     const std::size_t base = pool_.size();
     Py_ssize_t pos = 0;
     PyObject *k, *v;
@@ -1035,7 +1093,8 @@ bool Walker::set(PyObject* o, unsigned d, std::uint64_t tag_number) {
   if (!deeper(d + 1) || (PySet_GET_SIZE(o) > 0 && !deeper(d + 2)) || !push(o)) return false;
   w_.tag(tag_number);
   w_.begin_set();
-  Ref it = Ref::steal(PyObject_GetIter(o));
+  // The base type's iterator: a subclass's __iter__ does not change its value.
+  Ref it = Ref::steal(PySet_Type.tp_iter(o));
   if (!it) return fail_py("cannot iterate");
   while (true) {
     Ref item = Ref::steal(PyIter_Next(it.get()));
@@ -1056,7 +1115,8 @@ bool Walker::ordered_items(PyObject* o, unsigned d) {
   if (!deeper(d + 1) || (n > 0 && !deeper(d + 2)) || !push(o)) return false;
   w_.tag(tag::kOrderedMap);
   w_.array(static_cast<std::uint64_t>(2 * n));
-  Ref it = Ref::steal(PyObject_GetIter(o));
+  // OrderedDict's own iterator (its order), whatever a subclass overrides.
+  Ref it = Ref::steal(reinterpret_cast<PyTypeObject*>(st_.ordered_dict)->tp_iter(o));
   if (!it) return fail_py("cannot iterate");
   Py_ssize_t count = 0;
   while (true) {
@@ -1102,23 +1162,20 @@ bool Walker::value(PyObject* o, unsigned d) {
   }
   if (t == &PyDict_Type) return dict_map(o, d);
   if (t == &PyList_Type) return list_items(o, d);
-  if (t == &PyBytes_Type) return bytes(PyBytes_AS_STRING(o), static_cast<std::size_t>(PyBytes_GET_SIZE(o)));
+  if (t == &PyBytes_Type)
+    return bytes(PyBytes_AS_STRING(o), static_cast<std::size_t>(PyBytes_GET_SIZE(o)));
   if (t == &PySet_Type) return set(o, d, tag::kSet);
   if (t == &PyFrozenSet_Type) return set(o, d, tag::kFrozenSet);
   return other(o, d);
 }
 
-const TypeInfo* Walker::info(PyTypeObject* t) {
+const std::shared_ptr<TypeInfo>* Walker::info(PyTypeObject* t) {
   auto it = st_.types.find(t);
   if (it != st_.types.end()) return &it->second;
-  TypeInfo ti;
-  if (!classify(t, &ti)) {
-    Py_XDECREF(ti.extra);
-    Py_XDECREF(ti.slots);
-    return nullptr;
-  }
-  Py_INCREF(reinterpret_cast<PyObject*>(t));
-  return &st_.types.emplace(t, std::move(ti)).first->second;
+  auto ti = std::make_shared<TypeInfo>();
+  if (!classify(t, ti.get())) return nullptr;
+  ti->type = Ref::borrow(reinterpret_cast<PyObject*>(t)).release();
+  return &st_.types.insert_or_assign(t, std::move(ti)).first->second;
 }
 
 bool Walker::classify(PyTypeObject* t, TypeInfo* ti) {
@@ -1304,10 +1361,10 @@ bool Walker::classify(PyTypeObject* t, TypeInfo* ti) {
     return attributes_of();
   }
   const Base bases[] = {
-      {&PyDict_Type, Kind::kSubDict},   {&PyList_Type, Kind::kSubList},
-      {&PyTuple_Type, Kind::kSubTuple}, {&PySet_Type, Kind::kSubSet},
+      {&PyDict_Type, Kind::kSubDict},           {&PyList_Type, Kind::kSubList},
+      {&PyTuple_Type, Kind::kSubTuple},         {&PySet_Type, Kind::kSubSet},
       {&PyFrozenSet_Type, Kind::kSubFrozenSet}, {&PyUnicode_Type, Kind::kSubStr},
-      {&PyBytes_Type, Kind::kSubBytes}, {&PyLong_Type, Kind::kSubInt},
+      {&PyBytes_Type, Kind::kSubBytes},         {&PyLong_Type, Kind::kSubInt},
       {&PyFloat_Type, Kind::kSubFloat},
   };
   for (const Base& b : bases) {
@@ -1321,9 +1378,10 @@ bool Walker::classify(PyTypeObject* t, TypeInfo* ti) {
 }
 
 bool Walker::other(PyObject* o, unsigned d) {
-  const TypeInfo* tip = info(Py_TYPE(o));
-  if (tip == nullptr) return fail_py("cannot inspect its type");
-  const TypeInfo& ti = *tip;
+  const std::shared_ptr<TypeInfo>* found = info(Py_TYPE(o));
+  if (found == nullptr) return fail_py("cannot inspect its type");
+  const std::shared_ptr<TypeInfo> hold = *found;  // valid even if the cache is cleared meanwhile
+  const TypeInfo& ti = *hold;
   switch (ti.kind) {
     case Kind::kRegistered:
       return hook(o, d, ti, true);
@@ -1332,10 +1390,10 @@ bool Walker::other(PyObject* o, unsigned d) {
     case Kind::kTagged:
       return tagged(o, d);
     case Kind::kClass: {
-      const TypeInfo* ci = info(reinterpret_cast<PyTypeObject*>(o));
+      const std::shared_ptr<TypeInfo>* ci = info(reinterpret_cast<PyTypeObject*>(o));
       if (ci == nullptr) return fail_py("cannot inspect the class");
-      if (!ci->id_error.empty()) return fail(ci->id_error);
-      return global(ci->class_id, d);
+      if (!(*ci)->id_error.empty()) return fail((*ci)->id_error);
+      return global((*ci)->class_id, d);
     }
     case Kind::kFunction:
       return function(o, d);
@@ -1508,9 +1566,11 @@ bool Walker::utcoffset(PyObject* o) {
     w_.null();
     return true;
   }
-  if (!PyObject_TypeCheck(off.get(), st_.dt->DeltaType)) return fail("utcoffset() did not return a timedelta");
+  if (!PyObject_TypeCheck(off.get(), st_.dt->DeltaType))
+    return fail("utcoffset() did not return a timedelta");
   const long long us = (static_cast<long long>(PyDateTime_DELTA_GET_DAYS(off.get())) * 86400 +
-                        PyDateTime_DELTA_GET_SECONDS(off.get())) * 1000000LL +
+                        PyDateTime_DELTA_GET_SECONDS(off.get())) *
+                           1000000LL +
                        PyDateTime_DELTA_GET_MICROSECONDS(off.get());
   w_.int64(us);
   return true;
@@ -1554,7 +1614,8 @@ bool Walker::decimal(PyObject* o, unsigned d) {
   if (!deeper(d + 1)) return false;
   Ref t = Ref::steal(PyObject_CallMethodNoArgs(o, st_.s_as_tuple));
   if (!t) return fail_py("");
-  if (!PyTuple_Check(t.get()) || PyTuple_GET_SIZE(t.get()) != 3) return fail("unexpected Decimal.as_tuple()");
+  if (!PyTuple_Check(t.get()) || PyTuple_GET_SIZE(t.get()) != 3)
+    return fail("unexpected Decimal.as_tuple()");
   PyObject* sign = PyTuple_GET_ITEM(t.get(), 0);
   PyObject* digits = PyTuple_GET_ITEM(t.get(), 1);
   PyObject* exponent = PyTuple_GET_ITEM(t.get(), 2);
@@ -1597,7 +1658,8 @@ bool Walker::enum_member(PyObject* o, unsigned d, const TypeInfo& ti) {
   Ref name = Ref::steal(PyObject_GetAttr(o, st_.s_name_));
   if (!name) return fail_py("");
   if (PyUnicode_Check(name.get())) {
-    Ref members = Ref::steal(PyObject_GetAttr(reinterpret_cast<PyObject*>(Py_TYPE(o)), st_.s_member_map));
+    Ref members =
+        Ref::steal(PyObject_GetAttr(reinterpret_cast<PyObject*>(Py_TYPE(o)), st_.s_member_map));
     if (!members) return fail_py("");
     Ref member = Ref::steal(PyObject_GetItem(members.get(), name.get()));
     if (!member) PyErr_Clear();
@@ -1792,9 +1854,9 @@ bool Walker::ndarray(PyObject* o, unsigned d) {
       const char* str;
       std::uint64_t tag;
     } kTyped[] = {
-        {"|u1", tag::kUint8Array},     {"<u2", tag::kUint16LeArray}, {"<u4", tag::kUint32LeArray},
-        {"<u8", tag::kUint64LeArray},  {"|i1", tag::kSint8Array},    {"<i2", tag::kSint16LeArray},
-        {"<i4", tag::kSint32LeArray},  {"<i8", tag::kSint64LeArray}, {"<f2", tag::kFloat16LeArray},
+        {"|u1", tag::kUint8Array},     {"<u2", tag::kUint16LeArray},  {"<u4", tag::kUint32LeArray},
+        {"<u8", tag::kUint64LeArray},  {"|i1", tag::kSint8Array},     {"<i2", tag::kSint16LeArray},
+        {"<i4", tag::kSint32LeArray},  {"<i8", tag::kSint64LeArray},  {"<f2", tag::kFloat16LeArray},
         {"<f4", tag::kFloat32LeArray}, {"<f8", tag::kFloat64LeArray},
     };
     for (const auto& t : kTyped) {
@@ -1820,7 +1882,8 @@ bool Walker::ndarray(PyObject* o, unsigned d) {
   Ref r = Ref::steal(PyObject_CallMethod(helpers, "canonical_array", "O", o));
   if (!r) return fail_py("");
   // (tag or None, dtype text, shape tuple, payload: uint8 array or list of objects)
-  if (!PyTuple_Check(r.get()) || PyTuple_GET_SIZE(r.get()) != 4) return fail("internal error: canonical_array");
+  if (!PyTuple_Check(r.get()) || PyTuple_GET_SIZE(r.get()) != 4)
+    return fail("internal error: canonical_array");
   PyObject* tag_obj = PyTuple_GET_ITEM(r.get(), 0);
   PyObject* dtype_text = PyTuple_GET_ITEM(r.get(), 1);
   PyObject* shape = PyTuple_GET_ITEM(r.get(), 2);
@@ -1876,7 +1939,8 @@ bool Walker::numpy_scalar(PyObject* o, unsigned d) {
   if (helpers == nullptr) return fail_py("cannot import memokey._numpy");
   Ref r = Ref::steal(PyObject_CallMethod(helpers, "canonical_scalar", "O", o));
   if (!r) return fail_py("");
-  if (!PyTuple_Check(r.get()) || PyTuple_GET_SIZE(r.get()) != 2) return fail("internal error: canonical_scalar");
+  if (!PyTuple_Check(r.get()) || PyTuple_GET_SIZE(r.get()) != 2)
+    return fail("internal error: canonical_scalar");
   w_.tag(tag::kNumpyScalar);
   w_.array(2);
   if (!text(PyTuple_GET_ITEM(r.get(), 0))) return false;
@@ -1947,7 +2011,8 @@ bool Walker::reduce(PyObject* o, unsigned d, const TypeInfo& ti) {
     if (!GlobalName(o, module.get(), rv.get(), true, &id, &error)) return fail(error);
     return global(id, d);
   }
-  if (!PyTuple_Check(rv.get()) || PyTuple_GET_SIZE(rv.get()) < 2 || PyTuple_GET_SIZE(rv.get()) > 6) {
+  if (!PyTuple_Check(rv.get()) || PyTuple_GET_SIZE(rv.get()) < 2 ||
+      PyTuple_GET_SIZE(rv.get()) > 6) {
     return fail(type_name + ".__reduce_ex__(4) returned neither a str nor a 2..6-tuple");
   }
   if (!ti.id_error.empty()) return fail(ti.id_error);
@@ -1958,7 +2023,8 @@ bool Walker::reduce(PyObject* o, unsigned d, const TypeInfo& ti) {
   PyObject* listitems = rn > 3 ? PyTuple_GET_ITEM(rv.get(), 3) : Py_None;
   PyObject* dictitems = rn > 4 ? PyTuple_GET_ITEM(rv.get(), 4) : Py_None;
   PyObject* setstate = rn > 5 ? PyTuple_GET_ITEM(rv.get(), 5) : Py_None;
-  if (!PyTuple_Check(args)) return fail(type_name + ".__reduce_ex__(4) returned non-tuple arguments");
+  if (!PyTuple_Check(args))
+    return fail(type_name + ".__reduce_ex__(4) returned non-tuple arguments");
 
   Resolve(&st_.newobj, "copyreg", "__newobj__");
   Resolve(&st_.newobj_ex, "copyreg", "__newobj_ex__");
@@ -2024,7 +2090,8 @@ bool Walker::reduce(PyObject* o, unsigned d, const TypeInfo& ti) {
           return fail("reduced dict items are not (key, value) pairs");
         }
         w_.item();
-        if (!value(PyTuple_GET_ITEM(pair, 0), vd + 1)) return seg("<key " + Repr(PyTuple_GET_ITEM(pair, 0)) + ">");
+        if (!value(PyTuple_GET_ITEM(pair, 0), vd + 1))
+          return seg("<key " + Repr(PyTuple_GET_ITEM(pair, 0)) + ">");
         if (!value(PyTuple_GET_ITEM(pair, 1), vd + 1)) return seg_key(PyTuple_GET_ITEM(pair, 0));
       }
       try {
@@ -2032,8 +2099,10 @@ bool Walker::reduce(PyObject* o, unsigned d, const TypeInfo& ti) {
       } catch (const EncodeError&) {
         return fail("two keys of the reduced dict items encode identically");
       }
-    } else if (name == "state" && PyTuple_CheckExact(entry.value) && PyTuple_GET_SIZE(entry.value) == 2 &&
-               (PyTuple_GET_ITEM(entry.value, 0) == Py_None || PyDict_CheckExact(PyTuple_GET_ITEM(entry.value, 0))) &&
+    } else if (name == "state" && PyTuple_CheckExact(entry.value) &&
+               PyTuple_GET_SIZE(entry.value) == 2 &&
+               (PyTuple_GET_ITEM(entry.value, 0) == Py_None ||
+                PyDict_CheckExact(PyTuple_GET_ITEM(entry.value, 0))) &&
                PyDict_CheckExact(PyTuple_GET_ITEM(entry.value, 1))) {
       // (instance dict, slots dict) from object.__getstate__: attribute paths.
       if (!deeper(vd + 2)) return false;

@@ -23,12 +23,46 @@ namespace memokey::py {
 State::~State() {
   clear_types();
   PyObject** owned[] = {
-      &canonicalization_error, &decode_error, &tagged_type, &registry, &s_memokey, &s_module,
-      &s_qualname, &s_reduce_ex, &s_dict, &s_utcoffset, &s_as_tuple, &s_numerator, &s_denominator,
-      &s_bytes, &s_start, &s_stop, &s_step, &s_name_, &s_value_, &s_member_map, &s_default_factory,
-      &s_fields, &s_dtype, &s_shape, &s_str, &s_self, &s_tag, &s_value, &ordered_dict, &default_dict,
-      &decimal, &fraction, &uuid, &pure_path, &enum_type, &ndarray, &np_generic, &numpy_helpers,
-      &newobj, &newobj_ex,
+      &canonicalization_error,
+      &decode_error,
+      &tagged_type,
+      &registry,
+      &s_memokey,
+      &s_module,
+      &s_qualname,
+      &s_reduce_ex,
+      &s_dict,
+      &s_utcoffset,
+      &s_as_tuple,
+      &s_numerator,
+      &s_denominator,
+      &s_bytes,
+      &s_start,
+      &s_stop,
+      &s_step,
+      &s_name_,
+      &s_value_,
+      &s_member_map,
+      &s_default_factory,
+      &s_fields,
+      &s_dtype,
+      &s_shape,
+      &s_str,
+      &s_self,
+      &s_tag,
+      &s_value,
+      &ordered_dict,
+      &default_dict,
+      &decimal,
+      &fraction,
+      &uuid,
+      &pure_path,
+      &enum_type,
+      &ndarray,
+      &np_generic,
+      &numpy_helpers,
+      &newobj,
+      &newobj_ex,
   };
   for (PyObject** p : owned) Py_CLEAR(*p);
 }
@@ -39,13 +73,29 @@ bool State::init() {
     const char* text;
   };
   const Name names[] = {
-      {&s_memokey, "__memokey__"}, {&s_module, "__module__"}, {&s_qualname, "__qualname__"},
-      {&s_reduce_ex, "__reduce_ex__"}, {&s_dict, "__dict__"}, {&s_utcoffset, "utcoffset"},
-      {&s_as_tuple, "as_tuple"}, {&s_numerator, "numerator"}, {&s_denominator, "denominator"},
-      {&s_bytes, "bytes"}, {&s_start, "start"}, {&s_stop, "stop"}, {&s_step, "step"},
-      {&s_name_, "_name_"}, {&s_value_, "_value_"}, {&s_member_map, "_member_map_"},
-      {&s_default_factory, "default_factory"}, {&s_fields, "_fields"}, {&s_dtype, "dtype"},
-      {&s_shape, "shape"}, {&s_str, "str"}, {&s_self, "__self__"}, {&s_tag, "tag"},
+      {&s_memokey, "__memokey__"},
+      {&s_module, "__module__"},
+      {&s_qualname, "__qualname__"},
+      {&s_reduce_ex, "__reduce_ex__"},
+      {&s_dict, "__dict__"},
+      {&s_utcoffset, "utcoffset"},
+      {&s_as_tuple, "as_tuple"},
+      {&s_numerator, "numerator"},
+      {&s_denominator, "denominator"},
+      {&s_bytes, "bytes"},
+      {&s_start, "start"},
+      {&s_stop, "stop"},
+      {&s_step, "step"},
+      {&s_name_, "_name_"},
+      {&s_value_, "_value_"},
+      {&s_member_map, "_member_map_"},
+      {&s_default_factory, "default_factory"},
+      {&s_fields, "_fields"},
+      {&s_dtype, "dtype"},
+      {&s_shape, "shape"},
+      {&s_str, "str"},
+      {&s_self, "__self__"},
+      {&s_tag, "tag"},
       {&s_value, "value"},
   };
   for (const Name& n : names) {
@@ -59,14 +109,9 @@ bool State::init() {
 }
 
 void State::clear_types() {
-  // Take the entries out first: DECREFs may run arbitrary code.
-  std::unordered_map<PyTypeObject*, TypeInfo> old;
+  // Swap first: releasing the entries may run arbitrary code.
+  std::unordered_map<PyTypeObject*, std::shared_ptr<TypeInfo>> old;
   old.swap(types);
-  for (auto& [type, info] : old) {
-    Py_XDECREF(info.extra);
-    Py_XDECREF(info.slots);
-    Py_DECREF(reinterpret_cast<PyObject*>(type));
-  }
 }
 
 PyObject* ImportedAttr(const char* module, const char* attr) {
@@ -97,8 +142,8 @@ bool Ready(State* st) {
 }
 
 // Parses (obj, /, namespace=None). Returns false with an exception set.
-inline bool ParseKeyArgs(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
-                         PyObject** obj, std::optional<std::string_view>* ns) {
+inline bool ParseKeyArgs(const char* fname, PyObject* const* args, Py_ssize_t nargs,
+                         PyObject* kwnames, PyObject** obj, std::optional<std::string_view>* ns) {
   if (nargs == 1 && kwnames == nullptr) {  // key(obj): the common call
     *obj = args[0];
     *ns = std::nullopt;
@@ -109,7 +154,8 @@ inline bool ParseKeyArgs(const char* fname, PyObject* const* args, Py_ssize_t na
     if (nargs < 1) {
       PyErr_Format(PyExc_TypeError, "%s() missing required argument 'obj' (pos 1)", fname);
     } else {
-      PyErr_Format(PyExc_TypeError, "%s() takes at most 2 positional arguments (%zd given)", fname, nargs);
+      PyErr_Format(PyExc_TypeError, "%s() takes at most 2 positional arguments (%zd given)", fname,
+                   nargs);
     }
     return false;
   }
@@ -302,13 +348,14 @@ PyObject* py_register(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     return nullptr;
   }
   PyTypeObject* t = reinterpret_cast<PyTypeObject*>(args[0]);
-  PyTypeObject* fixed[] = {&PyUnicode_Type, &PyLong_Type, &PyFloat_Type, &PyBool_Type,
-                           Py_TYPE(Py_None), &PyTuple_Type, &PyList_Type, &PyDict_Type,
-                           &PyBytes_Type, &PySet_Type, &PyFrozenSet_Type, &PyBaseObject_Type};
+  PyTypeObject* fixed[] = {&PyUnicode_Type,  &PyLong_Type,  &PyFloat_Type,     &PyBool_Type,
+                           Py_TYPE(Py_None), &PyTuple_Type, &PyList_Type,      &PyDict_Type,
+                           &PyBytes_Type,    &PySet_Type,   &PyFrozenSet_Type, &PyBaseObject_Type};
   for (PyTypeObject* f : fixed) {
     if (t == f) {
       PyErr_Format(PyExc_TypeError,
-                   "register(): %s has a fixed canonical form and cannot be registered", t->tp_name);
+                   "register(): %s has a fixed canonical form and cannot be registered",
+                   t->tp_name);
       return nullptr;
     }
   }
@@ -335,14 +382,14 @@ PyObject* py_clear_cache(PyObject* self, PyObject*) {
   Py_RETURN_NONE;
 }
 
-#define MEMOKEY_KEY_DOC                                                                       \
-  "Return the 16-byte key of *obj*: XXH3-128 over the frame\n"                                \
-  "[\"memokey\", 1, namespace, canonical(obj)] (docs/FORMAT.md §5).\n\n"                      \
-  "Equal values of the same type give the same key in every process and on every\n"         \
-  "machine, from Python and from C++ (memokey::KeyOf). *namespace* (a str, or None)\n"        \
-  "separates key spaces; None and \"\" are different namespaces.\n\n"                         \
-  "Raises CanonicalizationError (a TypeError) naming the path inside *obj* when a\n"          \
-  "part of it has no canonical form. Large byte buffers (bytes, numpy arrays) are\n"          \
+#define MEMOKEY_KEY_DOC                                                                \
+  "Return the 16-byte key of *obj*: XXH3-128 over the frame\n"                         \
+  "[\"memokey\", 1, namespace, canonical(obj)] (docs/FORMAT.md §5).\n\n"              \
+  "Equal values of the same type give the same key in every process and on every\n"    \
+  "machine, from Python and from C++ (memokey::KeyOf). *namespace* (a str, or None)\n" \
+  "separates key spaces; None and \"\" are different namespaces.\n\n"                  \
+  "Raises CanonicalizationError (a TypeError) naming the path inside *obj* when a\n"   \
+  "part of it has no canonical form. Large byte buffers (bytes, numpy arrays) are\n"   \
   "hashed in place with the GIL released."
 
 PyMethodDef kMethods[] = {
@@ -369,7 +416,8 @@ PyMethodDef kMethods[] = {
     {"_bind", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(py_bind)), METH_FASTCALL,
      "_bind($module, tagged, decode_error, canonicalization_error, /)\n--\n\n"
      "Internal: called once by memokey/__init__.py."},
-    {"_register", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(py_register)), METH_FASTCALL,
+    {"_register", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(py_register)),
+     METH_FASTCALL,
      "_register($module, cls, fn, /)\n--\n\n"
      "Internal: memokey.register (fn None removes the registration)."},
     {"_clear_cache", py_clear_cache, METH_NOARGS,
@@ -405,7 +453,8 @@ PyModuleDef kStateModule = {
 
 NB_MODULE(_core, m) {
   using namespace memokey::py;
-  m.doc() = "memokey's extension module: the C++ walk over Python objects (see the memokey package).";
+  m.doc() =
+      "memokey's extension module: the C++ walk over Python objects (see the memokey package).";
   nb::object state_module = nb::steal(PyModule_Create(&kStateModule));
   if (!state_module.is_valid()) throw nb::python_error();
   auto* st = new State();

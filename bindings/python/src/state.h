@@ -68,13 +68,13 @@ class Ref {
 
 // How a (non-fast-path) type is encoded; decided once per type.
 enum class Kind : std::uint8_t {
-  kRegistered,      // memokey.register: [class id, fn(obj)]
-  kHook,            // __memokey__: [class id, obj.__memokey__()]
-  kTagged,          // memokey.Tagged: the tag over its value
-  kClass,           // a class used as a value: global
-  kFunction,        // a Python function: global (lambdas and locals refused)
-  kBuiltinFunction, // a builtin function (len, math.sqrt): global, or reduce when bound
-  kSingleton,       // Ellipsis, NotImplemented: global
+  kRegistered,       // memokey.register: [class id, fn(obj)]
+  kHook,             // __memokey__: [class id, obj.__memokey__()]
+  kTagged,           // memokey.Tagged: the tag over its value
+  kClass,            // a class used as a value: global
+  kFunction,         // a Python function: global (lambdas and locals refused)
+  kBuiltinFunction,  // a builtin function (len, math.sqrt): global, or reduce when bound
+  kSingleton,        // Ellipsis, NotImplemented: global
   kComplex,
   kByteArray,
   kMemoryView,
@@ -87,16 +87,16 @@ enum class Kind : std::uint8_t {
   kDecimal,
   kFraction,
   kUuid,
-  kOrderedDict,     // exact OrderedDict
-  kDefaultDict,     // defaultdict and subclasses
+  kOrderedDict,  // exact OrderedDict
+  kDefaultDict,  // defaultdict and subclasses
   kEnum,
-  kDataclass,       // extra: tuple of field names
-  kNamedTuple,      // extra: tuple of field names
+  kDataclass,   // extra: tuple of field names
+  kNamedTuple,  // extra: tuple of field names
   kPurePath,
-  kNdArray,         // exact numpy.ndarray
-  kNdArraySub,      // subclasses of numpy.ndarray
+  kNdArray,     // exact numpy.ndarray
+  kNdArraySub,  // subclasses of numpy.ndarray
   kNumpyScalar,
-  kSubDict,         // subclasses of the builtins: [class id, base encoding(, attributes)]
+  kSubDict,  // subclasses of the builtins: [class id, base encoding(, attributes)]
   kSubOrderedDict,
   kSubList,
   kSubTuple,
@@ -106,16 +106,28 @@ enum class Kind : std::uint8_t {
   kSubBytes,
   kSubInt,
   kSubFloat,
-  kReduce,          // everything else: __reduce_ex__(4)
+  kReduce,  // everything else: __reduce_ex__(4)
 };
 
+// Shared: the dispatch holds a reference while it calls Python code, which
+// may clear the cache (memokey.register) under it.
 struct TypeInfo {
   Kind kind = Kind::kReduce;
-  std::string class_id;  // "module:qualname" (valid UTF-8) when id_error is empty
-  std::string id_error;  // why this type has no class id
+  std::string class_id;       // "module:qualname" (valid UTF-8) when id_error is empty
+  std::string id_error;       // why this type has no class id
   PyObject* extra = nullptr;  // owned: registry function or field names
   PyObject* slots = nullptr;  // owned: list of __slots__ names (attributes of builtin subclasses)
   bool has_dict = false;      // instances have a __dict__
+  PyObject* type = nullptr;   // owned: the class itself (keeps the cache key alive)
+
+  TypeInfo() = default;
+  TypeInfo(const TypeInfo&) = delete;
+  TypeInfo& operator=(const TypeInfo&) = delete;
+  ~TypeInfo() {
+    Py_XDECREF(extra);
+    Py_XDECREF(slots);
+    Py_XDECREF(type);
+  }
 };
 
 // A dict entry with a text key, for sorting before encoding.
@@ -135,7 +147,7 @@ struct KeyOrderCache {
   static constexpr std::size_t kMaxKeys = 64;
   struct Slot {
     std::uint64_t hash = 0;
-    std::vector<PyObject*> keys;      // owned references
+    std::vector<PyObject*> keys;       // owned references
     std::vector<std::uint32_t> order;  // canonical position -> insertion index
   };
   Slot slots[kSlots];
@@ -151,9 +163,9 @@ struct KeyOrderCache {
 
 // Scratch of one walk, reused across calls.
 struct WalkScratch {
-  std::vector<PyObject*> active;      // containers on the current path (cycle check)
-  std::vector<TextEntry> pool;        // dict entries being sorted, nested dicts stacked
-  std::vector<std::uint32_t> order;   // sort scratch, nested dicts stacked
+  std::vector<PyObject*> active;     // containers on the current path (cycle check)
+  std::vector<TextEntry> pool;       // dict entries being sorted, nested dicts stacked
+  std::vector<std::uint32_t> order;  // sort scratch, nested dicts stacked
   KeyOrderCache key_orders;
 };
 
@@ -175,17 +187,17 @@ struct State {
   PyObject* tagged_type = nullptr;
 
   PyObject* registry = nullptr;  // dict: class -> function
-  std::unordered_map<PyTypeObject*, TypeInfo> types;  // strong references to the keys
+  std::unordered_map<PyTypeObject*, std::shared_ptr<TypeInfo>> types;
 
   PyDateTime_CAPI* dt = nullptr;
   std::unique_ptr<Scratch> scratch = std::make_unique<Scratch>();
 
   // Interned names.
-  PyObject* s_memokey = nullptr;     // "__memokey__"
-  PyObject* s_module = nullptr;      // "__module__"
-  PyObject* s_qualname = nullptr;    // "__qualname__"
-  PyObject* s_reduce_ex = nullptr;   // "__reduce_ex__"
-  PyObject* s_dict = nullptr;        // "__dict__"
+  PyObject* s_memokey = nullptr;    // "__memokey__"
+  PyObject* s_module = nullptr;     // "__module__"
+  PyObject* s_qualname = nullptr;   // "__qualname__"
+  PyObject* s_reduce_ex = nullptr;  // "__reduce_ex__"
+  PyObject* s_dict = nullptr;       // "__dict__"
   PyObject* s_utcoffset = nullptr;
   PyObject* s_as_tuple = nullptr;
   PyObject* s_numerator = nullptr;
@@ -198,11 +210,11 @@ struct State {
   PyObject* s_value_ = nullptr;      // "_value_"
   PyObject* s_member_map = nullptr;  // "_member_map_"
   PyObject* s_default_factory = nullptr;
-  PyObject* s_fields = nullptr;      // "_fields"
+  PyObject* s_fields = nullptr;  // "_fields"
   PyObject* s_dtype = nullptr;
   PyObject* s_shape = nullptr;
-  PyObject* s_str = nullptr;         // "str"
-  PyObject* s_self = nullptr;        // "__self__"
+  PyObject* s_str = nullptr;   // "str"
+  PyObject* s_self = nullptr;  // "__self__"
   PyObject* s_tag = nullptr;
   PyObject* s_value = nullptr;
 
@@ -213,7 +225,7 @@ struct State {
   PyObject* fraction = nullptr;
   PyObject* uuid = nullptr;
   PyObject* pure_path = nullptr;
-  PyObject* enum_type = nullptr;   // enum.EnumMeta
+  PyObject* enum_type = nullptr;  // enum.EnumMeta
   PyObject* ndarray = nullptr;
   PyObject* np_generic = nullptr;
   PyObject* numpy_helpers = nullptr;  // the module memokey._numpy
@@ -225,8 +237,8 @@ struct State {
   State& operator=(const State&) = delete;
   ~State();
 
-  bool init();          // interned strings, datetime C API; false with an exception set
-  void clear_types();   // forget the dispatch cache (after register())
+  bool init();         // interned strings, datetime C API; false with an exception set
+  void clear_types();  // forget the dispatch cache (after register())
 };
 
 // The State of the module object passed as `self` to the functions.

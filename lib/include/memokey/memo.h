@@ -1,0 +1,174 @@
+// memokey/memo.h — memoizing C++ functions over a Store.
+//
+//   std::shared_ptr<memokey::Store> store = ...;            // store.h: OpenStore(url)
+//   auto slow_square = [](int x) { return x * x; };
+//   auto square = memokey::memoize(store, "demo.square", slow_square);
+//   int y = square(12);                                     // computed once, then a hit
+//
+// Semantics (the same as the Python decorator's):
+//   * The key is KeyOf(["memokey.memo", name, version, (args...)]) in the
+//     namespace of MemoOptions::key_namespace: the arguments' canonical form,
+//     so equal arguments share an entry in every process and machine.
+//     Changing `version` retires old entries (C++ has no bytecode to hash).
+//   * The result is stored as canonical CBOR (Encode) inside a signed value
+//     envelope (envelope.h); a value whose MAC does not verify is a miss,
+//     counted in MemoStats::rejected — never decoded.
+//   * Single flight in this process: concurrent callers of one cold key run
+//     the function once; the others wait and get its result. If it throws,
+//     every waiter gets the exception and nothing is cached. A call that
+//     re-enters its own key on the same thread (recursion) computes directly
+//     instead of waiting for itself.
+//   * A store that fails (Redis down) is a miss on lookup and an ignored
+//     error on store: the function's result is returned either way.
+//   * Result and argument types: whatever encode.h can Encode and decode.h
+//     can decode (std types, user types with memokey_encode/memokey_decode).
+
+#ifndef MEMOKEY_MEMO_H_
+#define MEMOKEY_MEMO_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "memokey/decode.h"
+#include "memokey/decoder.h"
+#include "memokey/encode.h"
+#include "memokey/envelope.h"
+#include "memokey/key.h"
+#include "memokey/store.h"
+
+namespace memokey {
+
+struct MemoOptions {
+  std::optional<std::string> key_namespace;  // none by default
+  std::string version;                       // part of every key
+  std::chrono::milliseconds ttl{0};          // 0: no expiry
+  std::optional<std::string> secret;         // default: LoadSecret (MEMOKEY_SECRET or key file)
+  std::size_t compress_threshold = 4096;     // zstd above this many payload bytes
+};
+
+struct MemoStats {
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t computed = 0;  // calls of the function
+  std::uint64_t waited = 0;    // calls that waited for another thread's computation
+  std::uint64_t rejected = 0;  // stored values that failed verification or decoding
+  std::uint64_t store_errors = 0;
+};
+
+// The type-independent part of a memoized function: lookup, envelope, single
+// flight. Thread-safe.
+class MemoCore {
+ public:
+  // Throws std::runtime_error when no secret can be loaded.
+  MemoCore(std::shared_ptr<Store> store, std::string name, MemoOptions options);
+  ~MemoCore();
+  MemoCore(const MemoCore&) = delete;
+  MemoCore& operator=(const MemoCore&) = delete;
+
+  // Starts a key for one call: the caller writes the arguments' tuple.
+  void BeginKey(KeyEncoder* k) const;
+
+  // The canonical bytes of the result for `key`: from the store, or from
+  // `compute` (run once per key across this process's threads, its result
+  // stored). `decodes` tells whether stored bytes decode as the result type;
+  // stored bytes that do not are rejected and recomputed.
+  std::vector<std::uint8_t> GetOrCompute(const Key& key,
+                                         const std::function<std::vector<std::uint8_t>()>& compute,
+                                         const std::function<bool(ByteSpan)>& decodes);
+
+  MemoStats Stats() const;
+  const std::string& name() const { return name_; }
+
+ private:
+  struct Flight;
+  struct Flights;
+  bool Lookup(const Key& key, const std::function<bool(ByteSpan)>& decodes,
+              std::vector<std::uint8_t>* out);
+  void Save(const Key& key, const std::vector<std::uint8_t>& canonical);
+
+  std::shared_ptr<Store> store_;
+  std::string name_;
+  MemoOptions options_;
+  Secret secret_;
+  std::unique_ptr<Flights> flights_;
+  struct Counters {
+    std::atomic<std::uint64_t> hits{0}, misses{0}, computed{0}, waited{0}, rejected{0},
+        store_errors{0};
+  };
+  mutable Counters counters_;
+};
+
+template <class R, class... Args>
+class Memoized {
+ public:
+  Memoized(std::shared_ptr<Store> store, std::string name, std::function<R(Args...)> fn,
+           MemoOptions options)
+      : core_(std::make_shared<MemoCore>(std::move(store), std::move(name), std::move(options))),
+        fn_(std::move(fn)) {}
+
+  R operator()(const std::remove_cvref_t<Args>&... args) const {
+    return Call(args...);
+  }
+
+  // The key a call with these arguments uses.
+  Key key(const std::remove_cvref_t<Args>&... args) const { return KeyFor(args...); }
+  MemoStats stats() const { return core_->Stats(); }
+
+ private:
+  Key KeyFor(const std::remove_cvref_t<Args>&... args) const {
+    KeyEncoder k;
+    core_->BeginKey(&k);
+    Encoder& e = k.encoder();
+    e.tag(tag::kTuple);
+    e.array(sizeof...(Args));
+    (Encode(e, args), ...);
+    return k.finish();
+  }
+
+  R Call(const std::remove_cvref_t<Args>&... args) const {
+    std::optional<R> computed;
+    auto compute = [&]() {
+      computed.emplace(fn_(args...));
+      return Canonical(*computed);
+    };
+    auto decodes = [](ByteSpan bytes) {
+      Value value;
+      R probe{};
+      return Decode(bytes, &value).ok() && FromValue(value, &probe).ok();
+    };
+    const std::vector<std::uint8_t> bytes = core_->GetOrCompute(KeyFor(args...), compute, decodes);
+    if (computed) return std::move(*computed);
+    Value value;
+    R result{};
+    // GetOrCompute only returns bytes that `decodes` accepted, or our own.
+    Decode(ByteSpan(bytes.data(), bytes.size()), &value);
+    FromValue(value, &result);
+    return result;
+  }
+
+  std::shared_ptr<MemoCore> core_;
+  std::function<R(Args...)> fn_;
+};
+
+// memoize(store, "name", fn[, options]): a callable with fn's signature.
+template <class F>
+auto memoize(std::shared_ptr<Store> store, std::string name, F fn, MemoOptions options = {}) {
+  using Signature = decltype(std::function{fn});
+  return [&]<class R, class... Args>(std::function<R(Args...)>*) {
+    return Memoized<R, Args...>(std::move(store), std::move(name),
+                                std::function<R(Args...)>(std::move(fn)), std::move(options));
+  }(static_cast<Signature*>(nullptr));
+}
+
+}  // namespace memokey
+
+#endif  // MEMOKEY_MEMO_H_
