@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <openssl/sha.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <cctype>
@@ -12,8 +13,6 @@
 #include <sstream>
 #include <thread>
 #include <utility>
-
-#include <toml++/toml.h>
 
 namespace memokeyd {
 
@@ -29,8 +28,10 @@ std::string Lower(std::string_view text) {
 }
 
 std::string_view Trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
   return text;
 }
 
@@ -57,9 +58,12 @@ bool AllowedNameChar(char c) {
 
 std::string_view AccessName(Access access) {
   switch (access) {
-    case Access::kNone: return "none";
-    case Access::kRead: return "read";
-    case Access::kReadWrite: return "read-write";
+    case Access::kNone:
+      return "none";
+    case Access::kRead:
+      return "read";
+    case Access::kReadWrite:
+      return "read-write";
   }
   return "none";
 }
@@ -190,7 +194,8 @@ Status ParseTokenSpec(std::string_view spec, std::string name, Token* out) {
   }
   if (Status s = CheckNamespaceList(token.namespaces, "token " + token.name); !s.ok()) return s;
   const std::string_view secret = spec.substr(second + 1);
-  if (secret.size() < 8) return Status::Error("token " + token.name + ": secret shorter than 8 characters");
+  if (secret.size() < 8)
+    return Status::Error("token " + token.name + ": secret shorter than 8 characters");
   token.sha256 = Sha256(secret);
   *out = std::move(token);
   return Status::Ok();
@@ -309,7 +314,8 @@ Status LoadToken(const toml::table& table, std::size_t index, Token* out) {
   token.access = *access;
 
   const toml::node* namespaces = table.get("namespaces");
-  if (!namespaces || !namespaces->is_array()) return TypeError(where + "namespaces", "an array of names");
+  if (!namespaces || !namespaces->is_array())
+    return TypeError(where + "namespaces", "an array of names");
   for (const toml::node& ns : *namespaces->as_array()) {
     if (!ns.is_string()) return TypeError(where + "namespaces", "an array of names");
     token.namespaces.push_back(ns.as_string()->get());
@@ -321,7 +327,8 @@ Status LoadToken(const toml::table& table, std::size_t index, Token* out) {
   const int given = (table.get("token") ? 1 : 0) + (table.get("token_sha256") ? 1 : 0) +
                     (table.get("token_file") ? 1 : 0);
   if (given != 1) {
-    return Status::Error("config: " + where + " needs exactly one of token, token_sha256, token_file");
+    return Status::Error("config: " + where +
+                         " needs exactly one of token, token_sha256, token_file");
   }
   std::string secret;
   if (Status s = GetString(table, "token", where, &secret); !s.ok()) return s;
@@ -395,11 +402,16 @@ Status LoadTable(const toml::table& root, Config* config) {
     if (connections > 1'000'000) return TypeError("limits.max_connections", "at most 1000000");
     l.max_header = static_cast<std::uint32_t>(header);
     l.max_connections = static_cast<std::uint32_t>(connections);
-    if (Status s = GetDuration(limits, "header_timeout", "limits.", &l.header_timeout); !s.ok()) return s;
-    if (Status s = GetDuration(limits, "body_timeout", "limits.", &l.body_timeout); !s.ok()) return s;
-    if (Status s = GetDuration(limits, "write_timeout", "limits.", &l.write_timeout); !s.ok()) return s;
-    if (Status s = GetDuration(limits, "idle_timeout", "limits.", &l.idle_timeout); !s.ok()) return s;
-    if (Status s = GetDuration(limits, "drain_timeout", "limits.", &l.drain_timeout); !s.ok()) return s;
+    if (Status s = GetDuration(limits, "header_timeout", "limits.", &l.header_timeout); !s.ok())
+      return s;
+    if (Status s = GetDuration(limits, "body_timeout", "limits.", &l.body_timeout); !s.ok())
+      return s;
+    if (Status s = GetDuration(limits, "write_timeout", "limits.", &l.write_timeout); !s.ok())
+      return s;
+    if (Status s = GetDuration(limits, "idle_timeout", "limits.", &l.idle_timeout); !s.ok())
+      return s;
+    if (Status s = GetDuration(limits, "drain_timeout", "limits.", &l.drain_timeout); !s.ok())
+      return s;
   }
 
   if (const toml::node* node = root.get("namespaces")) {
@@ -414,7 +426,8 @@ Status LoadTable(const toml::table& root, Config* config) {
       }
       if (!value.is_table()) return TypeError("namespaces." + name, "a table");
       const toml::table& ns = *value.as_table();
-      if (Status s = CheckKeys(ns, where, {"anonymous", "default_ttl", "max_ttl"}); !s.ok()) return s;
+      if (Status s = CheckKeys(ns, where, {"anonymous", "default_ttl", "max_ttl"}); !s.ok())
+        return s;
       NamespacePolicy policy;
       std::optional<Access> anonymous;
       if (Status s = GetAccess(ns, "anonymous", where, &anonymous); !s.ok()) return s;
@@ -494,7 +507,8 @@ Status Finalize(Config* config) {
   std::uint16_t port = 0;
   if (Status s = ParseListen(config->listen, &host, &port); !s.ok()) return s;
   if (!config->store.empty() && !config->data_dir.empty()) {
-    return Status::Error("store and data_dir are exclusive (data_dir is a shortcut for a tiered store)");
+    return Status::Error(
+        "store and data_dir are exclusive (data_dir is a shortcut for a tiered store)");
   }
   if (!config->data_dir.empty() && !config->data_dir.starts_with('/')) {
     return Status::Error("data_dir must be an absolute path, got \"" + config->data_dir + "\"");
@@ -515,9 +529,10 @@ Status Finalize(Config* config) {
   // No tokens and nobody said anything about anonymous access: the server is
   // "open" (anonymous read-write), the right thing for `memokeyd` run by hand
   // on a laptop — and the wrong thing on a network, hence loopback only.
-  config->open_mode = config->tokens.empty() && !config->anonymous.has_value() &&
-                      std::all_of(config->namespaces.begin(), config->namespaces.end(),
-                                  [](const auto& entry) { return entry.second.anonymous == Access::kNone; });
+  config->open_mode =
+      config->tokens.empty() && !config->anonymous.has_value() &&
+      std::all_of(config->namespaces.begin(), config->namespaces.end(),
+                  [](const auto& entry) { return entry.second.anonymous == Access::kNone; });
   if (config->open_mode) {
     if (!IsLoopbackHost(host)) {
       return Status::Error(

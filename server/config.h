@@ -41,7 +41,7 @@ struct NamespacePolicy {
 };
 
 struct Token {
-  std::string name;                       // shows up in logs instead of the secret
+  std::string name;                        // shows up in logs instead of the secret
   std::array<unsigned char, 32> sha256{};  // SHA-256 of the secret; the secret is not kept
   Access access = Access::kRead;
   std::vector<std::string> namespaces;  // "*" = every namespace

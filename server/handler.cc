@@ -88,9 +88,11 @@ Target ParseTarget(std::string_view target) {
     const std::size_t next = key_path.find('/');
     const std::string_view segment = key_path.substr(0, next);
     if (segment.empty()) return Invalid(400, "invalid key: empty path segment");
-    if (segment == "." || segment == "..") return Invalid(400, "invalid key: '.' and '..' segments are not allowed");
+    if (segment == "." || segment == "..")
+      return Invalid(400, "invalid key: '.' and '..' segments are not allowed");
     if (!std::all_of(segment.begin(), segment.end(), AllowedKeyChar)) {
-      return Invalid(400, "invalid key: allowed characters are A-Z a-z 0-9 . _ ~ - and '/' between segments");
+      return Invalid(
+          400, "invalid key: allowed characters are A-Z a-z 0-9 . _ ~ - and '/' between segments");
     }
     if (next == std::string_view::npos) break;
     key_path = key_path.substr(next + 1);
@@ -106,7 +108,12 @@ Target ParseTarget(std::string_view target) {
 
 Handler::Handler(const Config& config, memokey::Store& store, Metrics& metrics, MetricsShard& shard,
                  const ServerInfo& info)
-    : config_(config), store_(store), metrics_(metrics), shard_(shard), info_(info), auth_(config) {}
+    : config_(config),
+      store_(store),
+      metrics_(metrics),
+      shard_(shard),
+      info_(info),
+      auth_(config) {}
 
 bool Handler::Authorize(const Request& request, std::string_view ns, Access needed, Response* out) {
   if (request.duplicate_header) {
@@ -176,8 +183,10 @@ Route Handler::Handle(const Request& request, Response* out) {
       break;
     case Route::kReadyz: {
       bool present = false;
-      const bool draining = info_.draining != nullptr && info_.draining->load(std::memory_order_relaxed);
-      const Status s = draining ? Status::Unavailable("shutting down") : store_.Contains(kReadyProbeKey, &present);
+      const bool draining =
+          info_.draining != nullptr && info_.draining->load(std::memory_order_relaxed);
+      const Status s = draining ? Status::Unavailable("shutting down")
+                                : store_.Contains(kReadyProbeKey, &present);
       if (s.ok()) {
         Text(out, 200, "ready\n");
       } else {
@@ -200,15 +209,16 @@ Route Handler::Handle(const Request& request, Response* out) {
   return target.route;
 }
 
-Handler::ReadPlan Handler::PrepareRead(const Request& request, std::string_view* key, Response* out) {
+Handler::ReadPlan Handler::PrepareRead(const Request& request, std::string_view* key,
+                                       Response* out) {
   if (request.method != Method::kGet && request.method != Method::kHead) return ReadPlan::kNotARead;
   const Target target = ParseTarget(request.target);
   if (target.route != Route::kObject) return ReadPlan::kNotARead;
   return PrepareObjectRead(request, target, key, out);
 }
 
-Handler::ReadPlan Handler::PrepareObjectRead(const Request& request, const Target& target, std::string_view* key,
-                                             Response* out) {
+Handler::ReadPlan Handler::PrepareObjectRead(const Request& request, const Target& target,
+                                             std::string_view* key, Response* out) {
   if (!Authorize(request, target.ns, Access::kRead, out)) {
     if (request.method == Method::kHead) out->omit_body = true;
     return ReadPlan::kAnswered;
@@ -217,8 +227,8 @@ Handler::ReadPlan Handler::PrepareObjectRead(const Request& request, const Targe
   return ReadPlan::kFetch;
 }
 
-void Handler::FinishRead(const Request& request, const Status& status, std::optional<std::string>* value,
-                         Response* out) {
+void Handler::FinishRead(const Request& request, const Status& status,
+                         std::optional<std::string>* value, Response* out) {
   if (status.ok() && value->has_value()) {
     shard_.hits.Add();
     out->status = 200;
@@ -262,7 +272,8 @@ void Handler::HandleObject(const Request& request, const Target& target, Respons
         }
         ttl = *parsed;
       }
-      if (policy.max_ttl.count() > 0 && (ttl.count() == 0 || ttl > policy.max_ttl)) ttl = policy.max_ttl;
+      if (policy.max_ttl.count() > 0 && (ttl.count() == 0 || ttl > policy.max_ttl))
+        ttl = policy.max_ttl;
       const Status s = store_.Put(target.key, request.body, ttl);
       if (!s.ok()) {
         BackendError(s, "put", out);
@@ -315,26 +326,33 @@ void Handler::BackendError(const Status& status, std::string_view op, Response* 
 
 void Handler::StatusPage(Response* out) {
   const Metrics::Totals t = metrics_.Sum();
-  const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - info_.start);
+  const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::steady_clock::now() - info_.start);
   std::string auth;
   if (config_.open_mode) {
     auth = "open: every namespace anonymous read-write (loopback only)";
   } else {
-    auth = std::to_string(config_.tokens.size()) + " token(s); namespaces without their own policy: anonymous " +
+    auth = std::to_string(config_.tokens.size()) +
+           " token(s); namespaces without their own policy: anonymous " +
            std::string(AccessName(config_.default_policy.anonymous));
   }
   std::string html;
   html.reserve(2048);
-  html += "<!doctype html><html><head><meta charset=\"utf-8\"><title>memokeyd</title></head><body>\n";
+  html +=
+      "<!doctype html><html><head><meta charset=\"utf-8\"><title>memokeyd</title></head><body>\n";
   html += "<h1>memokeyd " + std::string(kVersion) + "</h1>\n<pre>\n";
   // Only server-chosen strings go into the page (no client input): no escaping needed
   // beyond the store description, which comes from the operator's configuration.
   std::string store;
   for (char c : info_.store_description) {
-    if (c == '<') store += "&lt;";
-    else if (c == '>') store += "&gt;";
-    else if (c == '&') store += "&amp;";
-    else store += c;
+    if (c == '<')
+      store += "&lt;";
+    else if (c == '>')
+      store += "&gt;";
+    else if (c == '&')
+      store += "&amp;";
+    else
+      store += c;
   }
   char line[256];
   auto row = [&](const char* name, const std::string& value) {
@@ -358,8 +376,10 @@ void Handler::StatusPage(Response* out) {
   html += "curl http://HOST/v1/NAMESPACE/KEY\n";
   html += "ccache:  CCACHE_REMOTE_STORAGE=http://HOST/ccache\n";
   html += "Gradle:  buildCache { remote(HttpBuildCache) { url = 'http://HOST/gradle/' } }\n";
-  html += "</pre>\n<p><a href=\"/metrics\">/metrics</a> &middot; <a href=\"/healthz\">/healthz</a> &middot; "
-          "<a href=\"/readyz\">/readyz</a></p>\n</body></html>\n";
+  html +=
+      "</pre>\n<p><a href=\"/metrics\">/metrics</a> &middot; <a href=\"/healthz\">/healthz</a> "
+      "&middot; "
+      "<a href=\"/readyz\">/readyz</a></p>\n</body></html>\n";
   out->status = 200;
   out->content_type = kHtml;
   out->body = std::move(html);

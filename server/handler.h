@@ -58,10 +58,10 @@ struct ServerInfo {
 // A parsed request-target.
 struct Target {
   Route route = Route::kInvalid;
-  int error_status = 0;          // for kInvalid: 400, 404 or 414
-  std::string_view error;        // ... and why
-  std::string_view ns;           // kObject: the namespace
-  std::string_view key;          // kObject: the store key "ns/path"
+  int error_status = 0;    // for kInvalid: 400, 404 or 414
+  std::string_view error;  // ... and why
+  std::string_view ns;     // kObject: the namespace
+  std::string_view key;    // kObject: the store key "ns/path"
 };
 Target ParseTarget(std::string_view target);
 
@@ -90,11 +90,12 @@ class Handler {
   // Handle itself goes through these two, so both paths answer alike.
   enum class ReadPlan : std::uint8_t { kNotARead, kAnswered, kFetch };
   ReadPlan PrepareRead(const Request& request, std::string_view* key, Response* out);
-  void FinishRead(const Request& request, const memokey::Status& status, std::optional<std::string>* value,
-                  Response* out);
+  void FinishRead(const Request& request, const memokey::Status& status,
+                  std::optional<std::string>* value, Response* out);
 
  private:
-  ReadPlan PrepareObjectRead(const Request& request, const Target& target, std::string_view* key, Response* out);
+  ReadPlan PrepareObjectRead(const Request& request, const Target& target, std::string_view* key,
+                             Response* out);
   void HandleObject(const Request& request, const Target& target, Response* out);
   // false (and *out filled with 401/403) when the request lacks `needed`.
   bool Authorize(const Request& request, std::string_view ns, Access needed, Response* out);

@@ -19,10 +19,14 @@ std::mutex g_write_mutex;
 
 std::string_view LevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kError: return "error";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
   }
   return "info";
 }
@@ -30,7 +34,8 @@ std::string_view LevelName(LogLevel level) {
 void AppendTimestamp(std::string* out) {
   const auto now = std::chrono::system_clock::now();
   const std::time_t secs = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[40];
@@ -83,14 +88,16 @@ void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> f
     AppendJsonString(&line, f.key);
     line.push_back(':');
     switch (f.kind) {
-      case LogField::Kind::kString: AppendJsonString(&line, f.s); break;
+      case LogField::Kind::kString:
+        AppendJsonString(&line, f.s);
+        break;
       case LogField::Kind::kInt:
-        line.append(buf, static_cast<std::size_t>(std::snprintf(buf, sizeof buf, "%lld",
-                                                                static_cast<long long>(f.i))));
+        line.append(buf, static_cast<std::size_t>(
+                             std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(f.i))));
         break;
       case LogField::Kind::kUint:
-        line.append(buf, static_cast<std::size_t>(std::snprintf(buf, sizeof buf, "%llu",
-                                                                static_cast<unsigned long long>(f.u))));
+        line.append(buf, static_cast<std::size_t>(std::snprintf(
+                             buf, sizeof buf, "%llu", static_cast<unsigned long long>(f.u))));
         break;
       case LogField::Kind::kDouble:
         if (std::isfinite(f.d)) {
@@ -99,7 +106,9 @@ void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> f
           line.append("null");
         }
         break;
-      case LogField::Kind::kBool: line.append(f.b ? "true" : "false"); break;
+      case LogField::Kind::kBool:
+        line.append(f.b ? "true" : "false");
+        break;
     }
   }
   line.append("}\n");

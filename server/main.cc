@@ -5,13 +5,12 @@
 
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "config.h"
 #include "handler.h"
@@ -38,7 +37,8 @@ int Fail(const std::string& message) {
   return 2;
 }
 
-Status ApplySize(const CLI::Option* opt, const std::string& text, std::uint64_t max, std::uint64_t* out) {
+Status ApplySize(const CLI::Option* opt, const std::string& text, std::uint64_t max,
+                 std::uint64_t* out) {
   if (opt->count() == 0) return Status::Ok();
   std::optional<std::uint64_t> v = memokeyd::ParseSize(text);
   if (!v || *v > max) return Status::Error(opt->get_name() + ": bad size \"" + text + "\"");
@@ -49,7 +49,8 @@ Status ApplySize(const CLI::Option* opt, const std::string& text, std::uint64_t 
 Status ApplyDuration(const CLI::Option* opt, const std::string& text, memokeyd::Millis* out) {
   if (opt->count() == 0) return Status::Ok();
   std::optional<memokeyd::Millis> v = memokeyd::ParseDuration(text);
-  if (!v) return Status::Error(opt->get_name() + ": bad duration \"" + text + "\" (e.g. 500ms, 10s, 5m)");
+  if (!v)
+    return Status::Error(opt->get_name() + ": bad duration \"" + text + "\" (e.g. 500ms, 10s, 5m)");
   *out = *v;
   return Status::Ok();
 }
@@ -78,7 +79,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "memokeyd: the memokey cache server. Namespaced keys over HTTP/1.1 for build tools and\n"
       "memokey clients, stored in memory, on disk or in Redis.\n"
-      "Precedence: flags > MEMOKEYD_* environment > --config file > defaults. docs/SERVER.md has it all.",
+      "Precedence: flags > MEMOKEYD_* environment > --config file > defaults. docs/SERVER.md has "
+      "it all.",
       "memokeyd"};
   app.set_version_flag("--version", std::string(memokeyd::kVersion));
 
@@ -86,9 +88,12 @@ int main(int argc, char** argv) {
   Overrides o;
   bool check_config = false;
   app.add_option("-c,--config", config_path, "TOML configuration file")->envname("MEMOKEYD_CONFIG");
-  auto* listen = app.add_option("-l,--listen", o.listen, "Address to listen on, host:port (default 127.0.0.1:8080; port 0: any)")
-                     ->envname("MEMOKEYD_LISTEN");
-  auto* threads = app.add_option("-t,--threads", o.threads, "Worker threads (default: cores; 2x cores with Redis)")
+  auto* listen =
+      app.add_option("-l,--listen", o.listen,
+                     "Address to listen on, host:port (default 127.0.0.1:8080; port 0: any)")
+          ->envname("MEMOKEYD_LISTEN");
+  auto* threads = app.add_option("-t,--threads", o.threads,
+                                 "Worker threads (default: cores; 2x cores with Redis)")
                       ->envname("MEMOKEYD_THREADS")
                       ->check(CLI::Range(1u, 1024u));
   auto* store = app.add_option("-s,--store", o.store,
@@ -98,37 +103,51 @@ int main(int argc, char** argv) {
   auto* data_dir = app.add_option("--data-dir", o.data_dir,
                                   "Persist on disk: a tiered memory + disk store in this directory")
                        ->envname("MEMOKEYD_DATA_DIR");
-  auto* log_level = app.add_option("--log-level", o.log_level, "debug (logs every request), info, warn, error")
-                        ->envname("MEMOKEYD_LOG_LEVEL");
-  auto* anonymous = app.add_option("--anonymous", o.anonymous,
-                                   "Anonymous access to namespaces without their own policy: none, read, read-write")
-                        ->envname("MEMOKEYD_ANONYMOUS");
-  auto* tokens = app.add_option("--token", o.tokens,
-                                "ACCESS:NS[,NS...]:SECRET, repeatable (visible in ps: prefer the config file "
-                                "or MEMOKEYD_TOKENS)");
-  auto* max_body = app.add_option("--max-body", o.max_body, "Largest request body (default 64MiB): 413 above")
-                       ->envname("MEMOKEYD_MAX_BODY");
-  auto* max_header = app.add_option("--max-header", o.max_header, "Largest request header (default 16KiB): 431 above")
+  auto* log_level =
+      app.add_option("--log-level", o.log_level, "debug (logs every request), info, warn, error")
+          ->envname("MEMOKEYD_LOG_LEVEL");
+  auto* anonymous =
+      app.add_option(
+             "--anonymous", o.anonymous,
+             "Anonymous access to namespaces without their own policy: none, read, read-write")
+          ->envname("MEMOKEYD_ANONYMOUS");
+  auto* tokens =
+      app.add_option("--token", o.tokens,
+                     "ACCESS:NS[,NS...]:SECRET, repeatable (visible in ps: prefer the config file "
+                     "or MEMOKEYD_TOKENS)");
+  auto* max_body =
+      app.add_option("--max-body", o.max_body, "Largest request body (default 64MiB): 413 above")
+          ->envname("MEMOKEYD_MAX_BODY");
+  auto* max_header = app.add_option("--max-header", o.max_header,
+                                    "Largest request header (default 16KiB): 431 above")
                          ->envname("MEMOKEYD_MAX_HEADER");
-  auto* max_connections = app.add_option("--max-connections", o.max_connections, "Open connections (default 4096)")
-                              ->envname("MEMOKEYD_MAX_CONNECTIONS");
-  auto* header_timeout = app.add_option("--header-timeout", o.header_timeout, "Request header deadline (default 10s): 408")
+  auto* max_connections =
+      app.add_option("--max-connections", o.max_connections, "Open connections (default 4096)")
+          ->envname("MEMOKEYD_MAX_CONNECTIONS");
+  auto* header_timeout = app.add_option("--header-timeout", o.header_timeout,
+                                        "Request header deadline (default 10s): 408")
                              ->envname("MEMOKEYD_HEADER_TIMEOUT");
-  auto* body_timeout = app.add_option("--body-timeout", o.body_timeout, "Request body deadline (default 60s): 408")
-                           ->envname("MEMOKEYD_BODY_TIMEOUT");
-  auto* write_timeout = app.add_option("--write-timeout", o.write_timeout, "Response write deadline (default 60s)")
-                            ->envname("MEMOKEYD_WRITE_TIMEOUT");
-  auto* idle_timeout = app.add_option("--idle-timeout", o.idle_timeout, "Idle keep-alive connections (default 60s)")
-                           ->envname("MEMOKEYD_IDLE_TIMEOUT");
-  auto* drain_timeout = app.add_option("--drain-timeout", o.drain_timeout, "Graceful shutdown bound (default 10s)")
-                            ->envname("MEMOKEYD_DRAIN_TIMEOUT");
-  app.add_flag("--check-config", check_config, "Validate the configuration, print it (no secrets) and exit");
+  auto* body_timeout =
+      app.add_option("--body-timeout", o.body_timeout, "Request body deadline (default 60s): 408")
+          ->envname("MEMOKEYD_BODY_TIMEOUT");
+  auto* write_timeout =
+      app.add_option("--write-timeout", o.write_timeout, "Response write deadline (default 60s)")
+          ->envname("MEMOKEYD_WRITE_TIMEOUT");
+  auto* idle_timeout =
+      app.add_option("--idle-timeout", o.idle_timeout, "Idle keep-alive connections (default 60s)")
+          ->envname("MEMOKEYD_IDLE_TIMEOUT");
+  auto* drain_timeout =
+      app.add_option("--drain-timeout", o.drain_timeout, "Graceful shutdown bound (default 10s)")
+          ->envname("MEMOKEYD_DRAIN_TIMEOUT");
+  app.add_flag("--check-config", check_config,
+               "Validate the configuration, print it (no secrets) and exit");
   CLI11_PARSE(app, argc, argv);
 
   // 1. The file.
   Config config;
   if (!config_path.empty()) {
-    if (Status s = memokeyd::LoadConfigFile(config_path, &config); !s.ok()) return Fail(s.ToString());
+    if (Status s = memokeyd::LoadConfigFile(config_path, &config); !s.ok())
+      return Fail(s.ToString());
   }
   // 2. Environment and flags (CLI11 already gave flags precedence over variables).
   if (listen->count()) config.listen = o.listen;
@@ -179,7 +198,8 @@ int main(int argc, char** argv) {
     config.tokens.clear();
     for (std::size_t i = 0; i < specs.size(); ++i) {
       memokeyd::Token token;
-      if (Status t = memokeyd::ParseTokenSpec(specs[i], source + "-" + std::to_string(i), &token); !t.ok()) {
+      if (Status t = memokeyd::ParseTokenSpec(specs[i], source + "-" + std::to_string(i), &token);
+          !t.ok()) {
         return Fail(t.ToString());
       }
       config.tokens.push_back(std::move(token));
@@ -198,7 +218,8 @@ int main(int argc, char** argv) {
     out += ",\"threads\":" + std::to_string(thread_count) + ",\"store\":";
     memokeyd::AppendJsonString(&out, store_url);
     out += ",\"open_mode\":" + std::string(config.open_mode ? "true" : "false");
-    out += ",\"anonymous\":\"" + std::string(memokeyd::AccessName(config.default_policy.anonymous)) + "\"";
+    out += ",\"anonymous\":\"" +
+           std::string(memokeyd::AccessName(config.default_policy.anonymous)) + "\"";
     out += ",\"max_body\":" + std::to_string(config.limits.max_body);
     out += ",\"max_header\":" + std::to_string(config.limits.max_header);
     out += ",\"max_connections\":" + std::to_string(config.limits.max_connections);
@@ -221,7 +242,8 @@ int main(int argc, char** argv) {
       first = false;
       out += "{\"name\":";
       memokeyd::AppendJsonString(&out, token.name);
-      out += ",\"access\":\"" + std::string(memokeyd::AccessName(token.access)) + "\",\"namespaces\":[";
+      out += ",\"access\":\"" + std::string(memokeyd::AccessName(token.access)) +
+             "\",\"namespaces\":[";
       for (std::size_t i = 0; i < token.namespaces.size(); ++i) {
         if (i) out += ",";
         memokeyd::AppendJsonString(&out, token.namespaces[i]);
@@ -242,20 +264,20 @@ int main(int argc, char** argv) {
   if (Status l = server.Listen(); !l.ok()) return Fail(l.ToString());
 
   const std::string url = "http://" + server.address();
-  if (config.open_mode) {
-    memokeyd::Log(memokeyd::LogLevel::kWarn, "open mode",
-                  {{"detail", "no tokens configured: every namespace is anonymous read-write; "
-                              "fine on loopback, see docs/SERVER.md to add tokens"}});
-  }
-  memokeyd::Log(memokeyd::LogLevel::kInfo, "listening",
-                {{"addr", server.address()},
-                 {"url", url},
-                 {"store", cache->Describe()},
-                 {"threads", thread_count},
-                 {"auth", config.open_mode ? std::string("open")
-                                           : std::to_string(config.tokens.size()) + " tokens"},
-                 {"version", memokeyd::kVersion},
-                 {"hint", "curl -X PUT --data-binary hi " + url + "/v1/demo/k && curl " + url + "/v1/demo/k"}});
+  memokeyd::Log(
+      memokeyd::LogLevel::kInfo, "listening",
+      {{"addr", server.address()},
+       {"url", url},
+       {"store", cache->Describe()},
+       {"threads", thread_count},
+       {"auth", config.open_mode
+                    ? std::string("open: no tokens, anyone on this host may read and write")
+                    : std::to_string(config.tokens.size()) + " token(s), anonymous " +
+                          std::string(memokeyd::AccessName(config.default_policy.anonymous)) +
+                          " by default"},
+       {"version", memokeyd::kVersion},
+       {"hint",
+        "curl -X PUT --data-binary hi " + url + "/v1/demo/k && curl " + url + "/v1/demo/k"}});
   server.Run();
   return 0;
 }

@@ -9,12 +9,18 @@ namespace memokeyd {
 
 std::string_view RouteName(Route route) {
   switch (route) {
-    case Route::kObject: return "object";
-    case Route::kHealthz: return "healthz";
-    case Route::kReadyz: return "readyz";
-    case Route::kMetrics: return "metrics";
-    case Route::kStatus: return "status";
-    case Route::kInvalid: return "invalid";
+    case Route::kObject:
+      return "object";
+    case Route::kHealthz:
+      return "healthz";
+    case Route::kReadyz:
+      return "readyz";
+    case Route::kMetrics:
+      return "metrics";
+    case Route::kStatus:
+      return "status";
+    case Route::kInvalid:
+      return "invalid";
   }
   return "invalid";
 }
@@ -101,7 +107,8 @@ void Metrics::Render(const memokey::StoreStats& store, std::chrono::steady_clock
     return total;
   };
 
-  Header(out, "memokeyd_requests_total", "counter", "HTTP requests answered, by route, method and status.");
+  Header(out, "memokeyd_requests_total", "counter",
+         "HTTP requests answered, by route, method and status.");
   for (int r = 0; r < kRouteCount; ++r) {
     for (int m = 0; m < kMethodCount; ++m) {
       for (int st = 0; st < kStatusSlots; ++st) {
@@ -114,7 +121,8 @@ void Metrics::Render(const memokey::StoreStats& store, std::chrono::steady_clock
             .append(MethodName(static_cast<Method>(m)))
             .append("\",status=\"");
         if (st < static_cast<int>(kTrackedStatuses.size())) {
-          AppendUint(out, static_cast<std::uint64_t>(kTrackedStatuses[static_cast<std::size_t>(st)]));
+          AppendUint(out,
+                     static_cast<std::uint64_t>(kTrackedStatuses[static_cast<std::size_t>(st)]));
         } else {
           out->append("other");
         }
@@ -137,10 +145,12 @@ void Metrics::Render(const memokey::StoreStats& store, std::chrono::steady_clock
   Sample(out, "memokeyd_received_bytes_total", sum(&MetricsShard::bytes_in));
   Header(out, "memokeyd_sent_bytes_total", "counter", "Response body bytes sent.");
   Sample(out, "memokeyd_sent_bytes_total", sum(&MetricsShard::bytes_out));
-  Header(out, "memokeyd_backend_errors_total", "counter", "Store calls that failed (answered 503 or 500).");
+  Header(out, "memokeyd_backend_errors_total", "counter",
+         "Store calls that failed (answered 503 or 500).");
   Sample(out, "memokeyd_backend_errors_total", sum(&MetricsShard::backend_errors));
 
-  Header(out, "memokeyd_auth_failures_total", "counter", "Requests refused by authentication/authorization.");
+  Header(out, "memokeyd_auth_failures_total", "counter",
+         "Requests refused by authentication/authorization.");
   out->append("memokeyd_auth_failures_total{reason=\"missing\"} ");
   AppendUint(out, sum(&MetricsShard::auth_missing));
   out->append("\nmemokeyd_auth_failures_total{reason=\"invalid\"} ");
@@ -148,7 +158,8 @@ void Metrics::Render(const memokey::StoreStats& store, std::chrono::steady_clock
   out->append("\nmemokeyd_auth_failures_total{reason=\"forbidden\"} ");
   AppendUint(out, sum(&MetricsShard::auth_forbidden));
   out->append("\n");
-  Header(out, "memokeyd_timeouts_total", "counter", "Connections cut by a header, body, write or idle timeout.");
+  Header(out, "memokeyd_timeouts_total", "counter",
+         "Connections cut by a header, body, write or idle timeout.");
   Sample(out, "memokeyd_timeouts_total", sum(&MetricsShard::timeouts));
 
   Header(out, "memokeyd_request_duration_seconds", "histogram",
@@ -188,13 +199,17 @@ void Metrics::Render(const memokey::StoreStats& store, std::chrono::steady_clock
   Sample(out, "memokeyd_store_misses_total", store.misses);
   Header(out, "memokeyd_store_errors_total", "counter", "Store backend failures.");
   Sample(out, "memokeyd_store_errors_total", store.errors);
-  Header(out, "memokeyd_store_evictions_total", "counter", "Entries dropped for space or not admitted.");
+  Header(out, "memokeyd_store_evictions_total", "counter",
+         "Entries dropped for space or not admitted.");
   Sample(out, "memokeyd_store_evictions_total", store.evictions);
-  Header(out, "memokeyd_store_expired_total", "counter", "Entries dropped because their TTL passed.");
+  Header(out, "memokeyd_store_expired_total", "counter",
+         "Entries dropped because their TTL passed.");
   Sample(out, "memokeyd_store_expired_total", store.expired);
-  Header(out, "memokeyd_store_bytes", "gauge", "Bytes held by the store (0 when it cannot tell, e.g. Redis).");
+  Header(out, "memokeyd_store_bytes", "gauge",
+         "Bytes held by the store (0 when it cannot tell, e.g. Redis).");
   Sample(out, "memokeyd_store_bytes", store.bytes);
-  Header(out, "memokeyd_store_entries", "gauge", "Entries held by the store (0 when it cannot tell).");
+  Header(out, "memokeyd_store_entries", "gauge",
+         "Entries held by the store (0 when it cannot tell).");
   Sample(out, "memokeyd_store_entries", store.entries);
 
   Header(out, "memokeyd_uptime_seconds", "gauge", "Seconds since start.");

@@ -28,7 +28,7 @@
 namespace memokeyd {
 
 enum class Route : std::uint8_t {
-  kObject,   // /v1/{ns}/{key...} and /{ns}/{key...}
+  kObject,  // /v1/{ns}/{key...} and /{ns}/{key...}
   kHealthz,
   kReadyz,
   kMetrics,
@@ -45,12 +45,15 @@ inline constexpr int kStatusSlots = static_cast<int>(kTrackedStatuses.size()) + 
 
 // Request latency buckets (upper bounds), in microseconds.
 inline constexpr std::array<std::uint64_t, 14> kLatencyBucketsUs = {
-    50, 100, 250, 500, 1000, 2500, 5000, 10'000, 25'000, 50'000, 100'000, 250'000, 1'000'000, 5'000'000};
+    50,     100,    250,    500,     1000,    2500,      5000,
+    10'000, 25'000, 50'000, 100'000, 250'000, 1'000'000, 5'000'000};
 
 class Counter {
  public:
   // Single writer (the shard's thread): no read-modify-write instruction needed.
-  void Add(std::uint64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void Add(std::uint64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   std::uint64_t Get() const { return value_.load(std::memory_order_relaxed); }
 
  private:
@@ -59,8 +62,8 @@ class Counter {
 
 struct alignas(64) MetricsShard {
   Counter requests[kRouteCount][kMethodCount][kStatusSlots];
-  Counter hits;            // GET/HEAD of an object that was there
-  Counter misses;          // ... that was not
+  Counter hits;    // GET/HEAD of an object that was there
+  Counter misses;  // ... that was not
   Counter puts;
   Counter deletes;
   Counter bytes_in;        // request bodies accepted

@@ -3,7 +3,6 @@
 #include "request_parser.h"
 
 #include <algorithm>
-
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
@@ -14,12 +13,18 @@ namespace {
 
 Method ToMethod(beast_http::verb verb) {
   switch (verb) {
-    case beast_http::verb::get: return Method::kGet;
-    case beast_http::verb::head: return Method::kHead;
-    case beast_http::verb::put: return Method::kPut;
-    case beast_http::verb::delete_: return Method::kDelete;
-    case beast_http::verb::post: return Method::kPost;
-    default: return Method::kOther;
+    case beast_http::verb::get:
+      return Method::kGet;
+    case beast_http::verb::head:
+      return Method::kHead;
+    case beast_http::verb::put:
+      return Method::kPut;
+    case beast_http::verb::delete_:
+      return Method::kDelete;
+    case beast_http::verb::post:
+      return Method::kPost;
+    default:
+      return Method::kOther;
   }
 }
 
@@ -69,7 +74,8 @@ void RequestParser::on_header_impl(boost::beast::error_code& ec) {
   (void)ec;
   request_->keep_alive = keep_alive();
   request_->chunked = chunked();
-  request_->content_length = content_length() ? std::optional<std::uint64_t>(*content_length()) : std::nullopt;
+  request_->content_length =
+      content_length() ? std::optional<std::uint64_t>(*content_length()) : std::nullopt;
 }
 
 void RequestParser::on_body_init_impl(boost::optional<std::uint64_t> const& content_length,
@@ -77,10 +83,12 @@ void RequestParser::on_body_init_impl(boost::optional<std::uint64_t> const& cont
   (void)ec;
   // Content-Length is already checked against the limit by basic_parser, so
   // reserving it up front is bounded; chunked bodies grow as they arrive.
-  if (content_length) request_->body.reserve(static_cast<std::size_t>(std::min(*content_length, max_body_)));
+  if (content_length)
+    request_->body.reserve(static_cast<std::size_t>(std::min(*content_length, max_body_)));
 }
 
-std::size_t RequestParser::on_body_impl(boost::beast::string_view body, boost::beast::error_code& ec) {
+std::size_t RequestParser::on_body_impl(boost::beast::string_view body,
+                                        boost::beast::error_code& ec) {
   (void)ec;
   request_->body.append(body.data(), body.size());
   return body.size();
@@ -108,8 +116,8 @@ ParseOutcome ParseRequest(std::string_view bytes, std::uint64_t max_body, std::u
   *status = 0;
   while (!parser.is_done()) {
     boost::beast::error_code ec;
-    const std::size_t used =
-        parser.put(boost::asio::const_buffer(bytes.data() + *consumed, bytes.size() - *consumed), ec);
+    const std::size_t used = parser.put(
+        boost::asio::const_buffer(bytes.data() + *consumed, bytes.size() - *consumed), ec);
     *consumed += used;
     if (ec == beast_http::error::need_more) return ParseOutcome::kIncomplete;
     if (ec) {

@@ -12,10 +12,9 @@
 #ifndef MEMOKEY_SERVER_REQUEST_PARSER_H_
 #define MEMOKEY_SERVER_REQUEST_PARSER_H_
 
+#include <boost/beast/http/basic_parser.hpp>
 #include <cstdint>
 #include <string_view>
-
-#include <boost/beast/http/basic_parser.hpp>
 
 #include "http_types.h"
 
@@ -39,7 +38,8 @@ class RequestParser final : public beast_http::basic_parser<true> {
   void on_body_init_impl(boost::optional<std::uint64_t> const& content_length,
                          boost::beast::error_code& ec) override;
   std::size_t on_body_impl(boost::beast::string_view body, boost::beast::error_code& ec) override;
-  void on_chunk_header_impl(std::uint64_t, boost::beast::string_view, boost::beast::error_code&) override {}
+  void on_chunk_header_impl(std::uint64_t, boost::beast::string_view,
+                            boost::beast::error_code&) override {}
   std::size_t on_chunk_body_impl(std::uint64_t remain, boost::beast::string_view body,
                                  boost::beast::error_code& ec) override;
   void on_finish_impl(boost::beast::error_code&) override {}

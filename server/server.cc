@@ -39,13 +39,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <chrono>
-#include <ctime>
-#include <list>
-#include <optional>
-#include <thread>
-#include <vector>
-
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -55,6 +48,12 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
+#include <chrono>
+#include <ctime>
+#include <list>
+#include <optional>
+#include <thread>
+#include <vector>
 
 #include "handler.h"
 #include "log.h"
@@ -102,8 +101,9 @@ std::string HttpDate() {
   static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday % 7], tm.tm_mday,
-                kMonths[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday % 7],
+                tm.tm_mday, kMonths[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                tm.tm_sec);
   return buf;
 }
 
@@ -226,7 +226,9 @@ class Worker {
     if (thread_.joinable()) thread_.join();
   }
 
-  std::list<Session*>::iterator Register(Session* s) { return sessions_.insert(sessions_.end(), s); }
+  std::list<Session*>::iterator Register(Session* s) {
+    return sessions_.insert(sessions_.end(), s);
+  }
   void Unregister(std::list<Session*>::iterator it) { sessions_.erase(it); }
 
   // Queues a session's read for the next FlushReads, which runs once the
@@ -257,18 +259,17 @@ class Worker {
     });
   }
 
+  // One store round trip for every read queued since the last flush.
   void FlushReads() {
-    std::vector<std::shared_ptr<Session>> batch;
-    batch.swap(pending_reads_);
+    batch_.swap(pending_reads_);  // reads queued from now on go to the next flush
     batch_keys_.clear();
-    for (const auto& session : batch) batch_keys_.push_back(session->pending_key());
+    for (const auto& session : batch_) batch_keys_.push_back(session->pending_key());
     const memokey::Status status = store_.GetMany(batch_keys_, &batch_values_);
-    for (std::size_t i = 0; i < batch.size(); ++i) {
+    for (std::size_t i = 0; i < batch_.size(); ++i) {
       std::optional<std::string> none;
-      batch[i]->CompleteRead(status, i < batch_values_.size() ? &batch_values_[i] : &none);
+      batch_[i]->CompleteRead(status, i < batch_values_.size() ? &batch_values_[i] : &none);
     }
-    pending_reads_.swap(batch);  // keep the vector's capacity
-    pending_reads_.clear();
+    batch_.clear();  // (the vectors keep their capacity for the next batch)
   }
 
   // Destroyed after ioc_ (members go in reverse order): sessions still
@@ -276,6 +277,7 @@ class Worker {
   std::list<Session*> sessions_;
   memokey::Store& store_;
   std::vector<std::shared_ptr<Session>> pending_reads_;
+  std::vector<std::shared_ptr<Session>> batch_;
   std::vector<std::string_view> batch_keys_;
   std::vector<std::optional<std::string>> batch_values_;
   asio::io_context ioc_;
@@ -336,8 +338,9 @@ void Session::NextRequest() {
 }
 
 void Session::Read() {
-  socket_.async_read_some(buffer_.prepare(kReadChunk),
-                          [self = shared_from_this()](const error_code& ec, std::size_t n) { self->OnRead(ec, n); });
+  socket_.async_read_some(
+      buffer_.prepare(kReadChunk),
+      [self = shared_from_this()](const error_code& ec, std::size_t n) { self->OnRead(ec, n); });
 }
 
 void Session::OnRead(const error_code& ec, std::size_t n) {
@@ -431,7 +434,8 @@ void Session::CompleteRead(const memokey::Status& status, std::optional<std::str
 }
 
 void Session::Finish() {
-  if (!request_.keep_alive || worker_.draining.load(std::memory_order_relaxed)) response_.close = true;
+  if (!request_.keep_alive || worker_.draining.load(std::memory_order_relaxed))
+    response_.close = true;
   Respond();
 }
 
@@ -459,8 +463,9 @@ void Session::Respond() {
   std::array<asio::const_buffer, 2> buffers = {
       asio::buffer(head_),
       asio::buffer(response_.body.data(), response_.omit_body ? 0 : response_.body.size())};
-  asio::async_write(socket_, buffers,
-                    [self = shared_from_this()](const error_code& ec, std::size_t) { self->OnWritten(ec); });
+  asio::async_write(
+      socket_, buffers,
+      [self = shared_from_this()](const error_code& ec, std::size_t) { self->OnWritten(ec); });
 }
 
 void Session::OnWritten(const error_code& ec) {
@@ -478,8 +483,9 @@ void Session::OnWritten(const error_code& ec) {
          {"status", response_.status},
          {"bytes_in", request_.body.size()},
          {"bytes_out", response_.omit_body ? 0 : response_.body.size()},
-         {"us", static_cast<long long>(
-                    std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - request_done_).count())},
+         {"us", static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                           Clock::now() - request_done_)
+                                           .count())},
          {"peer", peer_ec ? std::string("?") : FormatAddress(peer)}});
   }
   request_done_ = {};
@@ -527,8 +533,8 @@ class Server::Impl {
     info_.store_description = store.Describe();
     info_.draining = &draining_;
     for (unsigned i = 0; i < threads; ++i) {
-      workers_.push_back(
-          std::make_unique<Worker>(config_, store_, metrics_, i, info_, draining_, StoreIsRemote(config_)));
+      workers_.push_back(std::make_unique<Worker>(config_, store_, metrics_, i, info_, draining_,
+                                                  StoreIsRemote(config_)));
     }
   }
 
@@ -552,7 +558,8 @@ class Server::Impl {
     if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return memokey::Status::IOError("listen on " + FormatAddress(endpoint) + ": " + ec.message());
+    if (ec)
+      return memokey::Status::IOError("listen on " + FormatAddress(endpoint) + ": " + ec.message());
     info_.listen = FormatAddress(acceptor_.local_endpoint());
     return memokey::Status::Ok();
   }

@@ -30,9 +30,12 @@ int HexValue(char c) {
 }
 
 void WriteFrameHead(Encoder& encoder, std::optional<std::string_view> key_namespace) {
-  encoder.array(4);
-  encoder.text_unchecked("memokey");
-  encoder.uint(kFormatVersion);
+  // The first three elements of ["memokey", version, namespace, value] never
+  // change: one append instead of three encoder calls on every key.
+  static constexpr std::uint8_t kPrefix[] = {
+      0x84, 0x67, 'm', 'e', 'm', 'o', 'k', 'e', 'y', static_cast<std::uint8_t>(kFormatVersion)};
+  static_assert(kFormatVersion < 24, "the version must stay a one-byte CBOR integer");
+  encoder.raw(ByteSpan(kPrefix, sizeof kPrefix));
   if (key_namespace) {
     encoder.text(*key_namespace);
   } else {

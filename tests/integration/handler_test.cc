@@ -2,6 +2,8 @@
 // (bytes -> Request), routing and path validation, auth, the API's answers,
 // configuration parsing, and response serialization.
 
+#include "handler.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -12,7 +14,6 @@
 
 #include "auth.h"
 #include "config.h"
-#include "handler.h"
 #include "http_types.h"
 #include "memokey/store.h"
 #include "metrics.h"
@@ -26,11 +27,13 @@ constexpr std::string_view kReader = "reader-secret-1";
 constexpr std::string_view kAll = "all-namespaces-1";
 
 std::string Base64(std::string_view in) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   std::size_t i = 0;
   while (i + 2 < in.size()) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
+                       (static_cast<unsigned char>(in[i + 1]) << 8) |
                        static_cast<unsigned char>(in[i + 2]);
     out += kAlphabet[(v >> 18) & 63];
     out += kAlphabet[(v >> 12) & 63];
@@ -44,7 +47,8 @@ std::string Base64(std::string_view in) {
     out += kAlphabet[(v >> 12) & 63];
     out += "==";
   } else if (i + 2 == in.size()) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
+    const unsigned v =
+        (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
     out += kAlphabet[(v >> 18) & 63];
     out += kAlphabet[(v >> 12) & 63];
     out += kAlphabet[(v >> 6) & 63];
@@ -75,8 +79,8 @@ class HandlerTest : public ::testing::Test {
     handler_ = std::make_unique<Handler>(config_, *store_, metrics_, metrics_.shard(0), info_);
   }
 
-  Response Call(Method method, std::string target, std::string body = "", std::string authorization = "",
-                std::string ttl = "") {
+  Response Call(Method method, std::string target, std::string body = "",
+                std::string authorization = "", std::string ttl = "") {
     Request request;
     request.method = method;
     request.target = std::move(target);
@@ -155,9 +159,15 @@ TEST_F(HandlerTest, AuthMatrix) {
   EXPECT_EQ(Call(Method::kGet, "/v1/other/k", "", Bearer(kWriter)).status, 403);
   EXPECT_EQ(Call(Method::kGet, "/v1/ccache/k", "", Bearer(kReader)).status, 403);
   // Basic: the password is the token, the user name does not matter.
-  EXPECT_EQ(Call(Method::kPut, "/v1/team/k", "v", "Basic " + Base64("anyone:" + std::string(kWriter))).status, 201);
-  EXPECT_EQ(Call(Method::kGet, "/v1/team/k", "", "basic " + Base64(":" + std::string(kReader))).status, 200);
-  EXPECT_EQ(Call(Method::kGet, "/v1/team/k", "", "Basic " + Base64(std::string(kReader))).status, 401);
+  EXPECT_EQ(
+      Call(Method::kPut, "/v1/team/k", "v", "Basic " + Base64("anyone:" + std::string(kWriter)))
+          .status,
+      201);
+  EXPECT_EQ(
+      Call(Method::kGet, "/v1/team/k", "", "basic " + Base64(":" + std::string(kReader))).status,
+      200);
+  EXPECT_EQ(Call(Method::kGet, "/v1/team/k", "", "Basic " + Base64(std::string(kReader))).status,
+            401);
   EXPECT_EQ(Call(Method::kGet, "/v1/team/k", "", "Basic !!!").status, 401);
   // Anonymous read where configured, but not write.
   EXPECT_EQ(Call(Method::kPut, "/v1/public/k", "pub", Bearer(kAll)).status, 201);
@@ -235,7 +245,8 @@ TEST_F(HandlerTest, FixedRoutes) {
   Response metrics = Call(Method::kGet, "/metrics");
   EXPECT_EQ(metrics.status, 200);
   EXPECT_NE(metrics.body.find("memokeyd_cache_misses_total 1"), std::string::npos);
-  EXPECT_NE(metrics.body.find("memokeyd_request_duration_seconds_bucket{le=\"+Inf\"}"), std::string::npos);
+  EXPECT_NE(metrics.body.find("memokeyd_request_duration_seconds_bucket{le=\"+Inf\"}"),
+            std::string::npos);
   EXPECT_NE(metrics.body.find("memokeyd_open_connections"), std::string::npos);
   Response page = Call(Method::kGet, "/");
   EXPECT_EQ(page.status, 200);
@@ -270,12 +281,37 @@ TEST(ParseTargetTest, ValidTargets) {
 }
 
 TEST(ParseTargetTest, RefusesTraversalAndOddCharacters) {
-  for (const char* bad :
-       {"/v1/ns/../x", "/v1/ns/./x", "/v1/ns/a/../../x", "/v1/../ns/x", "/v1/ns/%2e%2e/x", "/v1/ns/%2E%2E",
-        "/v1/ns/a%2fb", "/v1/ns//x", "/v1/ns/x/", "/v1/ns/", "/v1/ns", "/v1/ns/x?y=1", "/v1/ns/x#f",
-        "/v1/ns/a b", "/v1/ns/a\\b", "/v1/ns/caf\xc3\xa9", "/v1/v1/x", "/v1/metrics/x", "/v1/./x",
-        "/v1/../x", "//x", "/../etc/passwd", "/v1/ns/..", "/v1/ns/.", "x", "*",
-        "http://evil/v1/ns/x", "/v1/ns/a\x01", "/v1/ns/a:b", "/v1/ns/a@b", "/v1/ns/a;b"}) {
+  for (const char* bad : {"/v1/ns/../x",
+                          "/v1/ns/./x",
+                          "/v1/ns/a/../../x",
+                          "/v1/../ns/x",
+                          "/v1/ns/%2e%2e/x",
+                          "/v1/ns/%2E%2E",
+                          "/v1/ns/a%2fb",
+                          "/v1/ns//x",
+                          "/v1/ns/x/",
+                          "/v1/ns/",
+                          "/v1/ns",
+                          "/v1/ns/x?y=1",
+                          "/v1/ns/x#f",
+                          "/v1/ns/a b",
+                          "/v1/ns/a\\b",
+                          "/v1/ns/caf\xc3\xa9",
+                          "/v1/v1/x",
+                          "/v1/metrics/x",
+                          "/v1/./x",
+                          "/v1/../x",
+                          "//x",
+                          "/../etc/passwd",
+                          "/v1/ns/..",
+                          "/v1/ns/.",
+                          "x",
+                          "*",
+                          "http://evil/v1/ns/x",
+                          "/v1/ns/a\x01",
+                          "/v1/ns/a:b",
+                          "/v1/ns/a@b",
+                          "/v1/ns/a;b"}) {
     const Target t = ParseTarget(bad);
     EXPECT_EQ(t.route, Route::kInvalid) << bad;
     EXPECT_EQ(t.error_status, 400) << bad;
@@ -312,7 +348,8 @@ TEST(ParserTest, ChunkedBodies) {
   Request r;
   int status = 0;
   std::size_t consumed = 0;
-  const std::string wire = "PUT /v1/ns/k HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+  const std::string wire =
+      "PUT /v1/ns/k HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
   EXPECT_EQ(ParseRequest(wire, 1024, 4096, &r, &status, &consumed), ParseOutcome::kComplete);
   EXPECT_EQ(r.body, "abcde");
   EXPECT_TRUE(r.chunked);
@@ -325,31 +362,37 @@ TEST(ParserTest, LimitsAndMalformedInput) {
   Request r;
   int status = 0;
   std::size_t consumed = 0;
-  EXPECT_EQ(ParseRequest("PUT /v1/ns/k HTTP/1.1\r\nContent-Length: 2000\r\n\r\n", 1024, 4096, &r, &status, &consumed),
+  EXPECT_EQ(ParseRequest("PUT /v1/ns/k HTTP/1.1\r\nContent-Length: 2000\r\n\r\n", 1024, 4096, &r,
+                         &status, &consumed),
             ParseOutcome::kError);
   EXPECT_EQ(status, 413);
-  const std::string big_header = "GET /v1/ns/k HTTP/1.1\r\nX-Pad: " + std::string(5000, 'a') + "\r\n\r\n";
+  const std::string big_header =
+      "GET /v1/ns/k HTTP/1.1\r\nX-Pad: " + std::string(5000, 'a') + "\r\n\r\n";
   EXPECT_EQ(ParseRequest(big_header, 1024, 4096, &r, &status, &consumed), ParseOutcome::kError);
   EXPECT_EQ(status, 431);
-  for (const char* bad : {"GARBAGE\r\n\r\n", "GET /x HTTP/9.9\r\n\r\n", "GET /x HTTP/1.1\r\nBad Header\r\n\r\n",
-                          "GET /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-                          "PUT /x HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-                          "PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-                          "GET /x HTTP/1.1\r\nHost: a\r\n\x01\r\n\r\n"}) {
+  for (const char* bad :
+       {"GARBAGE\r\n\r\n", "GET /x HTTP/9.9\r\n\r\n", "GET /x HTTP/1.1\r\nBad Header\r\n\r\n",
+        "GET /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        "PUT /x HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+        "PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "GET /x HTTP/1.1\r\nHost: a\r\n\x01\r\n\r\n"}) {
     EXPECT_EQ(ParseRequest(bad, 1024, 4096, &r, &status, &consumed), ParseOutcome::kError) << bad;
     EXPECT_EQ(status, 400) << bad;
   }
-  EXPECT_EQ(ParseRequest("GET /v1/ns/k HTTP/1.1\r\nHost: a\r\n", 1024, 4096, &r, &status, &consumed),
-            ParseOutcome::kIncomplete);
+  EXPECT_EQ(
+      ParseRequest("GET /v1/ns/k HTTP/1.1\r\nHost: a\r\n", 1024, 4096, &r, &status, &consumed),
+      ParseOutcome::kIncomplete);
 }
 
 TEST(ParserTest, DuplicateCredentialHeadersAreFlagged) {
   Request r;
   int status = 0;
   std::size_t consumed = 0;
-  EXPECT_EQ(ParseRequest("GET /v1/ns/k HTTP/1.1\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n",
-                         1024, 4096, &r, &status, &consumed),
-            ParseOutcome::kComplete);
+  EXPECT_EQ(
+      ParseRequest(
+          "GET /v1/ns/k HTTP/1.1\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n",
+          1024, 4096, &r, &status, &consumed),
+      ParseOutcome::kComplete);
   EXPECT_TRUE(r.duplicate_header);
 }
 
@@ -357,13 +400,16 @@ TEST(ParserTest, Http10KeepAlive) {
   Request r;
   int status = 0;
   std::size_t consumed = 0;
-  ASSERT_EQ(ParseRequest("GET / HTTP/1.0\r\n\r\n", 1024, 4096, &r, &status, &consumed), ParseOutcome::kComplete);
+  ASSERT_EQ(ParseRequest("GET / HTTP/1.0\r\n\r\n", 1024, 4096, &r, &status, &consumed),
+            ParseOutcome::kComplete);
   EXPECT_FALSE(r.keep_alive);
-  ASSERT_EQ(ParseRequest("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 1024, 4096, &r, &status, &consumed),
+  ASSERT_EQ(ParseRequest("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 1024, 4096, &r,
+                         &status, &consumed),
             ParseOutcome::kComplete);
   EXPECT_TRUE(r.keep_alive);
   EXPECT_EQ(r.version, 10);
-  ASSERT_EQ(ParseRequest("GET / HTTP/1.1\r\nConnection: close\r\n\r\n", 1024, 4096, &r, &status, &consumed),
+  ASSERT_EQ(ParseRequest("GET / HTTP/1.1\r\nConnection: close\r\n\r\n", 1024, 4096, &r, &status,
+                         &consumed),
             ParseOutcome::kComplete);
   EXPECT_FALSE(r.keep_alive);
 }
@@ -376,7 +422,8 @@ TEST(SerializeTest, HeadBlock) {
   std::string out;
   SerializeHead(r, "Sun, 06 Nov 1994 08:49:37 GMT", false, &out);
   EXPECT_EQ(out,
-            "HTTP/1.1 200 OK\r\nServer: memokeyd\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 3\r\n"
+            "HTTP/1.1 200 OK\r\nServer: memokeyd\r\nDate: Sun, 06 Nov 1994 08:49:37 "
+            "GMT\r\nContent-Length: 3\r\n"
             "Content-Type: application/octet-stream\r\n\r\n");
   Response no_content;
   no_content.status = 204;
@@ -424,10 +471,12 @@ TEST(ConfigTest, StoreUrlAdjustments) {
   c.store = "redis://h:1/2?pool=3&strict=0";
   EXPECT_EQ(EffectiveStoreUrl(c, 8), "redis://h:1/2?pool=3&strict=0&prefix=memokeyd:");
   c.store = "tiered:memory://?max_bytes=1M|redis://h:1";
-  EXPECT_EQ(EffectiveStoreUrl(c, 2), "tiered:memory://?max_bytes=1M|redis://h:1?strict=1&pool=2&prefix=memokeyd:");
+  EXPECT_EQ(EffectiveStoreUrl(c, 2),
+            "tiered:memory://?max_bytes=1M|redis://h:1?strict=1&pool=2&prefix=memokeyd:");
   c.store.clear();
   c.data_dir = "/var/lib/memokey";
-  EXPECT_EQ(EffectiveStoreUrl(c, 2), "tiered:memory://?max_bytes=256M|disk:///var/lib/memokey?max_bytes=4G");
+  EXPECT_EQ(EffectiveStoreUrl(c, 2),
+            "tiered:memory://?max_bytes=256M|disk:///var/lib/memokey?max_bytes=4G");
 }
 
 TEST(ConfigTest, ListenAddresses) {
@@ -496,7 +545,8 @@ namespaces = ["*"]
 
 [[tokens]]
 name = "filed"
-token_file = ")" + secret.path() + R"("
+token_file = ")" +
+                secret.path() + R"("
 access = "read"
 namespaces = ["docs"]
 )");
@@ -526,12 +576,14 @@ TEST(ConfigTest, TomlErrorsNameTheKey) {
     const char* text;
     const char* mentions;
   };
-  for (const Case& c : {Case{"listen = 5", "listen"}, Case{"lisen = \"x\"", "lisen"},
-                        Case{"[limits]\nmax_body = \"lots\"", "max_body"},
-                        Case{"[namespaces.\"../x\"]\nanonymous = \"read\"", "namespaces"},
-                        Case{"[[tokens]]\ntoken = \"abcdefgh12\"\naccess = \"root\"\nnamespaces = [\"a\"]", "access"},
-                        Case{"[[tokens]]\naccess = \"read\"\nnamespaces = [\"a\"]", "exactly one"},
-                        Case{"this is not toml", "line"}}) {
+  for (const Case& c :
+       {Case{"listen = 5", "listen"}, Case{"lisen = \"x\"", "lisen"},
+        Case{"[limits]\nmax_body = \"lots\"", "max_body"},
+        Case{"[namespaces.\"../x\"]\nanonymous = \"read\"", "namespaces"},
+        Case{"[[tokens]]\ntoken = \"abcdefgh12\"\naccess = \"root\"\nnamespaces = [\"a\"]",
+             "access"},
+        Case{"[[tokens]]\naccess = \"read\"\nnamespaces = [\"a\"]", "exactly one"},
+        Case{"this is not toml", "line"}}) {
     TempFile file(c.text);
     Config config;
     const memokey::Status s = LoadConfigFile(file.path(), &config);

@@ -502,7 +502,43 @@ class Walker {
         key_orders_(scratch.key_orders),
         base_(scratch.active.size()) {}
 
-  bool value(PyObject* o, unsigned d);
+  // One value at depth d. Scalars of the exact built-in types are written
+  // inline in the caller's loop; everything else goes to container().
+  MEMOKEY_INLINE bool value(PyObject* o, unsigned d) {
+    PyTypeObject* t = Py_TYPE(o);
+    if (t == &PyUnicode_Type) {
+      if (PyUnicode_IS_COMPACT_ASCII(o)) {
+        w_.text_unchecked(std::string_view(reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(o)),
+                                           static_cast<std::size_t>(PyUnicode_GET_LENGTH(o))));
+        return true;
+      }
+      return text(o);
+    }
+    if (t == &PyFloat_Type) {
+      w_.float64(PyFloat_AS_DOUBLE(o));
+      return true;
+    }
+    if (t == &PyLong_Type) {
+#if PY_VERSION_HEX >= 0x030C0000
+      if (PyUnstable_Long_IsCompact(reinterpret_cast<PyLongObject*>(o))) {
+        w_.int64(static_cast<std::int64_t>(
+            PyUnstable_Long_CompactValue(reinterpret_cast<PyLongObject*>(o))));
+        return true;
+      }
+#endif
+      return integer(o, d);
+    }
+    if (o == Py_None) {
+      w_.null();
+      return true;
+    }
+    if (t == &PyBool_Type) {
+      w_.boolean(o == Py_True);
+      return true;
+    }
+    return container(o, d);
+  }
+  bool container(PyObject* o, unsigned d);
   // After a failure: raises the CanonicalizationError (or re-raises what
   // must pass through untouched).
   void raise();
@@ -841,7 +877,8 @@ void Walker::small_text_key_order(const TextEntry* entries, std::size_t count,
     bool same = true;
     for (std::size_t i = 0; i < count && same; ++i) same = slot.keys[i] == entries[i].k;
     if (same) {
-      std::memcpy(order, slot.order.data(), count * sizeof(std::uint32_t));
+      const std::uint32_t* cached = slot.order.data();
+      for (std::size_t i = 0; i < count; ++i) order[i] = cached[i];
       return;
     }
   }
@@ -872,7 +909,7 @@ bool Walker::small_text_dict(PyObject* o, Py_ssize_t n, unsigned d, bool* handle
   EntryRefs refs{entries};
   Py_ssize_t pos = 0;
   PyObject *k, *v;
-  while (PyDict_Next(o, &pos, &k, &v)) {
+  for (Py_ssize_t i = 0; i < n && PyDict_Next(o, &pos, &k, &v); ++i) {
     Py_ssize_t size;
     const char* s = PyUnicode_CheckExact(k) ? Utf8Of(k, &size) : nullptr;
     if (s == nullptr || refs.count == 16) {
@@ -1139,22 +1176,8 @@ bool Walker::ordered_items(PyObject* o, unsigned d) {
 
 // --- the dispatch -------------------------------------------------------------------
 
-bool Walker::value(PyObject* o, unsigned d) {
+bool Walker::container(PyObject* o, unsigned d) {
   PyTypeObject* t = Py_TYPE(o);
-  if (t == &PyUnicode_Type) return text(o);
-  if (t == &PyLong_Type) return integer(o, d);
-  if (t == &PyFloat_Type) {
-    w_.float64(PyFloat_AS_DOUBLE(o));
-    return true;
-  }
-  if (o == Py_None) {
-    w_.null();
-    return true;
-  }
-  if (t == &PyBool_Type) {
-    w_.boolean(o == Py_True);
-    return true;
-  }
   if (t == &PyTuple_Type) {
     if (!deeper(d + 1)) return false;
     w_.mk_tag(tag::kTuple);
