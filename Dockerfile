@@ -33,9 +33,15 @@ COPY --from=build /out/bin/ /usr/local/bin/
 RUN ! ldd /usr/local/bin/* | grep -F 'not found'
 USER memokey
 WORKDIR /var/lib/memokey
+# Inside a container the server must listen on every interface. memokeyd
+# refuses to serve without tokens on a non-loopback address, so give it
+# tokens or an explicit anonymous mode, e.g.:
+#   docker run -p 8080:8080 -e MEMOKEYD_TOKENS=... memokey
+#   docker run -p 8080:8080 -e MEMOKEYD_ANONYMOUS=read-write memokey   (trusted networks only)
+ENV MEMOKEYD_LISTEN=0.0.0.0:8080 \
+    MEMOKEYD_DATA_DIR=/var/lib/memokey/cache
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s --start-period=5s \
   CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
-# memokeyd (build/release/server/memokeyd) arrives with the server issue; until
-# then this image only holds the memokey CLI: `docker run --entrypoint memokey ...`.
+# The memokey CLI is in the image too: `docker run --entrypoint memokey ...`.
 ENTRYPOINT ["memokeyd"]
