@@ -2,6 +2,7 @@
 # signed value envelope. Depends on memokey::core, never the other way round.
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(Threads REQUIRED)
+find_package(Boost 1.81 REQUIRED CONFIG)  # Beast/Asio, header-only: the http:// client
 # pkg-config for these three: Debian's HiredisConfig.cmake defines no target
 # (and fails without a requested version), and liblmdb ships no CMake config.
 # GLOBAL: tests/cpp/store also uses hiredis and zstd directly, to inspect stored bytes.
@@ -16,14 +17,20 @@ add_library(memokey_store
   src/store/redis_store.cc
   src/store/tiered_store.cc
   src/store/envelope.cc
+  src/store/http_store.cc
 )
 add_library(memokey::store ALIAS memokey_store)
 set_target_properties(memokey_store PROPERTIES EXPORT_NAME store OUTPUT_NAME memokey_store)
 target_link_libraries(memokey_store
   PUBLIC memokey_core Threads::Threads
   PRIVATE PkgConfig::LMDB PkgConfig::HIREDIS PkgConfig::ZSTD OpenSSL::Crypto
+          $<BUILD_INTERFACE:Boost::headers>
           $<BUILD_INTERFACE:memokey_warnings>)
 
 install(TARGETS memokey_store EXPORT memokeyTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+
+# SHA-256 keys (memokey/key_sha256.h): here rather than in memokey::core, which
+# must not depend on OpenSSL.
+target_sources(memokey_store PRIVATE src/key_sha256.cc)

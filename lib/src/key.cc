@@ -1,20 +1,7 @@
 #include "memokey/key.h"
 
-#define XXH_STATIC_LINKING_ONLY
-#include <xxhash.h>
-#if defined(__x86_64__) || defined(_M_X64)
-// libxxhash's runtime dispatch picks the widest vector unit the CPU has
-// (AVX2/AVX-512); the plain entry points are built for baseline SSE2, which
-// on large inputs runs at about half the speed.
-#include <xxh_x86dispatch.h>
-#define MEMOKEY_XXH3_128 XXH3_128bits_dispatch
-#define MEMOKEY_XXH3_128_UPDATE XXH3_128bits_update_dispatch
-#else
-#define MEMOKEY_XXH3_128 XXH3_128bits
-#define MEMOKEY_XXH3_128_UPDATE XXH3_128bits_update
-#endif
-
 #include "memokey/format.h"
+#include "xxh3.h"
 
 namespace memokey {
 
@@ -43,15 +30,6 @@ void WriteFrameHead(Encoder& encoder, std::optional<std::string_view> key_namesp
   }
 }
 
-Key FromHash(XXH128_hash_t hash) {
-  XXH128_canonical_t canonical;
-  XXH128_canonicalFromHash(&canonical, hash);
-  Key key;
-  static_assert(sizeof(canonical.digest) == 16);
-  for (std::size_t i = 0; i < 16; ++i) key.bytes[i] = canonical.digest[i];
-  return key;
-}
-
 }  // namespace
 
 std::string Key::hex() const {
@@ -75,9 +53,8 @@ std::optional<Key> Key::FromHex(std::string_view hex) {
   return key;
 }
 
-void KeyEncoder::StateDeleter::operator()(XXH3_state_s* state) const { XXH3_freeState(state); }
-
-KeyEncoder::KeyEncoder(std::optional<std::string_view> key_namespace) : encoder_(this) {
+KeyEncoder::KeyEncoder(std::optional<std::string_view> key_namespace)
+    : encoder_(this), xxh3_(&internal::Xxh3Best()) {
   WriteFrameHead(encoder_, key_namespace);
 }
 
@@ -91,25 +68,25 @@ void KeyEncoder::reset(std::optional<std::string_view> key_namespace) {
 
 void KeyEncoder::write(ByteSpan bytes) {
   if (!streaming_) {
-    if (!state_) {
-      state_.reset(XXH3_createState());
-      if (!state_) throw std::bad_alloc();
-    }
-    XXH3_128bits_reset(state_.get());
+    if (!state_) state_ = std::make_unique_for_overwrite<internal::Xxh3State>();
+    xxh3_->reset(state_.get());
     streaming_ = true;
   }
-  MEMOKEY_XXH3_128_UPDATE(state_.get(), bytes.data(), bytes.size());
+  xxh3_->update(state_.get(), bytes.data(), bytes.size());
 }
 
 Key KeyEncoder::finish() {
   encoder_.check_complete();
+  Key key;
   if (!streaming_) {
     // Everything is still in the encoder's buffer: hash it in one shot.
     const ByteSpan all = encoder_.buffer();
-    return FromHash(MEMOKEY_XXH3_128(all.data(), all.size()));
+    xxh3_->hash(all.data(), all.size(), key.bytes.data());
+    return key;
   }
   encoder_.finish();
-  return FromHash(XXH3_128bits_digest(state_.get()));
+  xxh3_->digest(state_.get(), key.bytes.data());
+  return key;
 }
 
 Key KeyOfCanonical(ByteSpan canonical, std::optional<std::string_view> key_namespace) {

@@ -30,9 +30,12 @@
 
 #include "memokey/encoder.h"
 
-struct XXH3_state_s;
-
 namespace memokey {
+
+namespace internal {
+struct Xxh3State;
+struct Xxh3Functions;
+}  // namespace internal
 
 struct Key {
   std::array<std::uint8_t, 16> bytes{};
@@ -64,11 +67,9 @@ class KeyEncoder final : private Sink {
  private:
   void write(ByteSpan bytes) override;
 
-  struct StateDeleter {
-    void operator()(XXH3_state_s* state) const;
-  };
   Encoder encoder_;
-  std::unique_ptr<XXH3_state_s, StateDeleter> state_;
+  const internal::Xxh3Functions* xxh3_;
+  std::unique_ptr<internal::Xxh3State> state_;  // made on the first flush
   bool streaming_ = false;
 };
 

@@ -60,6 +60,15 @@
 //       of an entry such as prefix{K}:lease land in the same slot. A prefix
 //       must not contain '{' or '}'. TTL via SET ... PX. Stats bytes/entries are 0
 //       (Redis keeps those, not the client). rediss:// (TLS) is not supported.
+//   http://[token@]host[:port]/namespace?timeout_ms=5000&connect_timeout_ms=1000
+//       &pool=8&retries=1&strict=0
+//       memokeyd (docs/SERVER.md): GET/PUT/DELETE/HEAD /v1/namespace/key with
+//       keep-alive connections (a pool of `pool` idle ones), a deadline per
+//       request, and `retries` more attempts on connection failures. The token
+//       (also accepted as the password of user:token@) is sent as a Bearer
+//       token. Keys made of [A-Za-z0-9._-] (not starting with '.') are sent as
+//       they are, others as '~' + hex. Failures behave as Redis's do: Get is a
+//       counted miss unless strict=1, Put/Delete return Unavailable.
 //   tiered:URL1|URL2|...
 //       Tiers fastest first, e.g. tiered:memory://?max_bytes=64M|disk:///var/cache/x|redis://h:6379
 //       Read-through (a hit in tier i is copied into tiers 0..i-1 with its
@@ -171,6 +180,20 @@ struct RedisStoreOptions {
   bool strict = false;
 };
 Status OpenRedisStore(const RedisStoreOptions& options, std::unique_ptr<Store>* out);
+
+struct HttpStoreOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string key_namespace;
+  std::string token;  // empty: no Authorization header
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds timeout{5000};  // per request
+  unsigned pool = 8;                        // idle connections kept
+  unsigned retries = 1;
+  std::uint64_t max_value_bytes = std::uint64_t{1} << 30;
+  bool strict = false;
+};
+Status OpenHttpStore(const HttpStoreOptions& options, std::unique_ptr<Store>* out);
 
 // Tiers fastest first. Get reports which tier answered.
 class TieredStore final : public Store {

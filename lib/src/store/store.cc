@@ -484,6 +484,62 @@ Status ParseRedisUnix(std::string_view rest, std::unique_ptr<Store>* out) {
   return OpenRedisStore(options, out);
 }
 
+Status ParseHttp(std::string_view rest, std::unique_ptr<Store>* out) {
+  constexpr std::string_view kWhat = "http:// URL";
+  auto [where, query] = SplitQuery(rest);
+  HttpStoreOptions options;
+  const std::size_t slash = where.find('/');
+  std::string_view authority = where.substr(0, slash);
+  if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    std::string_view userinfo = authority.substr(0, at);
+    // user:token (what ccache writes) or just token.
+    if (const std::size_t colon = userinfo.find(':'); colon != std::string_view::npos) {
+      userinfo = userinfo.substr(colon + 1);
+    }
+    std::optional<std::string> token = PercentDecode(userinfo);
+    if (!token) return Status::Error("http:// URL: bad percent-escape in the token");
+    options.token = std::move(*token);
+    authority = authority.substr(at + 1);
+  }
+  std::string_view host = authority;
+  if (const std::size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    const std::string_view port = authority.substr(colon + 1);
+    std::optional<std::uint64_t> number = ParseUint(port);
+    if (!number || *number == 0 || *number > 65535) {
+      return Status::Error("http:// URL: port " + Quoted(port) + " is not in 1..65535");
+    }
+    options.port = static_cast<int>(*number);
+  }
+  if (host.empty()) return Status::Error("http:// URL has no host (write http://host:8080/ns)");
+  options.host = std::string(host);
+  if (slash == std::string_view::npos || where.size() == slash + 1) {
+    return Status::Error("http:// URL has no namespace (write http://host:8080/namespace)");
+  }
+  options.key_namespace = std::string(where.substr(slash + 1));
+  QueryParams params;
+  if (Status s = QueryParams::Parse(query, std::string(kWhat), &params); !s.ok()) return s;
+  if (Status s = TakeMillis(params, "timeout_ms", &options.timeout); !s.ok()) return s;
+  if (Status s = TakeMillis(params, "connect_timeout_ms", &options.connect_timeout); !s.ok()) {
+    return s;
+  }
+  std::uint64_t number = options.pool;
+  if (Status s = TakeUint(params, "pool", 0, 1024, &number); !s.ok()) return s;
+  options.pool = static_cast<unsigned>(number);
+  number = options.retries;
+  if (Status s = TakeUint(params, "retries", 0, 10, &number); !s.ok()) return s;
+  options.retries = static_cast<unsigned>(number);
+  if (std::optional<std::string> strict = params.Take("strict")) {
+    std::optional<bool> flag = ParseBool(*strict);
+    if (!flag) return Status::Error("http:// URL: strict=" + Quoted(*strict) + " is not 0 or 1");
+    options.strict = *flag;
+  }
+  if (Status s = params.Finish("timeout_ms, connect_timeout_ms, pool, retries, strict"); !s.ok()) {
+    return s;
+  }
+  return OpenHttpStore(options, out);
+}
+
 Status OpenOne(std::string_view url, bool allow_tiered, std::unique_ptr<Store>* out);
 
 Status ParseTiered(std::string_view rest, std::unique_ptr<Store>* out) {
@@ -520,7 +576,7 @@ Status OpenOne(std::string_view url, bool allow_tiered, std::unique_ptr<Store>* 
   };
   static constexpr Scheme kSchemes[] = {
       {"memory://", ParseMemory},        {"disk://", ParseDisk},   {"redis://", ParseRedisTcp},
-      {"redis+unix://", ParseRedisUnix}, {"tiered:", ParseTiered},
+      {"redis+unix://", ParseRedisUnix}, {"tiered:", ParseTiered},   {"http://", ParseHttp},
   };
   for (const Scheme& scheme : kSchemes) {
     if (!url.starts_with(scheme.prefix)) continue;
@@ -538,7 +594,8 @@ Status OpenOne(std::string_view url, bool allow_tiered, std::unique_ptr<Store>* 
   return Status::Error(
       "unknown store URL scheme " +
       Quoted(colon == std::string_view::npos ? url : url.substr(0, colon)) +
-      " (expected memory://, disk:///path, redis://host:port, redis+unix:///path or tiered:A|B)");
+      " (expected memory://, disk:///path, redis://host:port, redis+unix:///path, "
+      "http://host:port/namespace or tiered:A|B)");
 }
 
 }  // namespace

@@ -1,0 +1,265 @@
+// The client side of memokeyd: a Store over HTTP/1.1 with keep-alive.
+//
+// Each call borrows a connection from a small pool (opening one when none is
+// idle) and runs one request on it with a deadline. Beast's tcp_stream
+// enforces deadlines only on asynchronous operations, so every connection
+// owns a private io_context and each request runs its async chain to
+// completion with run(): synchronous to the caller, with real timeouts.
+//
+// A request that fails on a reused connection is retried on a fresh one
+// (the server may have closed an idle keep-alive connection); `retries`
+// more attempts follow for connection failures, never for HTTP answers.
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <charconv>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "memokey/store.h"
+#include "store_internal.h"
+
+namespace memokey {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using store_internal::Counters;
+
+bool IsPathSafe(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+// Store keys are arbitrary bytes; memokeyd accepts only [A-Za-z0-9._~-] path
+// characters and never percent-decodes. Keys made of safe characters (and not
+// starting with '~' or '.') travel as they are; all others as '~' + hex, so
+// the mapping stays one-to-one.
+std::string KeyToPath(std::string_view key) {
+  bool safe = key.front() != '.';
+  for (char c : key) safe = safe && IsPathSafe(c);
+  if (safe) return std::string(key);
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out = "~";
+  for (unsigned char c : key) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 0xf];
+  }
+  return out;
+}
+
+struct Connection {
+  asio::io_context io;
+  beast::tcp_stream stream{io};
+  beast::flat_buffer buffer;
+};
+
+class HttpStore final : public Store {
+ public:
+  explicit HttpStore(HttpStoreOptions options) : options_(std::move(options)) {}
+
+  Status Get(std::string_view key, std::string* value) override {
+    if (Status s = store_internal::CheckKey(key); !s.ok()) return s;
+    http::response<http::string_body> response;
+    if (Status s = Exchange(http::verb::get, key, {}, std::chrono::milliseconds{0}, &response);
+        !s.ok()) {
+      Counters::Add(counters_.errors);
+      Counters::Add(counters_.misses);
+      return options_.strict ? s : Status::NotFound("server unavailable: " + s.message());
+    }
+    if (response.result() == http::status::not_found) {
+      Counters::Add(counters_.misses);
+      return Status::NotFound();
+    }
+    if (response.result() != http::status::ok) {
+      Counters::Add(counters_.errors);
+      Counters::Add(counters_.misses);
+      return options_.strict ? Refused(response) : Status::NotFound(Refused(response).message());
+    }
+    Counters::Add(counters_.hits);
+    *value = std::move(response.body());
+    return Status::Ok();
+  }
+
+  Status Put(std::string_view key, std::string_view value,
+             std::chrono::milliseconds ttl) override {
+    if (Status s = store_internal::CheckKey(key); !s.ok()) return s;
+    if (Status s = store_internal::CheckTtl(ttl); !s.ok()) return s;
+    http::response<http::string_body> response;
+    if (Status s = Exchange(http::verb::put, key, value, ttl, &response); !s.ok()) {
+      Counters::Add(counters_.errors);
+      return s;
+    }
+    if (response.result() != http::status::created && response.result() != http::status::ok &&
+        response.result() != http::status::no_content) {
+      Counters::Add(counters_.errors);
+      return Refused(response);
+    }
+    Counters::Add(counters_.puts);
+    return Status::Ok();
+  }
+
+  Status Delete(std::string_view key) override {
+    if (Status s = store_internal::CheckKey(key); !s.ok()) return s;
+    http::response<http::string_body> response;
+    if (Status s = Exchange(http::verb::delete_, key, {}, std::chrono::milliseconds{0}, &response);
+        !s.ok()) {
+      Counters::Add(counters_.errors);
+      return s;
+    }
+    if (response.result() != http::status::no_content && response.result() != http::status::ok &&
+        response.result() != http::status::not_found) {
+      Counters::Add(counters_.errors);
+      return Refused(response);
+    }
+    Counters::Add(counters_.deletes);
+    return Status::Ok();
+  }
+
+  Status Contains(std::string_view key, bool* present) override {
+    if (Status s = store_internal::CheckKey(key); !s.ok()) return s;
+    http::response<http::string_body> response;
+    if (Status s = Exchange(http::verb::head, key, {}, std::chrono::milliseconds{0}, &response);
+        !s.ok()) {
+      Counters::Add(counters_.errors);
+      return s;
+    }
+    if (response.result() != http::status::ok && response.result() != http::status::not_found) {
+      Counters::Add(counters_.errors);
+      return Refused(response);
+    }
+    *present = response.result() == http::status::ok;
+    return Status::Ok();
+  }
+
+  StoreStats Stats() const override { return counters_.Snapshot(); }
+
+  std::string Describe() const override {
+    return "http://" + std::string(options_.token.empty() ? "" : "***@") + options_.host + ":" +
+           std::to_string(options_.port) + "/" + options_.key_namespace;
+  }
+
+ private:
+  static Status Refused(const http::response<http::string_body>& response) {
+    std::string body = response.body().substr(0, 200);
+    while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
+    return Status::Unavailable("server answered " + std::to_string(response.result_int()) + " " +
+                               std::string(response.reason()) +
+                               (body.empty() ? "" : ": " + body));
+  }
+
+  std::unique_ptr<Connection> Borrow() {
+    std::lock_guard lock(mutex_);
+    if (idle_.empty()) return nullptr;
+    std::unique_ptr<Connection> connection = std::move(idle_.back());
+    idle_.pop_back();
+    return connection;
+  }
+
+  void Return(std::unique_ptr<Connection> connection) {
+    std::lock_guard lock(mutex_);
+    if (idle_.size() < options_.pool) idle_.push_back(std::move(connection));
+  }
+
+  Status Open(std::unique_ptr<Connection>* out) {
+    auto connection = std::make_unique<Connection>();
+    tcp::resolver resolver(connection->io);
+    beast::error_code ec;
+    const auto endpoints =
+        resolver.resolve(options_.host, std::to_string(options_.port), ec);
+    if (ec) return Status::Unavailable("cannot resolve " + options_.host + ": " + ec.message());
+    connection->stream.expires_after(options_.connect_timeout);
+    connection->stream.async_connect(endpoints,
+                                     [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
+    connection->io.run();
+    if (ec) {
+      return Status::Unavailable("cannot connect to " + options_.host + ":" +
+                                 std::to_string(options_.port) + ": " + ec.message());
+    }
+    connection->stream.socket().set_option(tcp::no_delay(true));
+    *out = std::move(connection);
+    return Status::Ok();
+  }
+
+  Status Exchange(http::verb verb, std::string_view key, std::string_view body,
+                  std::chrono::milliseconds ttl, http::response<http::string_body>* response) {
+    http::request<http::string_body> request{verb,
+                                             "/v1/" + options_.key_namespace + "/" + KeyToPath(key),
+                                             11};
+    request.set(http::field::host, options_.host);
+    request.keep_alive(true);
+    if (!options_.token.empty()) request.set(http::field::authorization, "Bearer " + options_.token);
+    if (verb == http::verb::put) {
+      request.body() = std::string(body);
+      if (ttl.count() > 0) request.set("X-Memokey-TTL", std::to_string(ttl.count()) + "ms");
+    }
+    request.prepare_payload();
+
+    Status last;
+    for (unsigned attempt = 0; attempt <= options_.retries + 1; ++attempt) {
+      // The first attempt may reuse an idle connection; retries never do.
+      std::unique_ptr<Connection> connection = attempt == 0 ? Borrow() : nullptr;
+      if (!connection) {
+        if (Status s = Open(&connection); !s.ok()) {
+          last = s;
+          continue;
+        }
+      }
+      beast::error_code ec;
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(options_.max_value_bytes);
+      if (verb == http::verb::head) parser.skip(true);
+      connection->stream.expires_after(options_.timeout);
+      connection->io.restart();
+      http::async_write(connection->stream, request, [&](beast::error_code e, std::size_t) {
+        ec = e;
+        if (ec) return;
+        http::async_read(connection->stream, connection->buffer, parser,
+                         [&](beast::error_code e2, std::size_t) { ec = e2; });
+      });
+      connection->io.run();
+      if (ec) {
+        last = Status::Unavailable("request to " + options_.host + ":" +
+                                   std::to_string(options_.port) + " failed: " + ec.message());
+        continue;
+      }
+      *response = parser.release();
+      if (response->keep_alive()) Return(std::move(connection));
+      return Status::Ok();
+    }
+    return last;
+  }
+
+  HttpStoreOptions options_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  Counters counters_;
+};
+
+}  // namespace
+
+Status OpenHttpStore(const HttpStoreOptions& options, std::unique_ptr<Store>* out) {
+  if (options.host.empty()) return Status::Error("http:// store: no host");
+  if (options.key_namespace.empty()) {
+    return Status::Error("http:// store: no namespace (write http://host:port/namespace)");
+  }
+  for (char c : options.key_namespace) {
+    if (!IsPathSafe(c)) {
+      return Status::Error("http:// store: namespace '" + options.key_namespace +
+                           "' may contain only A-Z a-z 0-9 . _ -");
+    }
+  }
+  *out = std::make_unique<HttpStore>(options);
+  return Status::Ok();
+}
+
+}  // namespace memokey
