@@ -1,10 +1,14 @@
-// XXH3-128, compiled from libxxhash's header into memokey itself, in a
-// baseline (SSE2) and an AVX2 variant chosen once at run time.
+// XXH3-128, compiled from libxxhash's header into memokey itself, in
+// baseline (SSE2), AVX2 and AVX-512 variants chosen at run time.
 //
 // Why not libxxhash's exported functions: Debian's library is built for
-// baseline SSE2 (half the speed on large inputs), and its x86 dispatcher picks
-// AVX-512 where present, which on the AMD cores measured here is slower than
-// AVX2 (bench/RESULTS.md). The algorithm and its output are the library's: the
+// baseline SSE2 (half the speed on large inputs), and its x86 dispatcher
+// always picks AVX-512 where present. Measured on the AMD EPYC cores of our
+// machines (bench/RESULTS.md), AVX-512 is fastest while the input stays in
+// cache, but on inputs streamed from memory (64 MiB) it runs at 0.6x of AVX2.
+// Xxh3Best() therefore chooses per call by size. All variants compute the
+// same function over the same state layout, so a streaming state may be
+// updated by any of them. The algorithm and its output are the library's: the
 // same header, with XXH_INLINE_ALL.
 
 #ifndef MEMOKEY_SRC_XXH3_H_
@@ -33,7 +37,10 @@ struct Xxh3Functions {
 const Xxh3Functions& Xxh3Baseline();
 #if defined(__x86_64__)
 const Xxh3Functions& Xxh3Avx2();
+const Xxh3Functions& Xxh3Avx512();
 #endif
+// Inputs at least this large are hashed with AVX2 even where AVX-512 exists.
+inline constexpr std::size_t kXxh3Avx512MaxBytes = std::size_t{16} << 20;
 // The fastest variant this CPU runs; chosen on the first call.
 const Xxh3Functions& Xxh3Best();
 
