@@ -1,7 +1,7 @@
 // memokey — the canonical form and keys from the command line.
 //
 //   memokey canon [--from json|cbor|hex] [--to hex|cbor|diag]   < input
-//   memokey key   [--namespace NS] [--from json|cbor|hex]       < input
+//   memokey key   [--namespace NS] [--from json|cbor|hex] [--sha256] < input
 //   memokey check [--from cbor|hex]                             < input
 //
 // Exit status: 0 success; 1 `check` found well-formed but non-canonical
@@ -20,6 +20,7 @@
 #include "json_input.h"
 #include "memokey/decoder.h"
 #include "memokey/key.h"
+#include "memokey/key_sha256.h"
 #include "memokey/status.h"
 #include "memokey/value.h"
 
@@ -160,17 +161,19 @@ int RunCanon(const std::string& from, const std::string& to) {
   return kExitOk;
 }
 
-int RunKey(const std::string& from, const std::optional<std::string>& key_namespace) {
+int RunKey(const std::string& from, const std::optional<std::string>& key_namespace,
+           bool sha256) {
   const std::vector<std::uint8_t> canonical = CanonicalFromStdin(from);
   std::optional<std::string_view> ns;
   if (key_namespace) ns = *key_namespace;
-  memokey::Key key;
+  std::string hex;
   try {
-    key = memokey::KeyOfCanonical(canonical, ns);
+    hex = sha256 ? memokey::Sha256KeyOfCanonical(canonical, ns).hex()
+                 : memokey::KeyOfCanonical(canonical, ns).hex();
   } catch (const memokey::EncodeError& e) {
     throw Failure{std::string("invalid namespace: ") + e.what()};
   }
-  WriteStdout(key.hex() + "\n");
+  WriteStdout(hex + "\n");
   return kExitOk;
 }
 
@@ -223,6 +226,9 @@ int main(int argc, char** argv) {
   CLI::Option* namespace_option = key->add_option("--namespace", key_namespace,
                                                   "key namespace (default: none, which differs "
                                                   "from the empty namespace)");
+  bool key_sha256 = false;
+  key->add_flag("--sha256", key_sha256,
+                "print the 64-hex SHA-256 key (docs/FORMAT.md §5) instead of XXH3-128");
 
   std::string check_from = "cbor";
   CLI::App* check = app.add_subcommand(
@@ -245,7 +251,7 @@ int main(int argc, char** argv) {
     if (key->parsed()) {
       std::optional<std::string> ns;
       if (namespace_option->count() > 0) ns = key_namespace;
-      return RunKey(key_from, ns);
+      return RunKey(key_from, ns, key_sha256);
     }
     if (check->parsed()) return RunCheck(check_from);
   } catch (const Failure& f) {

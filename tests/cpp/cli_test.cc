@@ -139,6 +139,13 @@ TEST(CliKey, MatchesTheLibrary) {
   EXPECT_NE(r.out, memokey::KeyOf(IssueExample()).hex() + "\n");
 }
 
+TEST(CliKey, Sha256) {
+  // Golden value from tests/vectors/canonical-v1.json (Python hashlib).
+  CliRun r = Memokey("key --sha256 --from json --namespace demo", R"({"b": 1, "a": [1, 2.5]})");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "c1dcd1ad766ce8b480f9c183eb483ee1b0a688f7d80646582053979aef0d163c\n");
+}
+
 TEST(CliCheck, ExitStatus) {
   CliRun r = Memokey("check --from hex", "a2616102616201");
   EXPECT_EQ(r.status, 0) << r.out << r.err;

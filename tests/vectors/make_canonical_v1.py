@@ -165,12 +165,42 @@ add("namespace empty", "1", 1, "")
 add("namespace ns", "1", 1, "ns")
 
 
+# SHA-256 keys (memokey/key_sha256.h, docs/FORMAT.md §5): hashlib over the
+# frame ["memokey-sha256", 1, namespace, value] -- memokey's code not involved.
+def frame_sha256(value_bytes: bytes, namespace: str | None) -> bytes:
+    return bytes.fromhex("84") + enc("memokey-sha256") + enc(1) + enc(namespace) + value_bytes
+
+
+SHA256 = []
+
+
+def add_sha256(name, python, cbor_value, namespace=None):
+    data = enc(cbor_value)
+    SHA256.append(
+        {
+            "name": name,
+            "python": python,
+            "hex": data.hex(),
+            "namespace": namespace,
+            "sha256": __import__("hashlib").sha256(frame_sha256(data, namespace)).hexdigest(),
+        }
+    )
+
+
+add_sha256("sha256 uint 1", "1", 1)
+add_sha256("sha256 uint 1, empty namespace", "1", 1, "")
+add_sha256("sha256 readme map, namespace demo", "{'b': 1, 'a': [1, 2.5]}", {"b": 1, "a": [1, 2.5]}, "demo")
+add_sha256("sha256 bytes 20000 (streamed)", "bytes(20000)", bytes(20000), "ns")
+
+
 def main() -> int:
     out = Path(__file__).with_name("canonical-v1.json")
     doc = {
         "format": "memokey canonical form v1",
         "frame": "XXH3-128 over the canonical encoding of ['memokey', 1, namespace, value]",
         "vectors": V,
+        "sha256_frame": "SHA-256 over the canonical encoding of ['memokey-sha256', 1, namespace, value]",
+        "sha256_vectors": SHA256,
     }
     text = json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
     if "--check" in sys.argv:

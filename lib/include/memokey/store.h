@@ -48,7 +48,7 @@
 //       one process the stores of a directory share one environment: the
 //       first one's sync mode applies, and the map grows to the largest asked.
 //   redis://[user:password@]host[:port][/db]?prefix=memokey:&timeout_ms=1000
-//       &connect_timeout_ms=1000&pool=4&strict=0&backoff_ms=100&max_backoff_ms=5000
+//       &connect_timeout_ms=1000&pool=4&strict=0&backoff_ms=100&max_backoff_ms=1000
 //   redis+unix://[user:password@]/path/to/redis.sock?db=0&...
 //       hiredis, a pool of `pool` connections opened lazily; AUTH (with user
 //       when given) and SELECT on connect. A failed connect starts exponential
@@ -175,7 +175,7 @@ struct RedisStoreOptions {
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds timeout{1000};  // per command
   std::chrono::milliseconds backoff{100};   // first reconnect delay
-  std::chrono::milliseconds max_backoff{5000};
+  std::chrono::milliseconds max_backoff{1000};  // keeps recovery within ~1 s of Redis returning
   unsigned pool = 4;
   bool strict = false;
 };
