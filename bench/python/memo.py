@@ -20,8 +20,11 @@ The call is a small-argument one, ``f(42, "hello", 3.5)``, already cached
       process does.
   (c) Redis tier, the value not in memory: memokey with memory=0 over
       ``redis://`` vs redis-py ``GET`` + ``pickle.loads`` (the floor of any
-      Python Redis cache). The benchmark starts its own redis-server on a free
-      loopback port (or uses --redis URL).
+      Python Redis cache), and the network floor: one PING round trip on a
+      raw socket. The benchmark starts its own redis-server on a free
+      loopback port (or uses --redis URL). Round trips on a VM depend on how
+      busy the CPUs are (an idle vCPU wakes up slower): compare rows of one
+      run only.
 
 Each figure is the median over repeats of the mean time per call (timeit on
 the statement ``f(42, "hello", 3.5)``, no lambda in between, with the number
@@ -50,6 +53,7 @@ import sys
 import tempfile
 import time
 import timeit
+import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -203,6 +207,18 @@ def redis_peers(url: str) -> list[tuple[str, Optional[Callable[..., Any]]]]:
         peers.append(("redis-py GET + pickle.loads", redis_get_pickle))
     except ImportError:
         peers.append(("redis-py GET + pickle.loads", None))
+
+    # The floor: one PING round trip on a raw socket (no client library).
+    parts = urllib.parse.urlsplit(url)
+    sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def ping_round_trip(a: int, b: str, c: float) -> Any:
+        sock.sendall(b"PING\r\n")
+        sock.recv(64)
+        return ARGS
+
+    peers.append(("floor: one PING round trip, raw socket", ping_round_trip))
     return peers
 
 

@@ -41,6 +41,16 @@ hexkey(obj, namespace=None) -> str
     The key as 32 lowercase hexadecimal characters.
 register(cls, fn)
     Teach memokey the canonical state of a class you do not own.
+memoize / @memoize(store=..., ...)
+    Memoize a function over storage tiers (memory, disk, Redis) under the
+    canonical key of its arguments; see memokey.memo.
+open_store(url) -> Store
+    A byte-string store: memory://, disk:///path, redis://host:port/db,
+    tiered:A|B|... (get, get_many, put with ttl, delete, contains, stats).
+explain(a, b)
+    Print the first path where the canonical forms of a and b differ.
+seal_envelope / open_envelope / load_secret
+    The HMAC-signed value envelope that memoize stores values in.
 
 Errors
 ------
@@ -71,6 +81,19 @@ __all__ = [
     "loads",
     "register",
     "unregister",
+    # memoization (memokey.memo)
+    "CacheInfo",
+    "Explanation",
+    "SafeModeError",
+    "Store",
+    "default_store",
+    "explain",
+    "load_secret",
+    "memoize",
+    "open_envelope",
+    "open_store",
+    "seal_envelope",
+    "set_default_store",
 ]
 
 __version__ = "0.1.0"
@@ -384,3 +407,25 @@ def register(cls: type, fn: Optional[_F] = None) -> Any:
 def unregister(cls: type) -> None:
     """Forget what register() said about *cls* (no error if nothing)."""
     _core._register(cls, None)
+
+
+# Memoization over stores (memokey.memo); the store and envelope bindings.
+from . import memo  # noqa: E402
+from .memo import (  # noqa: E402
+    CacheInfo,
+    Explanation,
+    SafeModeError,
+    Store,
+    default_store,
+    explain,
+    memoize,
+    open_store,
+    set_default_store,
+)
+from ._core import load_secret  # noqa: E402
+from ._core import open_envelope  # noqa: E402
+from ._core import seal as seal_envelope  # noqa: E402
+
+CODEC_RAW: Final[int] = _core.CODEC_RAW
+CODEC_CBOR: Final[int] = _core.CODEC_CBOR
+CODEC_PICKLE5: Final[int] = _core.CODEC_PICKLE5

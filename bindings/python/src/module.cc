@@ -15,6 +15,7 @@
 #include "memokey/format.h"
 #include "memokey/key.h"
 #include "state.h"
+#include "store.h"  // memokey_bind_store: Store, envelope, MemoWrapper
 
 namespace nb = nanobind;
 
@@ -469,4 +470,5 @@ NB_MODULE(_core, m) {
   }
   m.attr("FORMAT_VERSION") = memokey::kFormatVersion;
   m.attr("MAX_DEPTH") = memokey::kDefaultMaxDepth;
+  memokey_bind_store(m);
 }

@@ -1,0 +1,1181 @@
+"""memokey.memoize: memoization over storage tiers, keyed by canonical arguments.
+
+::
+
+    import memokey
+
+    @memokey.memoize                               # memory tier + disk tier in ~/.cache/memokey
+    def simulate(params: dict, steps: int = 100) -> list[float]: ...
+
+    @memokey.memoize(store="redis://cache:6379/0", ttl=3600, namespace="sim")
+    def fetch(url: str) -> bytes: ...
+
+    simulate({"a": 1}, 100)          # computed, stored
+    simulate({"a": 1})               # same entry: defaults are applied before keying
+    simulate.cache_info()            # CacheInfo(hits=1, misses=1, computed=1, ...)
+
+Keys
+----
+The key of a call is ``memokey.key(["memokey.memo", name, version, args],
+namespace)`` -- the same frame the C++ ``memokey::memoize`` uses, so a C++
+and a Python function with the same ``name``/``version`` share entries when
+their results are data (``safe=True``). Its parts:
+
+* ``name``: ``"module:qualname"`` of the function (``__mp_main__`` is
+  written ``__main__``, so multiprocessing workers agree with their parent),
+  or ``name=``.
+* ``version``: a hash of the function's code -- ``co_code``, ``co_consts``
+  (nested code objects included, recursively; the docstring excluded),
+  ``co_names``, ``co_varnames``, the argument counts, the defaults and
+  keyword-only defaults, the values of closure variables at decoration time
+  (by their canonical form when they have one), and the Python minor version
+  -- so editing the function retires its old entries. Names a function uses
+  but does not own (module globals, other functions it calls) are not
+  hashed: change ``version=`` when their meaning changes. ``version=``
+  (any str or int) replaces the code hash.
+* ``args``: the call normalized through ``inspect.signature``: defaults
+  applied, then one value per parameter in signature order -- ``*args`` as a
+  tuple, ``**kwargs`` as a dict -- minus the parameters listed in
+  ``ignore=``. So ``f(1, 2)``, ``f(1, b=2)`` and ``f(a=1, b=2)`` share one
+  entry. The values enter by their canonical form (``memokey.dumps``): an
+  argument with no canonical form raises ``CanonicalizationError``.
+
+Methods: ``self`` (or ``cls``) is an ordinary first parameter, so it enters
+the key by its canonical form -- its class and its state (``__memokey__``,
+``memokey.register``, dataclass fields or ``__reduce_ex__``). Two equal
+instances share entries; a mutated instance gets new ones. An instance with
+no canonical form (a lock, an open file) makes every call raise: list
+``"self"`` in ``ignore=`` to key on the other arguments only (then every
+instance shares the entries). ``@classmethod``/``@staticmethod`` may be
+stacked above or below ``@memoize``.
+
+Tiers
+-----
+``memory``: a per-function LRU of the result *objects* (``memory=4096``
+entries by default; 0 disables it, None is unbounded). A hit returns the
+very object that was cached -- nothing is deserialized -- so mutating a
+returned value mutates the cached one (the same aliasing as
+``functools.lru_cache``). ``copy=True`` returns ``copy.deepcopy`` of it
+instead.
+
+``store``: a ``memokey.Store`` or its URL (``memory://``, ``disk:///path``,
+``redis://host:port/db``, ``tiered:A|B|...``; see ``memokey.open_store``).
+The default is a disk store in ``$XDG_CACHE_HOME/memokey`` (else
+``~/.cache/memokey``, created 0700): results persist across processes, like
+``joblib.Memory``. ``store=False``: the memory tier only. Lookups go tier by
+tier, fastest first, and copy a hit into the faster tiers.
+
+Values in a store are sealed in memokey's envelope: a format header, the
+payload (zstd above ``compress_threshold``) and an HMAC-SHA256 over the key
+and the payload. The payload is ``pickle`` protocol 5 by default, and it is
+unpickled **only after the MAC verified**: a value that fails (planted,
+altered, truncated, copied from another key, sealed with another secret) is
+a miss -- counted in ``cache_info().rejected``, logged once on the
+``"memokey"`` logger, recomputed and overwritten -- never unpickled. With
+``safe=True`` the payload is canonical CBOR (``memokey.dumps``/``loads``):
+no pickle at all, in either direction; a result that is not a data value
+(an instance of a class, a function) raises ``SafeModeError``.
+
+The secret: ``secret=``, else ``$MEMOKEY_SECRET``, else the per-user key file
+``$XDG_CONFIG_HOME/memokey/secret`` (``~/.config/memokey/secret``), created
+on first use (mode 0600). Processes and machines that share a store must
+share the secret (copy the file's content into ``MEMOKEY_SECRET``).
+
+Failures of the store never fail the call: a store that cannot answer
+(Redis down) is a miss, a failed write is counted (``cache_info().errors``)
+and the result is returned. A store opened with ``?strict=1`` raises
+(``ConnectionError``/``OSError``) instead.
+
+Concurrency
+-----------
+Single flight in one process: concurrent callers of the same cold key --
+threads, or asyncio tasks of one event loop -- run the function once; the
+others wait for that result (an exception propagates to every waiter and
+is not cached). A call that re-enters its own key on the same thread (or
+task) computes directly instead of waiting for itself. Across processes,
+two processes may compute the same cold key at the same time (both write
+the same entry). Stores are fork-safe; a forked child starts with no
+computation in flight.
+
+``async def`` functions are memoized too (the wrapper is a coroutine
+function). Store I/O for them is done inline: microseconds for memory and
+disk, one round trip for Redis (bounded by its ``timeout_ms``).
+
+Exceptions are not cached unless ``cache_exceptions=True`` (instances of
+Exception only; they are re-raised on a hit, and stored with pickle -- or
+kept in the memory tier only when ``safe=True``).
+
+Attributes of a memoized function ``f``: ``f.cache_info()`` (counters, per
+tier), ``f.cache_clear()``, ``f.key(*args, **kw)`` (the hex key, also the
+store key), ``f.explain(*args, **kw)`` (which tier would answer, or why each
+missed: not present, expired, MAC rejected, decode failed, error),
+``f.cache_parameters()``, ``f.__wrapped__``.
+
+``f.cache_clear()`` empties the memory tier and deletes from every store
+tier the entries of ``f`` that *this process* computed or read. Stores are
+keyed by hashes and cannot be listed by function, so entries that other
+processes wrote and this one never touched stay: on a shared disk directory
+or a shared Redis they remain (until their TTL or eviction) and other
+processes keep using them. memokey never issues FLUSHDB, SCAN or KEYS on a
+Redis that others share. To retire every entry of a function everywhere at
+once, change its ``version=`` (or its code), or its ``namespace=``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy as _copy
+import dataclasses
+import datetime
+import functools
+import inspect
+import logging
+import os
+import pickle
+import sys
+import threading
+import time
+import types
+import urllib.parse
+import weakref
+from typing import Any, Callable, Iterable, Optional, TypeVar, Union, overload
+
+from . import _core
+
+__all__ = [
+    "CacheInfo",
+    "Explanation",
+    "SafeModeError",
+    "Store",
+    "default_cache_dir",
+    "default_store",
+    "explain",
+    "memoize",
+    "open_store",
+    "set_default_store",
+]
+
+logger = logging.getLogger("memokey")
+
+Store = _core.Store
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+# _core.MemoWrapper._fetch statuses
+_HIT, _MISS, _REJECTED, _DECODE_FAILED, _ERROR = 0, 1, 2, 3, 4
+# _core.MemoWrapper._mem_get statuses
+_M_HIT, _M_ABSENT, _M_EXPIRED, _M_ERROR = 0, 1, 2, 3
+
+_DEFAULT_MEMORY = 4096
+_MAX_KNOWN_KEYS = 100_000
+
+
+class SafeModeError(TypeError):
+    """memoize(safe=True) met a result that is not a data value.
+
+    Safe mode stores canonical CBOR only, and only values that
+    ``memokey.loads`` rebuilds as themselves (None, bool, int, float, str,
+    bytes, list, tuple, dict, set, frozenset, OrderedDict, complex, dates
+    and times, Decimal, Fraction, UUID, range, slice): an instance of another
+    class, a class, a function or a numpy array would come back as a
+    ``memokey.Tagged``. The message names the path of the offending part.
+    """
+
+
+# --- stores ----------------------------------------------------------------------
+
+
+def open_store(url: str) -> Store:
+    """Open a ``memokey.Store`` from a URL.
+
+    ``memory://?max_bytes=64M``, ``disk:///abs/path?max_bytes=1G``,
+    ``redis://[user:pass@]host:port/db?prefix=memokey:&timeout_ms=1000``,
+    ``redis+unix:///path.sock``, ``tiered:URL1|URL2|...`` (fastest first).
+    Raises ValueError for a bad URL, OSError when a disk directory cannot be
+    created or opened. Redis connects lazily (opening never fails because
+    the server is down).
+    """
+    return _core.Store(url)
+
+
+def default_cache_dir() -> str:
+    """``$XDG_CACHE_HOME/memokey`` (when that is an absolute path), else ``~/.cache/memokey``."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not base or not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "memokey")
+
+
+_store_lock = threading.Lock()
+_default_store: Optional[Store] = None
+_stores_by_url: dict[str, Store] = {}
+
+
+def default_store() -> Store:
+    """The store of ``@memoize`` without ``store=``: opened on first use.
+
+    A disk store (LMDB) in :func:`default_cache_dir` -- 1 GiB, created 0700 --
+    unless :func:`set_default_store` chose another.
+    """
+    global _default_store
+    with _store_lock:
+        if _default_store is None:
+            path = default_cache_dir()
+            _default_store = _core.Store("disk://" + urllib.parse.quote(path) + "?max_bytes=1G")
+        return _default_store
+
+
+def set_default_store(store: Union[Store, str, None]) -> None:
+    """Use *store* (a Store or URL; None: back to the disk default) for every
+    memoized function that has no ``store=`` and has not opened its store yet."""
+    global _default_store
+    resolved = _core.Store(store) if isinstance(store, str) else store
+    if resolved is not None and not isinstance(resolved, Store):
+        raise TypeError("set_default_store: expected a memokey.Store, a URL or None")
+    with _store_lock:
+        _default_store = resolved
+
+
+def _store_for_url(url: str) -> Store:
+    with _store_lock:
+        store = _stores_by_url.get(url)
+        if store is None:
+            store = _core.Store(url)
+            _stores_by_url[url] = store
+        return store
+
+
+# --- function identity -----------------------------------------------------------
+
+
+def _function_name(fn: Callable[..., Any]) -> str:
+    module = getattr(fn, "__module__", None) or "?"
+    if module == "__mp_main__":
+        module = "__main__"
+    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return f"{module}:{qualname}"
+
+
+def _canonical_or_type(value: Any) -> Any:
+    """value when it has a canonical form, else a stable stand-in naming its type."""
+    try:
+        _core.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        t = type(value)
+        return f"<unkeyable {t.__module__}:{t.__qualname__}>"
+
+
+def _code_state(code: types.CodeType, doc: Optional[str]) -> tuple[Any, ...]:
+    consts = list(code.co_consts)
+    if doc is not None and consts and consts[0] == doc:
+        consts[0] = None  # a docstring edit does not retire entries
+    return (
+        code.co_code,
+        tuple(_const_state(c) for c in consts),
+        code.co_names,
+        code.co_varnames,
+        code.co_argcount,
+        code.co_posonlyargcount,
+        code.co_kwonlyargcount,
+    )
+
+
+def _const_state(c: Any) -> Any:
+    if isinstance(c, types.CodeType):
+        return _code_state(c, None)
+    if isinstance(c, tuple):
+        return tuple(_const_state(x) for x in c)
+    if isinstance(c, frozenset):
+        return frozenset(_const_state(x) for x in c)
+    return c
+
+
+def code_hash(fn: Callable[..., Any]) -> str:
+    """The default ``version`` of a memoized function: 16 hex digits over its
+    code, constants, names, defaults and closure values (see the module doc)."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        raise TypeError(
+            f"memoize: {fn!r} has no __code__ to hash: pass version= to name its version"
+        )
+    closure = getattr(fn, "__closure__", None) or ()
+    cells = []
+    for cell in closure:
+        try:
+            cells.append(_canonical_or_type(cell.cell_contents))
+        except ValueError:  # an empty cell
+            cells.append("<empty cell>")
+    state = [
+        "memokey.memo.code",
+        sys.version_info[0],
+        sys.version_info[1],
+        _code_state(code, getattr(fn, "__doc__", None)),
+        _canonical_or_type(getattr(fn, "__defaults__", None)),
+        _canonical_or_type(getattr(fn, "__kwdefaults__", None)),
+        tuple(cells),
+    ]
+    return _core.hexkey(state)[:16]
+
+
+def _is_atom(v: Any) -> bool:
+    t = type(v)
+    if v is None or t in (bool, int, float, str, bytes):
+        return True
+    if t is tuple:
+        return all(_is_atom(x) for x in v)
+    return False
+
+
+# --- argument normalization --------------------------------------------------------
+
+
+class _Normalizer:
+    """Turns (args, kwargs) into the tuple that is keyed."""
+
+    def __init__(self, fn: Callable[..., Any], ignore: Iterable[str]) -> None:
+        self.fn = fn
+        self.sig = inspect.signature(fn)
+        params = list(self.sig.parameters.values())
+        names = [p.name for p in params]
+        ignore = list(ignore)
+        unknown = [n for n in ignore if n not in names]
+        if unknown:
+            raise ValueError(f"memoize: ignore= names no parameter of {fn.__qualname__}: {unknown}")
+        self.keep = tuple(n for n in names if n not in ignore)
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        self.simple = not ignore and all(p.kind in positional for p in params)
+        self.n = len(params)
+        self.has_var = any(
+            p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+            for p in params
+        )
+
+    def __call__(self, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> tuple[Any, ...]:
+        if self.simple and not kwargs:
+            n = len(args)
+            if n == self.n:
+                return args
+            defaults = getattr(self.fn, "__defaults__", None)
+            if defaults and self.n - len(defaults) <= n < self.n:
+                return args + defaults[n - self.n :]
+        bound = self.sig.bind(*args, **(kwargs or {}))
+        bound.apply_defaults()
+        arguments = bound.arguments
+        return tuple(arguments[name] for name in self.keep)
+
+
+# --- results ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheInfo:
+    """Counters of one memoized function in this process.
+
+    hits: calls answered from a tier (memory or store). misses: calls no
+    tier could answer (they computed, or waited for a computation in flight).
+    computed: executions of the function. waited: calls that got another
+    caller's result (single flight). rejected: stored values that failed
+    verification (MAC), decode_failed: verified values that did not decode;
+    both are misses. errors: store failures (unreachable server, failed
+    write, no secret). tiers: hits per tier, "memory" first, then each store
+    tier by its URL. currsize/maxsize: entries in the memory tier and its
+    bound (None: unbounded).
+    """
+
+    hits: int
+    misses: int
+    computed: int
+    waited: int
+    rejected: int
+    decode_failed: int
+    errors: int
+    currsize: int
+    maxsize: Optional[int]
+    tiers: dict[str, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class Explanation:
+    """What f.explain(*args) found: ``answered_by`` is the tier that would
+    answer (None: a miss), ``tiers`` one (tier, status, detail) row per tier,
+    memory first. status: "hit", "not present", "expired", "MAC rejected",
+    "decode failed" or "error"."""
+
+    function: str
+    key: str
+    answered_by: Optional[str]
+    tiers: list[tuple[str, str, str]]
+
+    def __str__(self) -> str:
+        head = f"{self.function} key {self.key}: "
+        head += f"hit in {self.answered_by}" if self.answered_by else "miss"
+        lines = [head]
+        for tier, status, detail in self.tiers:
+            lines.append(f"  {tier}: {status}" + (f" ({detail})" if detail else ""))
+        return "\n".join(lines)
+
+
+class _CachedError:
+    """An exception kept as a result (cache_exceptions=True)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_CachedError, (self.error,))
+
+
+class _Miss:
+    """What the C++ wrapper of an async function returns on a memory miss."""
+
+    __slots__ = ("args", "kwargs", "raw", "key", "fetched")
+
+    def __init__(self, args: tuple[Any, ...], kwargs: Any, raw: Any, key: Any, fetched: Any) -> None:
+        self.args = args
+        self.kwargs = kwargs
+        self.raw = raw
+        self.key = key
+        self.fetched = fetched
+
+
+class _Flight:
+    __slots__ = ("owner", "event", "value", "error")
+
+    def __init__(self, owner: int) -> None:
+        self.owner = owner
+        self.event = threading.Event()
+        self.value: Any = None
+        self.error: Optional[BaseException] = None
+
+
+class _Abandoned(Exception):
+    """The task computing a key was cancelled: waiters try again."""
+
+
+def _find_tagged(value: Any, path: str, depth: int = 0) -> Optional[tuple[str, Any]]:
+    from . import Tagged
+
+    if depth > 600:
+        return None
+    if isinstance(value, Tagged):
+        return path, value
+    if isinstance(value, (list, tuple)):
+        for i, x in enumerate(value):
+            found = _find_tagged(x, f"{path}[{i}]", depth + 1)
+            if found:
+                return found
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            found = _find_tagged(k, f"{path}<key {k!r}>", depth + 1) or _find_tagged(
+                v, f"{path}[{k!r}]", depth + 1
+            )
+            if found:
+                return found
+    elif isinstance(value, (set, frozenset)):
+        for x in value:
+            found = _find_tagged(x, f"{path}{{{x!r}}}", depth + 1)
+            if found:
+                return found
+    return None
+
+
+_all_memos: "weakref.WeakSet[_Memo]" = weakref.WeakSet()
+
+
+class _Memo:
+    """The Python half of a memoized function (the C++ half: _core.MemoWrapper)."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        store: Any,
+        namespace: Optional[str],
+        version: Any,
+        ignore: Iterable[str],
+        ttl: Any,
+        safe: bool,
+        cache_exceptions: bool,
+        copy: bool,
+        memory: Any,
+        secret: Optional[str],
+        name: Optional[str],
+        compress_threshold: int,
+        is_async: bool,
+        _shapes: bool = True,
+    ) -> None:
+        self.fn = fn
+        self.is_async = is_async
+        self.name = name if name is not None else _function_name(fn)
+        self.version = str(version) if version is not None else "py:" + code_hash(fn)
+        self.namespace = namespace
+        self.ttl = _ttl_seconds(ttl)
+        self.safe = bool(safe)
+        self.cache_exceptions = bool(cache_exceptions)
+        self.copy = bool(copy)
+        if memory is True:
+            memory = _DEFAULT_MEMORY
+        elif memory is False:
+            memory = 0
+        if memory is not None and (not isinstance(memory, int) or memory < 0):
+            raise ValueError("memoize: memory must be an int >= 0, True, False or None")
+        self.maxsize: Optional[int] = memory
+        self.normalize = _Normalizer(fn, ignore)
+        defaults = (getattr(fn, "__defaults__", None) or ()) + tuple(
+            (getattr(fn, "__kwdefaults__", None) or {}).values()
+        )
+        # Call shapes may stand for keys only when the defaults cannot change
+        # under them (a mutable default could be mutated between calls).
+        raw_enabled = _shapes and all(_is_atom(d) for d in defaults)
+        if isinstance(store, str):
+            store = _store_for_url(store)  # a bad URL fails here, not at the first call
+        elif not (store is None or store is False or isinstance(store, Store)):
+            raise TypeError(f"memoize: store must be a URL, a memokey.Store, None or False, not {store!r}")
+        self._store_spec = store
+        self._store: Optional[Store] = None
+        self._store_ready = False
+        self._lock = threading.Lock()
+        self._flights: dict[bytes, _Flight] = {}
+        self._async_flights: "weakref.WeakKeyDictionary[Any, dict[bytes, Any]]" = (
+            weakref.WeakKeyDictionary()
+        )
+        self._known: dict[bytes, float] = {}  # key -> wall-clock expiry (ttl only)
+        self._logged: set[str] = set()
+        self.misses = 0
+        self.computed = 0
+        self.waited = 0
+        slow = self._make_miss if is_async else self._slow
+        self.core = _core.MemoWrapper(
+            slow,
+            self.name,
+            self.version,
+            namespace,
+            memory,
+            _copy.deepcopy if self.copy else None,
+            raw_enabled,
+            self.safe,
+            pickle.loads,
+            compress_threshold,
+            secret,
+            _CachedError,
+        )
+        if self.normalize.simple:
+            self.core._set_simple_arity(self.normalize.n)
+        _all_memos.add(self)
+
+    # --- store -------------------------------------------------------------------
+
+    def _ensure_store(self) -> None:
+        if self._store_ready:
+            return
+        spec = self._store_spec
+        store: Optional[Store] = default_store() if spec is None else (spec or None)
+        with self._lock:
+            if not self._store_ready:
+                self.core._attach(store)
+                self._store = store
+                self._store_ready = True
+
+    def _log_once(self, what: str, message: str, *args: Any) -> None:
+        if what in self._logged:
+            return
+        self._logged.add(what)
+        logger.warning(message, *args)
+
+    def _remember(self, key: bytes, ttl_left: Optional[float] = None) -> None:
+        # When each key's TTL ends, for explain() (stores do not say "expired").
+        # The keys cache_clear deletes are kept by the C++ core (_take_known).
+        ttl = ttl_left if ttl_left is not None else self.ttl
+        if ttl and len(self._known) < _MAX_KNOWN_KEYS:
+            self._known[key] = time.time() + ttl
+
+    def _lookup_store(self, key: bytes, fetched: Optional[tuple] = None) -> tuple[bool, Any, Optional[float]]:
+        """(found, value, ttl_left) from the store; failures are misses.
+
+        fetched: the C++ hot path's _fetch() result when it already asked."""
+        if fetched is None:
+            self._ensure_store()
+            if self._store is None:
+                return False, None, None
+            fetched = self.core._fetch(key)
+        status, _tier, value, ttl_left, note = fetched
+        if status == _HIT:
+            if note:
+                self._log_rejected(key, note)
+            self._remember(key, ttl_left)
+            return True, value, ttl_left
+        if status == _REJECTED:
+            self._log_rejected(key, note)
+        elif status == _DECODE_FAILED:
+            self._log_once(
+                "decode",
+                "memokey: %s: a stored value for key %s verified but did not decode (%s); "
+                "treated as a miss and recomputed (logged once)",
+                self.name,
+                key.hex(),
+                note,
+            )
+        elif status == _ERROR:
+            self._log_once(
+                "store",
+                "memokey: %s: the store could not answer (%s); calls compute and return "
+                "their results (counted in cache_info().errors; logged once)",
+                self.name,
+                note,
+            )
+        return False, None, None
+
+    def _log_rejected(self, key: bytes, note: str) -> None:
+        self._log_once(
+            "rejected",
+            "memokey: %s: a stored value for key %s failed verification and was not "
+            "decoded (%s); treated as a miss and recomputed (logged once)",
+            self.name,
+            key.hex(),
+            note,
+        )
+
+    def _encode(self, value: Any, is_error: bool) -> Optional[tuple[bytes, int]]:
+        """(payload, codec) for the store, or None to keep value in memory only."""
+        if self.safe:
+            if is_error:
+                return None
+            from . import CanonicalizationError
+
+            try:
+                payload = _core.dumps(value)
+            except CanonicalizationError as e:
+                raise SafeModeError(
+                    f"memoize(safe=True): the result of {self.name} has no canonical form: {e}"
+                ) from e
+            found = _find_tagged(_core.loads(payload), "result")
+            if found is not None:
+                path, tagged = found
+                raise SafeModeError(
+                    f"memoize(safe=True): the result of {self.name} is not a data value: "
+                    f"{path} would come back as {tagged!r} (an instance, class, function or "
+                    f"array); return plain data, or use safe=False (pickle)"
+                )
+            return payload, _core.CODEC_CBOR
+        try:
+            return pickle.dumps(_CachedError(value) if is_error else value, protocol=5), _core.CODEC_PICKLE5
+        except Exception as e:  # unpicklable: the memory tier keeps it
+            self._log_once(
+                "pickle",
+                "memokey: %s: a result could not be pickled (%s: %s); kept in the memory "
+                "tier only (logged once)",
+                self.name,
+                type(e).__name__,
+                e,
+            )
+            return None
+
+    def _store_result(self, key: bytes, value: Any, raw: Optional[bytes], is_error: bool) -> None:
+        encoded = self._encode(value, is_error)  # SafeModeError propagates: nothing cached
+        self.core._put(key, _CachedError(value) if is_error else value, self.ttl, raw, is_error)
+        if encoded is not None:
+            self._ensure_store()
+            if self._store is not None:
+                ok, note = self.core._save(key, encoded[0], encoded[1], self.ttl)
+                if not ok and note:
+                    self._log_once(
+                        "write",
+                        "memokey: %s: storing a result failed (%s); the call still returns "
+                        "it (counted in cache_info().errors; logged once)",
+                        self.name,
+                        note,
+                    )
+        self._remember(key)
+
+    def _out(self, value: Any) -> Any:
+        if isinstance(value, _CachedError):
+            raise value.error
+        return _copy.deepcopy(value) if self.copy else value
+
+    # --- keys ---------------------------------------------------------------------
+
+    def key_of(self, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> bytes:
+        return self.core._key(self.normalize(args, kwargs))
+
+    def _cached(self, key: bytes, raw: Optional[bytes], fetched: Optional[tuple] = None) -> tuple[bool, Any]:
+        """(True, value) from the memory tier or the store, else (False, None)."""
+        status, value = self.core._mem_get(key)
+        if status == _M_HIT or status == _M_ERROR:
+            if raw is not None:
+                self.core._link(raw, key)
+            return True, value
+        found, value, ttl_left = self._lookup_store(key, fetched)
+        if found:
+            self.core._put(key, value, ttl_left, raw, isinstance(value, _CachedError))
+            return True, value
+        return False, None
+
+    # --- calls (sync) -------------------------------------------------------------
+
+    def _slow(
+        self,
+        args: tuple[Any, ...],
+        kwargs: Optional[dict[str, Any]],
+        raw: Optional[bytes],
+        key: Optional[bytes],
+        fetched: Optional[tuple],
+        completions: Optional[int],
+    ) -> Any:
+        if key is None:
+            key = self.key_of(args, kwargs)
+            if raw is not None:
+                self.core._link(raw, key)
+        if completions is None:  # else: read before the C++ path asked the store
+            completions = self.core._completions()
+        found, value = self._cached(key, raw, fetched)
+        if found:
+            return self._out(value)
+        return self._compute(key, args, kwargs, raw, completions)
+
+    def _compute(
+        self,
+        key: bytes,
+        args: tuple[Any, ...],
+        kwargs: Optional[dict[str, Any]],
+        raw: Optional[bytes],
+        completions: int,
+    ) -> Any:
+        me = threading.get_ident()
+        with self._lock:
+            self.misses += 1
+            flight = self._flights.get(key)
+            if flight is None:
+                flight = self._flights[key] = _Flight(me)
+                owner = True
+            elif flight.owner == me:
+                owner = None  # recursion into our own key: compute directly
+            else:
+                owner = False
+                self.waited += 1
+        if owner is None:
+            with self._lock:
+                self.computed += 1
+            return self.fn(*args, **(kwargs or {}))
+        if owner is False:
+            flight.event.wait()
+            if flight.error is not None:
+                raise flight.error
+            return self._out(flight.value)
+        try:
+            if self.core._completions() != completions:
+                # A computation finished between our lookup and taking the
+                # flight: it may have been this key's.
+                found, value = self._cached(key, raw)
+                if found:
+                    flight.value = value
+                    return self._out(value)
+            with self._lock:
+                self.computed += 1
+            try:
+                value = self.fn(*args, **(kwargs or {}))
+            except Exception as e:
+                if self.cache_exceptions:
+                    self._store_result(key, e, raw, True)
+                raise
+            self._store_result(key, value, raw, False)
+            flight.value = value
+            return self._out(value)
+        except BaseException as e:
+            flight.error = e
+            raise
+        finally:
+            with self._lock:
+                if self._flights.get(key) is flight:
+                    del self._flights[key]
+                self.core._complete()
+            flight.event.set()
+
+    # --- calls (async) ------------------------------------------------------------
+
+    def _make_miss(
+        self, args: tuple[Any, ...], kwargs: Any, raw: Any, key: Any, fetched: Any, completions: Any
+    ) -> _Miss:
+        return _Miss(args, kwargs, raw, key, fetched)
+
+    async def _slow_async(self, miss: _Miss) -> Any:
+        args, kwargs, raw, key, fetched = miss.args, miss.kwargs, miss.raw, miss.key, miss.fetched
+        if key is None:
+            key = self.key_of(args, kwargs)
+            if raw is not None:
+                self.core._link(raw, key)
+        while True:
+            found, value = self._cached(key, raw, fetched)
+            fetched = None
+            if found:
+                return self._out(value)
+            loop = asyncio.get_running_loop()
+            task = asyncio.current_task()
+            flights = self._async_flights.get(loop)
+            if flights is None:
+                flights = self._async_flights[loop] = {}
+            self.misses += 1
+            entry = flights.get(key)
+            if entry is not None and entry[0] is task:
+                self.computed += 1
+                return await self.fn(*args, **(kwargs or {}))
+            if entry is not None:
+                self.waited += 1
+                try:
+                    value = await asyncio.shield(entry[1])
+                except _Abandoned:
+                    continue
+                return self._out(value)
+            future = loop.create_future()
+            flights[key] = (task, future)
+            try:
+                self.computed += 1
+                try:
+                    value = await self.fn(*args, **(kwargs or {}))
+                except Exception as e:
+                    if self.cache_exceptions:
+                        self._store_result(key, e, raw, True)
+                    raise
+                self._store_result(key, value, raw, False)
+            except asyncio.CancelledError:
+                future.set_exception(_Abandoned())
+                future.exception()  # retrieved: no "never retrieved" warning
+                raise
+            except BaseException as e:
+                future.set_exception(e)
+                future.exception()
+                raise
+            else:
+                future.set_result(value)
+                return self._out(value)
+            finally:
+                if flights.get(key, (None, None))[1] is future:
+                    del flights[key]
+
+    # --- introspection ------------------------------------------------------------
+
+    def cache_info(self) -> CacheInfo:
+        s = self.core._stats()
+        tiers = {"memory": s["memory_hits"]}
+        for name, hits in zip(s["tiers"], s["tier_hits"]):
+            tiers[name] = tiers.get(name, 0) + hits
+        return CacheInfo(
+            hits=s["memory_hits"] + sum(s["tier_hits"]),
+            misses=self.misses,
+            computed=self.computed,
+            waited=self.waited,
+            rejected=s["rejected"],
+            decode_failed=s["decode_failed"],
+            errors=s["store_errors"],
+            currsize=s["currsize"],
+            maxsize=self.maxsize,
+            tiers=tiers,
+        )
+
+    def cache_clear(self) -> None:
+        """Forget this function's results: the memory tier, and every entry this
+        process computed or read from the store (deleted from every tier).
+
+        Entries other processes wrote and this one never read stay in a shared
+        disk directory or Redis (see the module doc); counters are kept."""
+        self.core._clear()
+        keys = self.core._take_known()
+        self._known.clear()
+        if keys:
+            self._ensure_store()
+            if self._store is not None:
+                for key in keys:
+                    self.core._delete(key)
+
+    def key(self, *args: Any, **kwargs: Any) -> str:
+        return self.key_of(args, kwargs).hex()
+
+    def explain(self, *args: Any, **kwargs: Any) -> Explanation:
+        key = self.key_of(args, kwargs)
+        rows: list[tuple[str, str, str]] = []
+        answered: Optional[str] = None
+        peek = self.core._peek(key)
+        if self.maxsize == 0:
+            rows.append(("memory", "disabled", "memory=0"))
+        else:
+            status = {0: "hit", 1: "not present", 2: "expired"}[peek]
+            rows.append(("memory", status, "the Python object itself" if peek == 0 else ""))
+            if peek == 0:
+                answered = "memory"
+        self._ensure_store()
+        expiry = self._known.get(key)
+        for tier, status, detail in self.core._explain(key):
+            if status == "not present" and expiry is not None and time.time() >= expiry:
+                status, detail = "expired", "written by this process with a ttl that has passed"
+            rows.append((tier, status, detail))
+            if answered is None and status == "hit":
+                answered = tier
+        return Explanation(self.name, key.hex(), answered, rows)
+
+    def cache_parameters(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "namespace": self.namespace,
+            "store": self._store.describe() if self._store is not None else self._store_spec,
+            "ttl": self.ttl,
+            "safe": self.safe,
+            "cache_exceptions": self.cache_exceptions,
+            "copy": self.copy,
+            "memory": self.maxsize,
+        }
+
+
+def _ttl_seconds(ttl: Any) -> Optional[float]:
+    if ttl is None:
+        return None
+    if isinstance(ttl, datetime.timedelta):
+        ttl = ttl.total_seconds()
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl < 0 or ttl != ttl:
+        raise ValueError("memoize: ttl must be None, seconds >= 0 or a timedelta")
+    return float(ttl) if ttl > 0 else None
+
+
+def _after_fork_in_child() -> None:
+    global _store_lock
+    _store_lock = threading.Lock()
+    for memo in list(_all_memos):
+        memo._lock = threading.Lock()
+        memo._flights = {}
+        memo._async_flights = weakref.WeakKeyDictionary()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# --- the decorator -----------------------------------------------------------------
+
+
+def _decorate(fn: Any, options: dict[str, Any]) -> Any:
+    if isinstance(fn, (staticmethod, classmethod)):
+        return type(fn)(_decorate(fn.__func__, options))
+    if not callable(fn):
+        raise TypeError(f"memoize: expected a function, not {type(fn).__name__}")
+    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+        raise TypeError(
+            f"memoize: {getattr(fn, '__qualname__', fn)!r} is a generator function: its "
+            f"result is an iterator, which cannot be cached; memoize a function returning a list"
+        )
+    is_async = inspect.iscoroutinefunction(fn)
+    memo = _Memo(fn, is_async=is_async, **options)
+    if is_async:
+        core = memo.core
+        slow_async = memo._slow_async
+
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            result = core(*args, **kwargs)
+            if result.__class__ is _Miss:
+                return await slow_async(result)
+            return result
+
+        target: Any = wrapper
+    else:
+        target = memo.core
+        functools.update_wrapper(target, fn)
+    target.cache_info = memo.cache_info
+    target.cache_clear = memo.cache_clear
+    target.cache_parameters = memo.cache_parameters
+    target.key = memo.key
+    target.explain = memo.explain
+    target.__memokey_memo__ = memo
+    return target
+
+
+@overload
+def memoize(fn: _F) -> _F: ...
+@overload
+def memoize(
+    fn: None = None,
+    *,
+    store: Union[Store, str, None, bool] = None,
+    namespace: Optional[str] = None,
+    version: Union[str, int, None] = None,
+    ignore: Iterable[str] = (),
+    ttl: Union[float, datetime.timedelta, None] = None,
+    safe: bool = False,
+    cache_exceptions: bool = False,
+    copy: bool = False,
+    memory: Union[int, bool, None] = _DEFAULT_MEMORY,
+    secret: Optional[str] = None,
+    name: Optional[str] = None,
+    compress_threshold: int = 4096,
+) -> Callable[[_F], _F]: ...
+def memoize(
+    fn: Any = None,
+    *,
+    store: Union[Store, str, None, bool] = None,
+    namespace: Optional[str] = None,
+    version: Union[str, int, None] = None,
+    ignore: Iterable[str] = (),
+    ttl: Union[float, datetime.timedelta, None] = None,
+    safe: bool = False,
+    cache_exceptions: bool = False,
+    copy: bool = False,
+    memory: Union[int, bool, None] = _DEFAULT_MEMORY,
+    secret: Optional[str] = None,
+    name: Optional[str] = None,
+    compress_threshold: int = 4096,
+    _shapes: bool = True,
+) -> Any:
+    """Memoize a function (plain or ``async def``) by the canonical form of its arguments.
+
+    ``@memoize`` or ``@memoize(...)`` with:
+
+    store: a ``memokey.Store``, its URL, None (the default: a disk store in
+        ``~/.cache/memokey``, see :func:`default_store`) or False (the memory
+        tier only).
+    namespace: the key namespace (separates applications sharing a store).
+    version: replaces the hash of the function's code in the key.
+    ignore: names of parameters left out of the key (e.g. ``"self"``, a logger).
+    ttl: seconds (or a timedelta) a result stays valid, in every tier.
+    safe: store canonical CBOR instead of pickle (data results only).
+    cache_exceptions: cache exceptions (Exception subclasses) as results.
+    copy: return ``copy.deepcopy`` of memory-tier hits.
+    memory: entries in the memory tier (0/False: none, None: unbounded).
+    secret: the signing secret (default ``$MEMOKEY_SECRET`` or the key file).
+    name: the function's name in the key (default ``"module:qualname"``).
+    compress_threshold: zstd-compress stored payloads from this many bytes.
+    _shapes: internal (benchmarks, tests): False turns off the call-shape
+        cache, so every call that misses the memory tier normalizes and
+        hashes its arguments, as the first call of a fresh process does.
+
+    See the module documentation (``help(memokey.memo)``) for keys, tiers,
+    security and concurrency.
+    """
+    options = dict(
+        store=store,
+        namespace=namespace,
+        version=version,
+        ignore=tuple([ignore] if isinstance(ignore, str) else ignore),
+        ttl=ttl,
+        safe=safe,
+        cache_exceptions=cache_exceptions,
+        copy=copy,
+        memory=memory,
+        secret=secret,
+        name=name,
+        compress_threshold=compress_threshold,
+        _shapes=_shapes,
+    )
+    if fn is not None:
+        return _decorate(fn, options)
+    return lambda f: _decorate(f, options)
+
+
+# --- memokey.explain(a, b) -----------------------------------------------------------
+
+
+def _tname(v: Any) -> str:
+    from . import Tagged
+
+    if isinstance(v, Tagged):
+        return f"tag {v.tag:#x}" if v.tag >= 0x10000 else f"tag {v.tag}"
+    return type(v).__name__
+
+
+def _short(v: Any, limit: int = 80) -> str:
+    r = repr(v)
+    return r if len(r) <= limit else r[: limit - 3] + "..."
+
+
+_TAG_OBJECT = 0x6D6B04
+_TAG_GLOBAL = 0x6D6B05
+
+
+def _diff(a: Any, b: Any, path: str, depth: int = 0) -> Optional[tuple[str, str]]:
+    from collections import OrderedDict
+
+    from . import Tagged
+
+    if depth > 600:
+        return path, "nesting too deep to compare"
+    da, db = _core.dumps(a), _core.dumps(b)
+    if da == db:
+        return None
+    if type(a) is not type(b) or (isinstance(a, Tagged) and a.tag != b.tag):
+        return path, f"{_tname(a)} {_short(a)} vs {_tname(b)} {_short(b)}"
+    if isinstance(a, Tagged):
+        if a.tag == _TAG_OBJECT and isinstance(a.value, list) and isinstance(b.value, list) \
+                and len(a.value) >= 2 and len(b.value) >= 2:
+            if a.value[0] != b.value[0]:
+                return path, f"class {a.value[0]} vs class {b.value[0]}"
+            sa, sb = a.value[1], b.value[1]
+            if isinstance(sa, OrderedDict) and isinstance(sb, OrderedDict) and "state" in sa \
+                    and "state" in sb and isinstance(sa["state"], dict) and isinstance(sb["state"], dict):
+                sa, sb = sa["state"], sb["state"]
+            if isinstance(sa, dict) and isinstance(sb, dict) \
+                    and all(isinstance(k, str) for k in list(sa) + list(sb)):
+                return _diff_mapping(sa, sb, path, depth, attrs=True)
+            return _diff(sa, sb, path, depth + 1)
+        if a.tag == _TAG_GLOBAL:
+            return path, f"{a.value} vs {b.value}"
+        return _diff(a.value, b.value, f"{path}<{_tname(a)}>", depth + 1)
+    if isinstance(a, (list, tuple)):
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = _diff(x, y, f"{path}[{i}]", depth + 1)
+            if found:
+                return found
+        return path, f"length {len(a)} vs {len(b)}"
+    if isinstance(a, dict):
+        return _diff_mapping(a, b, path, depth, attrs=False)
+    if isinstance(a, (set, frozenset)):
+        ka = {_core.dumps(x): x for x in a}
+        kb = {_core.dumps(x): x for x in b}
+        only_a = [ka[k] for k in sorted(set(ka) - set(kb))]
+        only_b = [kb[k] for k in sorted(set(kb) - set(ka))]
+        parts = []
+        if only_a:
+            parts.append(f"only in a: {_short(only_a[0])}")
+        if only_b:
+            parts.append(f"only in b: {_short(only_b[0])}")
+        return path, "; ".join(parts)
+    return path, f"{_short(a)} vs {_short(b)}"
+
+
+def _diff_mapping(a: dict, b: dict, path: str, depth: int, attrs: bool) -> Optional[tuple[str, str]]:
+    ka = {_core.dumps(k): k for k in a}
+    kb = {_core.dumps(k): k for k in b}
+    for enc in sorted(set(ka) | set(kb)):
+        sub = f"{path}.{ka.get(enc, kb.get(enc))}" if attrs else f"{path}[{ka.get(enc, kb.get(enc))!r}]"
+        if enc not in kb:
+            return sub, f"only in a (= {_short(a[ka[enc]])})"
+        if enc not in ka:
+            return sub, f"only in b (= {_short(b[kb[enc]])})"
+        found = _diff(a[ka[enc]], b[kb[enc]], sub, depth + 1)
+        if found:
+            return found
+    return path, "entries in a different order"
+
+
+def explain(a: Any, b: Any, *, file: Any = None, quiet: bool = False) -> Optional[str]:
+    """Print (and return) where the canonical forms of *a* and *b* first differ.
+
+    Both values are encoded with ``memokey.dumps``, decoded back leniently
+    (``loads(strict=False)``: objects come back as their recorded class and
+    state) and walked in parallel, in canonical order; the first differing
+    path is reported the way Python code would reach it, e.g.
+    ``obj['cfg'].steps[2]: int 3 vs float 3.0``. Returns None (printing that
+    they are the same) when the two values have the same key.
+    """
+    da, db = _core.dumps(a), _core.dumps(b)
+    if da == db:
+        message = None
+        text = f"same canonical form (key {_core.hexkey(a)})"
+    else:
+        va = _core.loads(da, strict=False)
+        vb = _core.loads(db, strict=False)
+        found = _diff(va, vb, "obj") or ("obj", "canonical bytes differ")
+        message = f"{found[0]}: {found[1]}"
+        text = message
+    if not quiet:
+        print(text, file=file if file is not None else sys.stdout)
+    return message

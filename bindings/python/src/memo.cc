@@ -1,0 +1,1338 @@
+// memo.cc — memokey._core.MemoWrapper: the C++ half of memokey.memoize.
+//
+// A MemoWrapper is the callable that @memoize returns for a plain function
+// (memokey/memo.py builds it and does everything that is not the hot path).
+//
+// Hot path (a memory-tier hit), entirely here, without entering Python code:
+//   1. The call's *raw shape* -- the positional arguments, keyword names and
+//      values, when every one of them is None, bool, an exact int (64-bit),
+//      float, str, bytes, or a tuple of those -- is written into a small
+//      stack buffer: a type byte and the value's bytes per item (str: its
+//      internal kind and code units). Equal shapes are equal calls: the types
+//      are exact and immutable, so the shape determines the normalized
+//      arguments, and therefore the canonical key (1, 1.0 and True differ, as
+//      they do in the key; -0.0 and 0.0 differ by their bits).
+//   2. The raw map (shape -> Entry) gives the entry of the 16-byte canonical
+//      key that Python computed the first time this shape was seen.
+//   3. A live, unexpired entry's value -- the Python object itself -- is
+//      returned (copy.deepcopy of it with copy=True). LRU order is updated.
+// A call whose arguments are not all such atoms, made with exactly one
+// positional argument per parameter and no keywords (_set_simple_arity: the
+// function has only positional parameters and ignores none) is its own
+// normalized form: its key is computed here with the canonical walker
+// (EncodeObject) and looked up the same way -- the path of methods, whose
+// `self` is an arbitrary object, and of dict/list/dataclass arguments.
+// A known shape whose entry is not in memory (evicted, expired, memory=0) is
+// looked up in the store from here too: the key is known, so no
+// normalization or hashing is needed, and a verified hit goes into the
+// memory tier and is returned. Anything else (another argument type, a new
+// shape, a store miss, a cached exception) calls the Python slow path
+//   slow(args: tuple, kwargs: dict | None, raw: bytes | None, key: bytes | None,
+//        fetched: tuple | None, completions: int | None)
+// (fetched: what _fetch returned, when the store was already asked, and the
+// completion count read before asking) which
+// normalizes the call through the signature, computes the key, asks the
+// store, computes under single flight, and calls _put()/_link() so the next
+// call takes the hot path.
+//
+// The memory tier is bounded by entry count (maxsize; Python objects have no
+// reliable byte size) with LRU eviction, and holds each value's TTL. The raw
+// map is bounded too (cleared when it reaches raw_max shapes). With
+// maxsize 0 the memory tier holds nothing, but shapes still map to keys
+// (key-derivation cache) so a store lookup skips normalization and hashing.
+//
+// Store I/O (_fetch, _save, _delete, _explain) runs with the GIL released:
+// the lookup goes tier by tier (fastest first), opens the signed envelope
+// (envelope.h) -- a value whose MAC does not verify is a counted rejection and
+// the next tier is tried, it is never decoded -- and backfills the faster
+// tiers with a verified value. Only then, with the GIL, is the payload
+// decoded: pickle.loads for CODEC_PICKLE5 (refused when safe), memokey.loads
+// for CODEC_CBOR.
+//
+// Every structure here is touched only with the GIL held. Values leaving the
+// memory tier are released after the structures are consistent again (their
+// __del__ may call back into this object).
+
+// state.h first: Python.h with PY_SSIZE_T_CLEAN before anything includes it.
+#include "state.h"
+
+#include <time.h>
+
+#include <nanobind/nanobind.h>
+#include <structmember.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "memokey/envelope.h"
+#include "memokey/key.h"
+#include "memokey/store.h"
+#include "store.h"
+
+namespace nb = nanobind;
+
+namespace memokey::py {
+namespace {
+
+State* g_state = nullptr;
+
+std::int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// --- raw call shapes -------------------------------------------------------------
+
+constexpr std::size_t kRawCapacity = 512;
+constexpr int kRawMaxDepth = 4;
+
+struct RawBuf {
+  char data[kRawCapacity];
+  std::size_t n = 0;
+
+  bool put(const void* p, std::size_t size) {
+    if (size > kRawCapacity - n) return false;
+    std::memcpy(data + n, p, size);
+    n += size;
+    return true;
+  }
+  bool byte(char c) {
+    if (n == kRawCapacity) return false;
+    data[n++] = c;
+    return true;
+  }
+  template <class T>
+  bool pod(T v) {
+    return put(&v, sizeof v);
+  }
+  std::string_view view() const { return std::string_view(data, n); }
+};
+
+bool RawText(RawBuf& b, PyObject* o) {
+#if PY_VERSION_HEX < 0x030C0000
+  if (!PyUnicode_IS_READY(o)) return false;
+#endif
+  const auto kind = static_cast<char>(PyUnicode_KIND(o));
+  const auto len = static_cast<std::uint32_t>(PyUnicode_GET_LENGTH(o));
+  return b.byte('s') && b.byte(kind) && b.pod(len) &&
+         b.put(PyUnicode_DATA(o), static_cast<std::size_t>(len) * static_cast<std::size_t>(kind));
+}
+
+bool RawItem(RawBuf& b, PyObject* o, int depth) {
+  PyTypeObject* t = Py_TYPE(o);
+  if (t == &PyLong_Type) {
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow != 0) return false;
+    return b.byte('i') && b.pod(v);
+  }
+  if (t == &PyUnicode_Type) return RawText(b, o);
+  if (o == Py_None) return b.byte('n');
+  if (o == Py_True) return b.byte('T');
+  if (o == Py_False) return b.byte('F');
+  if (t == &PyFloat_Type) return b.byte('f') && b.pod(PyFloat_AS_DOUBLE(o));
+  if (t == &PyBytes_Type) {
+    const auto len = static_cast<std::uint32_t>(PyBytes_GET_SIZE(o));
+    return b.byte('b') && b.pod(len) && b.put(PyBytes_AS_STRING(o), len);
+  }
+  if (t == &PyTuple_Type && depth < kRawMaxDepth) {
+    const Py_ssize_t n = PyTuple_GET_SIZE(o);
+    if (!b.byte('(') || !b.pod(static_cast<std::uint32_t>(n))) return false;
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      if (!RawItem(b, PyTuple_GET_ITEM(o, i), depth + 1)) return false;
+    }
+    return true;
+  }
+  return false;
+}
+
+bool EncodeRaw(RawBuf& b, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  if (nargs > 255) return false;
+  b.byte(static_cast<char>(nargs));
+  for (Py_ssize_t i = 0; i < nargs; ++i) {
+    if (!RawItem(b, args[i], 0)) return false;
+  }
+  if (kwnames != nullptr) {
+    const Py_ssize_t nk = PyTuple_GET_SIZE(kwnames);
+    if (nk > 0) {
+      if (!b.byte('k') || !b.pod(static_cast<std::uint32_t>(nk))) return false;
+      for (Py_ssize_t i = 0; i < nk; ++i) {
+        if (!RawText(b, PyTuple_GET_ITEM(kwnames, i)) || !RawItem(b, args[nargs + i], 0)) {
+          return false;
+        }
+      }
+    }
+  }
+  return true;
+}
+
+// --- the memory tier -------------------------------------------------------------
+
+struct Entry {
+  Key key;
+  PyObject* value = nullptr;  // owned while live
+  std::int64_t expires_ns = 0;
+  bool live = false;
+  bool is_error = false;
+  Entry* prev = nullptr;  // LRU ring (live entries only)
+  Entry* next = nullptr;
+};
+
+struct KeyHash {
+  std::size_t operator()(const Key& k) const {
+    std::uint64_t h;
+    std::memcpy(&h, k.bytes.data(), sizeof h);
+    return static_cast<std::size_t>(h);
+  }
+};
+
+struct RawHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  std::size_t operator()(const std::string& s) const {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+
+enum FetchStatus : int { kHit = 0, kMiss = 1, kRejected = 2, kDecodeFailed = 3, kError = 4 };
+
+struct Core {
+  std::string name;
+  std::string version;
+  std::optional<std::string> key_namespace;
+
+  // Store (set by _attach; shared with other wrappers and Python Store objects).
+  std::shared_ptr<Store> store;
+  std::vector<Store*> tiers;
+  std::vector<std::string> tier_names;
+  bool strict = false;
+
+  std::mutex secret_mu;
+  std::optional<std::string> secret_config;
+  bool secret_ready = false;
+  Secret secret;
+
+  std::size_t maxsize = 0;  // SIZE_MAX: unbounded; 0: memory tier off
+  bool raw_enabled = true;
+  Py_ssize_t simple_arity = -1;  // see _set_simple_arity
+  bool safe = false;
+  std::size_t compress_threshold = kDefaultCompressThreshold;
+  PyObject* copy_fn = nullptr;       // owned, or nullptr
+  PyObject* pickle_loads = nullptr;  // owned
+  PyObject* cached_error_type = nullptr;  // owned: memokey.memo._CachedError
+
+  std::unordered_map<Key, std::shared_ptr<Entry>, KeyHash> entries;
+  Entry ring;  // sentinel: ring.next is the most recently used
+  std::unordered_map<std::string, std::shared_ptr<Entry>, RawHash, std::equal_to<>> raw;
+  std::size_t raw_max = 4096;
+
+  // Keys this process computed or read (for cache_clear), bounded.
+  std::unordered_set<Key, KeyHash> known;
+  static constexpr std::size_t kMaxKnown = 100000;
+
+  // Computations finished (memo.py's single flight: a miss seen before a
+  // computation finished must look again before computing).
+  std::uint64_t completions = 0;
+
+  std::uint64_t mem_hits = 0;
+  std::uint64_t mem_expired = 0;
+  std::uint64_t evictions = 0;
+  std::uint64_t rejected = 0;
+  std::uint64_t decode_failed = 0;
+  std::uint64_t store_errors = 0;
+  std::vector<std::uint64_t> tier_hits;
+
+  Core() { ring.prev = ring.next = &ring; }
+
+  static void Unlink(Entry* e) {
+    e->prev->next = e->next;
+    e->next->prev = e->prev;
+    e->prev = e->next = nullptr;
+  }
+  void PushFront(Entry* e) {
+    e->next = ring.next;
+    e->prev = &ring;
+    ring.next->prev = e;
+    ring.next = e;
+  }
+  void Touch(Entry* e) {
+    if (ring.next != e) {
+      Unlink(e);
+      PushFront(e);
+    }
+  }
+
+  // Takes e out of the memory tier; its value goes to `grave`.
+  void Kill(Entry* e, std::vector<PyObject*>* grave) {
+    if (!e->live) return;
+    Unlink(e);
+    e->live = false;
+    if (e->value != nullptr) grave->push_back(e->value);
+    e->value = nullptr;
+    const Key key = e->key;
+    entries.erase(key);  // may destroy *e: last use
+  }
+
+  void ClearMemory(std::vector<PyObject*>* grave) {
+    while (ring.next != &ring) Kill(ring.next, grave);
+  }
+
+  bool GetSecret(Secret* out, Status* error) {
+    std::lock_guard lock(secret_mu);
+    if (!secret_ready) {
+      Secret s;
+      const Status st = LoadSecret(
+          secret_config ? std::optional<std::string_view>(*secret_config) : std::nullopt, &s);
+      if (!st.ok()) {
+        *error = st;
+        return false;
+      }
+      secret = std::move(s);
+      secret_ready = true;
+    }
+    *out = secret;
+    return true;
+  }
+};
+
+void Release(std::vector<PyObject*>& grave) {
+  for (PyObject* o : grave) Py_DECREF(o);
+  grave.clear();
+}
+
+// --- the Python type -------------------------------------------------------------
+
+struct MemoObject {
+  PyObject_HEAD
+  vectorcallfunc vectorcall;
+  PyObject* dict;
+  PyObject* weakreflist;
+  PyObject* slow;  // owned
+  Core* core;
+};
+
+PyTypeObject* g_memo_type = nullptr;
+
+bool KeyArg(PyObject* o, Key* key) {
+  if (!PyBytes_Check(o) || PyBytes_GET_SIZE(o) != 16) {
+    PyErr_SetString(PyExc_TypeError, "key must be 16 bytes");
+    return false;
+  }
+  std::memcpy(key->bytes.data(), PyBytes_AS_STRING(o), 16);
+  return true;
+}
+
+PyObject* KeyBytes(const Key& key) {
+  return PyBytes_FromStringAndSize(reinterpret_cast<const char*>(key.bytes.data()), 16);
+}
+
+// seconds (None/0: none) -> ms; -1 with an exception on a bad value
+std::int64_t TtlMs(PyObject* ttl) {
+  if (ttl == Py_None) return 0;
+  const double s = PyFloat_AsDouble(ttl);
+  if (s == -1.0 && PyErr_Occurred()) return -1;
+  if (!std::isfinite(s) || s < 0) {
+    PyErr_SetString(PyExc_ValueError, "ttl must be None or a finite number of seconds >= 0");
+    return -1;
+  }
+  if (s == 0) return 0;
+  const double ms = std::ceil(s * 1000.0);
+  return ms > 9.0e15 ? static_cast<std::int64_t>(9.0e15) : static_cast<std::int64_t>(ms);
+}
+
+void PutEntry(Core& c, const Key& key, PyObject* value, std::int64_t ttl_ms,
+              const std::string_view* shape, bool is_error);
+PyObject* FetchTuple(Core& c, const Key& key);
+
+// Guarded reuse of one KeyEncoder + walk scratch (a __memokey__ hook may
+// call a memoized function while its caller's key is being computed).
+struct KeyScratch {
+  KeyEncoder key;
+  WalkScratch walk;
+  bool busy = false;
+};
+KeyScratch* g_key_scratch = nullptr;
+
+// The key of a normalized argument tuple: KeyOf(["memokey.memo", name,
+// version, args]) in the namespace. False with an exception set.
+bool ComputeKey(Core& c, PyObject* args, Key* out) {
+  if (g_state == nullptr || g_state->canonicalization_error == nullptr) {
+    PyErr_SetString(PyExc_RuntimeError, "memokey._core is used before memokey was imported");
+    return false;
+  }
+  std::unique_ptr<KeyScratch> own;
+  KeyScratch* s = g_key_scratch;
+  if (s == nullptr || s->busy) {
+    own = std::make_unique<KeyScratch>();
+    s = own.get();
+  }
+  s->busy = true;
+  bool oversized = false;
+  bool ok = false;
+  try {
+    KeyEncoder& k = s->key;
+    k.reset(c.key_namespace);
+    Encoder& e = k.encoder();
+    e.array(4);
+    e.text_unchecked("memokey.memo");
+    e.text(c.name);
+    e.text(c.version);
+    if (EncodeObject(*g_state, e, s->walk, args, &oversized)) {
+      *out = k.finish();
+      ok = true;
+    }
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& ex) {
+    PyErr_Format(g_state->canonicalization_error, "memoized arguments: %s", ex.what());
+  }
+  s->busy = false;
+  if (oversized && own == nullptr && s == g_key_scratch) {
+    // Drop the grown buffers instead of keeping them for every later call.
+    delete g_key_scratch;
+    g_key_scratch = new KeyScratch();
+  }
+  return ok;
+}
+
+PyObject* CallSlow(MemoObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                   const RawBuf* raw, const Key* known, PyObject* fetched,
+                   std::uint64_t snapshot = 0) {
+  Ref tuple = Ref::steal(PyTuple_New(nargs));
+  if (!tuple) return nullptr;
+  for (Py_ssize_t i = 0; i < nargs; ++i) PyTuple_SET_ITEM(tuple.get(), i, Py_NewRef(args[i]));
+  Ref kwargs = Ref::borrow(Py_None);
+  if (kwnames != nullptr && PyTuple_GET_SIZE(kwnames) > 0) {
+    kwargs = Ref::steal(PyDict_New());
+    if (!kwargs) return nullptr;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); ++i) {
+      if (PyDict_SetItem(kwargs.get(), PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) != 0) {
+        return nullptr;
+      }
+    }
+  }
+  Ref raw_obj = raw != nullptr ? Ref::steal(PyBytes_FromStringAndSize(
+                                     raw->data, static_cast<Py_ssize_t>(raw->n)))
+                               : Ref::borrow(Py_None);
+  if (!raw_obj) return nullptr;
+  Ref key_obj = known != nullptr ? Ref::steal(KeyBytes(*known)) : Ref::borrow(Py_None);
+  if (!key_obj) return nullptr;
+  Ref slow = Ref::borrow(self->slow);  // the call may clear self
+  if (!slow) {
+    PyErr_SetString(PyExc_RuntimeError, "memoized function was cleared");
+    return nullptr;
+  }
+  Ref snapshot_obj = fetched != nullptr ? Ref::steal(PyLong_FromUnsignedLongLong(snapshot))
+                                         : Ref::borrow(Py_None);
+  if (!snapshot_obj) return nullptr;
+  PyObject* call_args[] = {tuple.get(), kwargs.get(), raw_obj.get(), key_obj.get(),
+                           fetched != nullptr ? fetched : Py_None, snapshot_obj.get()};
+  return PyObject_Vectorcall(slow.get(), call_args, 6, nullptr);
+}
+
+inline bool Fresh(const Entry* e) {
+  return e->live && !e->is_error && (e->expires_ns == 0 || NowNs() < e->expires_ns);
+}
+
+PyObject* Hit(Core& c, Entry* e) {
+  ++c.mem_hits;
+  c.Touch(e);
+  if (c.copy_fn != nullptr) {
+    Ref value = Ref::borrow(e->value);  // deepcopy may run code that evicts e
+    return PyObject_CallOneArg(c.copy_fn, value.get());
+  }
+  return Py_NewRef(e->value);
+}
+
+PyObject* MemoCall(PyObject* callable, PyObject* const* args, std::size_t nargsf,
+                   PyObject* kwnames) {
+  auto* self = reinterpret_cast<MemoObject*>(callable);
+  Core& c = *self->core;
+  const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  RawBuf buf;
+  const bool raw = c.raw_enabled && EncodeRaw(buf, args, nargs, kwnames);
+  Key key;
+  bool have_key = false;
+  bool error_entry = false;
+  if (raw) {
+    // 1. A call shape seen before: its entry.
+    auto it = c.raw.find(buf.view());
+    if (it != c.raw.end()) {
+      Entry* e = it->second.get();
+      if (Fresh(e)) return Hit(c, e);
+      key = e->key;
+      have_key = true;
+      error_entry = e->live && e->is_error;
+    }
+  } else if (nargs == c.simple_arity &&
+             (kwnames == nullptr || PyTuple_GET_SIZE(kwnames) == 0)) {
+    // 2. Other argument types, all positional, one per parameter: the call
+    // is its own normalized form, so its key is the walk of the arguments.
+    Ref tuple = Ref::steal(PyTuple_New(nargs));
+    if (!tuple) return nullptr;
+    for (Py_ssize_t i = 0; i < nargs; ++i) PyTuple_SET_ITEM(tuple.get(), i, Py_NewRef(args[i]));
+    if (!ComputeKey(c, tuple.get(), &key)) return nullptr;
+    have_key = true;
+    auto it = c.entries.find(key);
+    if (it != c.entries.end()) {
+      Entry* e = it->second.get();
+      if (Fresh(e)) return Hit(c, e);
+      error_entry = e->live && e->is_error;
+    }
+  }
+  if (have_key && c.store && !error_entry) {
+    // 3. The key is known but not in memory: ask the store from here; the
+    // slow path only on a miss.
+    const std::uint64_t snapshot = c.completions;
+    Ref fetched = Ref::steal(FetchTuple(c, key));
+    if (!fetched) return nullptr;
+    PyObject* value = PyTuple_GET_ITEM(fetched.get(), 2);
+    if (PyLong_AsLong(PyTuple_GET_ITEM(fetched.get(), 0)) == kHit &&
+        Py_TYPE(value) != reinterpret_cast<PyTypeObject*>(c.cached_error_type) &&
+        PyTuple_GET_ITEM(fetched.get(), 4) == Py_None) {
+      const std::int64_t ttl_ms = TtlMs(PyTuple_GET_ITEM(fetched.get(), 3));
+      if (ttl_ms < 0) return nullptr;
+      const std::string_view shape = buf.view();
+      Ref result = Ref::borrow(value);
+      PutEntry(c, key, value, ttl_ms, raw ? &shape : nullptr, false);
+      if (c.copy_fn != nullptr) return PyObject_CallOneArg(c.copy_fn, result.get());
+      return result.release();
+    }
+    return CallSlow(self, args, nargs, kwnames, raw ? &buf : nullptr, &key, fetched.get(),
+                    snapshot);
+  }
+  return CallSlow(self, args, nargs, kwnames, raw ? &buf : nullptr, have_key ? &key : nullptr,
+                  nullptr);
+}
+
+// --- methods used by memokey/memo.py ------------------------------------------
+
+Core* CoreOf(PyObject* self) { return reinterpret_cast<MemoObject*>(self)->core; }
+
+// _key(normalized_args: tuple) -> bytes (16)
+PyObject* MemoKey(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 1) {
+    PyErr_SetString(PyExc_TypeError, "_key(args)");
+    return nullptr;
+  }
+  Key key;
+  if (!ComputeKey(*CoreOf(self), args[0], &key)) return nullptr;
+  return KeyBytes(key);
+}
+
+// _completions() -> int; _complete(): one more computation finished.
+PyObject* MemoCompletions(PyObject* self, PyObject*) {
+  return PyLong_FromUnsignedLongLong(CoreOf(self)->completions);
+}
+PyObject* MemoComplete(PyObject* self, PyObject*) {
+  ++CoreOf(self)->completions;
+  Py_RETURN_NONE;
+}
+
+// _set_simple_arity(n): calls with exactly n positional arguments and no
+// keywords are already normalized (-1: never).
+PyObject* MemoSetSimpleArity(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 1) {
+    PyErr_SetString(PyExc_TypeError, "_set_simple_arity(n)");
+    return nullptr;
+  }
+  const Py_ssize_t n = PyLong_AsSsize_t(args[0]);
+  if (n == -1 && PyErr_Occurred()) return nullptr;
+  CoreOf(self)->simple_arity = n;
+  Py_RETURN_NONE;
+}
+
+// _mem_get(key) -> (status, value): 0 hit, 1 absent, 2 expired (removed),
+// 3 a cached exception (value: what _put stored)
+PyObject* MemoMemGet(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  Key key;
+  if (nargs != 1 || !KeyArg(args[0], &key)) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_mem_get(key)");
+    return nullptr;
+  }
+  Core& c = *CoreOf(self);
+  auto it = c.entries.find(key);
+  if (it == c.entries.end()) return Py_BuildValue("(iO)", 1, Py_None);
+  Entry* e = it->second.get();
+  if (e->expires_ns != 0 && NowNs() >= e->expires_ns) {
+    std::vector<PyObject*> grave;
+    c.Kill(e, &grave);
+    ++c.mem_expired;
+    Release(grave);
+    return Py_BuildValue("(iO)", 2, Py_None);
+  }
+  c.Touch(e);
+  if (!e->is_error) ++c.mem_hits;
+  return Py_BuildValue("(iO)", e->is_error ? 3 : 0, e->value);
+}
+
+// Puts value into the memory tier (a shell when it is off) and maps the call
+// shape to it. Evicted values are released at the end.
+void PutEntry(Core& c, const Key& key, PyObject* value, std::int64_t ttl_ms,
+              const std::string_view* shape, bool is_error) {
+  if (c.known.size() < Core::kMaxKnown) c.known.insert(key);
+  std::vector<PyObject*> grave;
+  std::shared_ptr<Entry> entry;
+  if (c.maxsize > 0) {
+    auto it = c.entries.find(key);
+    if (it != c.entries.end()) {
+      entry = it->second;
+      grave.push_back(entry->value);
+      entry->value = Py_NewRef(value);
+      c.Touch(entry.get());
+    } else {
+      entry = std::make_shared<Entry>();
+      entry->key = key;
+      entry->value = Py_NewRef(value);
+      entry->live = true;
+      c.entries.emplace(key, entry);
+      c.PushFront(entry.get());
+    }
+    entry->is_error = is_error;
+    entry->expires_ns = ttl_ms > 0 ? NowNs() + ttl_ms * 1000000 : 0;
+    while (c.entries.size() > c.maxsize && c.ring.prev != &c.ring) {
+      Entry* victim = c.ring.prev;
+      if (victim == entry.get()) break;
+      c.Kill(victim, &grave);
+      ++c.evictions;
+    }
+  } else {
+    entry = std::make_shared<Entry>();  // a shell: the key only
+    entry->key = key;
+  }
+  if (shape != nullptr && c.raw_enabled) {
+    auto it = c.raw.find(*shape);
+    if (it != c.raw.end()) {
+      it->second = entry;
+    } else {
+      if (c.raw.size() >= c.raw_max) c.raw.clear();  // shells and live entries: no Python code
+      c.raw.emplace(std::string(*shape), entry);
+    }
+  }
+  Release(grave);
+}
+
+// _put(key, value, ttl_seconds | None, raw | None, is_error: bool)
+PyObject* MemoPut(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  Key key;
+  if (nargs != 5 || !KeyArg(args[0], &key)) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_put(key, value, ttl, raw, is_error)");
+    return nullptr;
+  }
+  PyObject* value = args[1];
+  const std::int64_t ttl_ms = TtlMs(args[2]);
+  if (ttl_ms < 0) return nullptr;
+  PyObject* raw = args[3];
+  if (raw != Py_None && !PyBytes_Check(raw)) {
+    PyErr_SetString(PyExc_TypeError, "_put: raw must be bytes or None");
+    return nullptr;
+  }
+  const int is_error = PyObject_IsTrue(args[4]);
+  if (is_error < 0) return nullptr;
+  Core& c = *CoreOf(self);
+  std::string_view shape;
+  if (raw != Py_None) {
+    shape = std::string_view(PyBytes_AS_STRING(raw), static_cast<std::size_t>(PyBytes_GET_SIZE(raw)));
+  }
+  PutEntry(c, key, value, ttl_ms, raw != Py_None ? &shape : nullptr, is_error != 0);
+  Py_RETURN_NONE;
+}
+
+// _link(raw, key): map the call shape raw to key's entry (a shell when key
+// is not in the memory tier), without touching the entry's value or TTL.
+PyObject* MemoLink(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  Key key;
+  if (nargs != 2 || !PyBytes_Check(args[0]) || !KeyArg(args[1], &key)) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_link(raw, key)");
+    return nullptr;
+  }
+  Core& c = *CoreOf(self);
+  if (!c.raw_enabled) Py_RETURN_NONE;
+  std::shared_ptr<Entry> entry;
+  auto found = c.entries.find(key);
+  if (found != c.entries.end()) {
+    entry = found->second;
+  } else {
+    entry = std::make_shared<Entry>();
+    entry->key = key;
+  }
+  const std::string_view shape(PyBytes_AS_STRING(args[0]),
+                               static_cast<std::size_t>(PyBytes_GET_SIZE(args[0])));
+  auto it = c.raw.find(shape);
+  if (it != c.raw.end()) {
+    it->second = std::move(entry);  // may drop a shell: no Python code
+  } else {
+    if (c.raw.size() >= c.raw_max) c.raw.clear();
+    c.raw.emplace(std::string(shape), std::move(entry));
+  }
+  Py_RETURN_NONE;
+}
+
+// _peek(key) -> 0 present, 1 absent, 2 expired: no side effects.
+PyObject* MemoPeek(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  Key key;
+  if (nargs != 1 || !KeyArg(args[0], &key)) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_peek(key)");
+    return nullptr;
+  }
+  Core& c = *CoreOf(self);
+  auto it = c.entries.find(key);
+  if (it == c.entries.end()) return PyLong_FromLong(1);
+  const Entry* e = it->second.get();
+  if (e->expires_ns != 0 && NowNs() >= e->expires_ns) return PyLong_FromLong(2);
+  return PyLong_FromLong(0);
+}
+
+// _forget(key): drop key from the memory tier.
+PyObject* MemoForget(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  Key key;
+  if (nargs != 1 || !KeyArg(args[0], &key)) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_forget(key)");
+    return nullptr;
+  }
+  Core& c = *CoreOf(self);
+  std::vector<PyObject*> grave;
+  auto it = c.entries.find(key);
+  if (it != c.entries.end()) c.Kill(it->second.get(), &grave);
+  Release(grave);
+  Py_RETURN_NONE;
+}
+
+// _clear(): empty the memory tier (and the shape map).
+PyObject* MemoClear(PyObject* self, PyObject*) {
+  Core& c = *CoreOf(self);
+  std::vector<PyObject*> grave;
+  c.ClearMemory(&grave);
+  c.raw.clear();
+  Release(grave);
+  Py_RETURN_NONE;
+}
+
+// _take_known() -> [bytes]: the keys computed or read since the last call
+// (the entries cache_clear deletes from the store), forgotten.
+PyObject* MemoTakeKnown(PyObject* self, PyObject*) {
+  Core& c = *CoreOf(self);
+  Ref out = Ref::steal(PyList_New(0));
+  if (!out) return nullptr;
+  for (const Key& key : c.known) {
+    Ref k = Ref::steal(KeyBytes(key));
+    if (!k || PyList_Append(out.get(), k.get()) != 0) return nullptr;
+  }
+  c.known.clear();
+  return out.release();
+}
+
+// _attach(store | None)
+PyObject* MemoAttach(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 1) {
+    PyErr_SetString(PyExc_TypeError, "_attach(store)");
+    return nullptr;
+  }
+  Core& c = *CoreOf(self);
+  if (args[0] == Py_None) {
+    c.store.reset();
+    c.tiers.clear();
+    c.tier_names.clear();
+    c.tier_hits.clear();
+    c.strict = false;
+    Py_RETURN_NONE;
+  }
+  PyStore* ps = nullptr;
+  if (!nb::try_cast<PyStore*>(nb::handle(args[0]), ps) || ps == nullptr) {
+    PyErr_SetString(PyExc_TypeError, "_attach: expected a memokey.Store");
+    return nullptr;
+  }
+  c.store = ps->store;
+  c.tiers.clear();
+  c.tier_names.clear();
+  if (ps->tiered != nullptr) {
+    for (std::size_t i = 0; i < ps->tiered->tier_count(); ++i) {
+      c.tiers.push_back(&ps->tiered->tier(i));
+    }
+  } else {
+    c.tiers.push_back(c.store.get());
+  }
+  c.strict = false;
+  for (Store* t : c.tiers) {
+    c.tier_names.push_back(t->Describe());
+    if (c.tier_names.back().find("strict=1") != std::string::npos) c.strict = true;
+  }
+  c.tier_hits.assign(c.tiers.size(), 0);
+  Py_RETURN_NONE;
+}
+
+PyObject* PyTtlSeconds(std::int64_t ms) {
+  if (ms <= 0) Py_RETURN_NONE;
+  return PyFloat_FromDouble(static_cast<double>(ms) / 1000.0);
+}
+
+// Decodes a verified payload; nullptr with an exception set on failure.
+PyObject* DecodePayload(Core& c, Codec codec, const std::string& payload, std::string* refusal) {
+  switch (codec) {
+    case Codec::kPickle5: {
+      if (c.safe) {
+        *refusal = "a pickle payload is refused in safe mode";
+        return nullptr;
+      }
+      Ref bytes = Ref::steal(
+          PyBytes_FromStringAndSize(payload.data(), static_cast<Py_ssize_t>(payload.size())));
+      if (!bytes) return nullptr;
+      return PyObject_CallOneArg(c.pickle_loads, bytes.get());
+    }
+    case Codec::kCbor: {
+      Ref bytes = Ref::steal(
+          PyBytes_FromStringAndSize(payload.data(), static_cast<Py_ssize_t>(payload.size())));
+      if (!bytes) return nullptr;
+      return LoadsImpl(*g_state, bytes.get(), true);
+    }
+    default:
+      *refusal = "a raw payload is not a memoized result";
+      return nullptr;
+  }
+}
+
+std::string CurrentErrorText() {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  std::string text = "decoding failed";
+  if (value != nullptr) {
+    Ref s = Ref::steal(PyObject_Str(value));
+    const char* name = type != nullptr ? reinterpret_cast<PyTypeObject*>(type)->tp_name : "error";
+    if (s) {
+      const char* u = PyUnicode_AsUTF8(s.get());
+      text = std::string(name) + ": " + (u != nullptr ? u : "?");
+    }
+    PyErr_Clear();
+  }
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
+  return text;
+}
+
+// _fetch(key) -> (status, tier, value, ttl_seconds | None, note | None)
+//   status 0 hit (value decoded, tier = index that answered), 1 miss,
+//   2 rejected (every copy found failed verification), 3 decode failed,
+//   4 store error (counted; a strict store raises instead).
+//   note: why something was rejected or failed, for the log.
+PyObject* FetchTuple(Core& c, const Key& key) {
+  if (!c.store) return Py_BuildValue("(iiOOO)", kMiss, -1, Py_None, Py_None, Py_None);
+  std::shared_ptr<Store> keep = c.store;
+  const std::vector<Store*> tiers = c.tiers;
+  const std::string hex = key.hex();
+
+  int status = kMiss;
+  int tier = -1;
+  Codec codec = Codec::kRaw;
+  std::string payload;
+  std::chrono::milliseconds ttl_left{0};
+  std::string note;
+  std::uint64_t rejected = 0, errors = 0;
+  std::size_t rejected_tier = 0;
+  Status fatal;
+  {
+    nb::gil_scoped_release release;  // (c.tier_names is not read in here)
+    Secret secret;
+    Status serr;
+    if (!c.GetSecret(&secret, &serr)) {
+      status = kError;
+      note = "no secret: " + serr.ToString();
+      ++errors;
+    } else {
+      std::string sealed;
+      for (std::size_t i = 0; i < tiers.size(); ++i) {
+        std::chrono::milliseconds ttl{0};
+        const Status s = tiers[i]->GetWithTtl(hex, &sealed, &ttl);
+        if (s.IsNotFound()) {
+          if (s.message() != "not found") {
+            ++errors;  // an unreachable server, answered as a miss
+            note = s.message();
+            status = status == kMiss ? kError : status;
+          }
+          continue;
+        }
+        if (!s.ok()) {
+          fatal = s;
+          break;
+        }
+        const Status o = OpenEnvelope(hex, sealed, secret, &codec, &payload);
+        if (!o.ok()) {
+          ++rejected;
+          rejected_tier = i;
+          note = o.ToString();
+          status = kRejected;
+          continue;
+        }
+        status = kHit;
+        tier = static_cast<int>(i);
+        ttl_left = ttl;
+        for (std::size_t j = 0; j < i; ++j) {
+          if (!tiers[j]->Put(hex, sealed, ttl).ok()) ++errors;
+        }
+        break;
+      }
+    }
+  }
+  c.rejected += rejected;
+  c.store_errors += errors;
+  if (!fatal.ok()) {
+    SetStatusError(fatal, "memoize: store lookup");
+    return nullptr;
+  }
+  auto tier_name = [&](std::size_t i) {
+    return i < c.tier_names.size() ? c.tier_names[i] : std::string("tier ") + std::to_string(i);
+  };
+  if (rejected > 0) note = tier_name(rejected_tier) + ": " + note;
+  if (status != kHit) {
+    return Py_BuildValue("(iiOOs#)", status, -1, Py_None, Py_None, note.data(),
+                         static_cast<Py_ssize_t>(note.size()));
+  }
+  std::string refusal;
+  Ref value = Ref::steal(DecodePayload(c, codec, payload, &refusal));
+  if (!value) {
+    const std::string why = refusal.empty() ? CurrentErrorText() : refusal;
+    ++c.decode_failed;
+    const std::string text = tier_name(static_cast<std::size_t>(tier)) + ": " + why;
+    return Py_BuildValue("(iiOOs#)", kDecodeFailed, tier, Py_None, Py_None, text.data(),
+                         static_cast<Py_ssize_t>(text.size()));
+  }
+  if (static_cast<std::size_t>(tier) < c.tier_hits.size()) ++c.tier_hits[tier];
+  Ref ttl_obj = Ref::steal(PyTtlSeconds(ttl_left.count()));
+  if (!ttl_obj) return nullptr;
+  Ref note_obj = rejected > 0 ? Ref::steal(PyUnicode_FromStringAndSize(
+                                    note.data(), static_cast<Py_ssize_t>(note.size())))
+                              : Ref::borrow(Py_None);
+  if (!note_obj) return nullptr;
+  return Py_BuildValue("(iiOOO)", kHit, tier, value.get(), ttl_obj.get(), note_obj.get());
+}
+
+PyObject* MemoFetch(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  Key key;
+  if (nargs != 1 || !KeyArg(args[0], &key)) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_fetch(key)");
+    return nullptr;
+  }
+  return FetchTuple(*CoreOf(self), key);
+}
+
+// _save(key, payload, codec, ttl_seconds | None) -> (ok: bool, note | None)
+PyObject* MemoSave(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  Key key;
+  if (nargs != 4 || !KeyArg(args[0], &key)) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_save(key, payload, codec, ttl)");
+    return nullptr;
+  }
+  Core& c = *CoreOf(self);
+  if (!c.store) return Py_BuildValue("(OO)", Py_False, Py_None);
+  const long codec_num = PyLong_AsLong(args[2]);
+  if (codec_num == -1 && PyErr_Occurred()) return nullptr;
+  if (codec_num < 0 || codec_num > 2) {
+    PyErr_SetString(PyExc_ValueError, "_save: bad codec");
+    return nullptr;
+  }
+  const std::int64_t ttl_ms = TtlMs(args[3]);
+  if (ttl_ms < 0) return nullptr;
+  Py_buffer view;
+  if (PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) != 0) return nullptr;
+  struct ReleaseBuffer {
+    Py_buffer* v;
+    ~ReleaseBuffer() { PyBuffer_Release(v); }
+  } release_buffer{&view};
+  std::shared_ptr<Store> store = c.store;
+  const std::string hex = key.hex();
+  Status s;
+  {
+    nb::gil_scoped_release release;
+    Secret secret;
+    if (c.GetSecret(&secret, &s)) {
+      std::string sealed;
+      s = SealEnvelope(hex, static_cast<Codec>(codec_num),
+                       std::string_view(static_cast<const char*>(view.buf),
+                                        static_cast<std::size_t>(view.len)),
+                       secret, &sealed, c.compress_threshold);
+      if (s.ok()) s = store->Put(hex, sealed, std::chrono::milliseconds{ttl_ms});
+    }
+  }
+  if (s.ok()) return Py_BuildValue("(OO)", Py_True, Py_None);
+  if (c.strict && s.code() != Status::Code::kInvalidArgument) {
+    SetStatusError(s, "memoize: store write");
+    return nullptr;
+  }
+  ++c.store_errors;
+  const std::string note = s.ToString();
+  return Py_BuildValue("(Os#)", Py_False, note.data(), static_cast<Py_ssize_t>(note.size()));
+}
+
+// _delete(key) -> bool: remove key from every tier of the store.
+PyObject* MemoDelete(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  Key key;
+  if (nargs != 1 || !KeyArg(args[0], &key)) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_delete(key)");
+    return nullptr;
+  }
+  Core& c = *CoreOf(self);
+  if (!c.store) Py_RETURN_TRUE;
+  std::shared_ptr<Store> store = c.store;
+  const std::string hex = key.hex();
+  Status s;
+  {
+    nb::gil_scoped_release release;
+    s = store->Delete(hex);
+  }
+  if (s.ok()) Py_RETURN_TRUE;
+  if (c.strict) {
+    SetStatusError(s, "memoize: store delete");
+    return nullptr;
+  }
+  ++c.store_errors;
+  Py_RETURN_FALSE;
+}
+
+// _explain(key) -> [(tier name, status, detail)] for each store tier, without
+// backfill: status is "hit", "not present", "expired", "MAC rejected",
+// "decode failed" or "error".
+PyObject* MemoExplain(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  Key key;
+  if (nargs != 1 || !KeyArg(args[0], &key)) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_explain(key)");
+    return nullptr;
+  }
+  Core& c = *CoreOf(self);
+  Ref out = Ref::steal(PyList_New(0));
+  if (!out) return nullptr;
+  if (!c.store) return out.release();
+  std::shared_ptr<Store> keep = c.store;
+  const std::vector<Store*> tiers = c.tiers;
+  const std::string hex = key.hex();
+  struct Row {
+    std::string status, detail;
+    bool opened = false;
+    Codec codec = Codec::kRaw;
+    std::string payload;
+  };
+  std::vector<Row> rows(tiers.size());
+  {
+    nb::gil_scoped_release release;
+    Secret secret;
+    Status serr;
+    const bool have_secret = c.GetSecret(&secret, &serr);
+    for (std::size_t i = 0; i < tiers.size(); ++i) {
+      Row& r = rows[i];
+      const std::uint64_t expired_before = tiers[i]->Stats().expired;
+      std::string sealed;
+      const Status s = tiers[i]->Get(hex, &sealed);
+      if (s.IsNotFound()) {
+        if (s.message() != "not found") {
+          r.status = "error";
+          r.detail = s.message();
+        } else if (tiers[i]->Stats().expired > expired_before) {
+          r.status = "expired";
+        } else {
+          r.status = "not present";
+        }
+        continue;
+      }
+      if (!s.ok()) {
+        r.status = "error";
+        r.detail = s.ToString();
+        continue;
+      }
+      if (!have_secret) {
+        r.status = "error";
+        r.detail = "no secret: " + serr.ToString();
+        continue;
+      }
+      const Status o = OpenEnvelope(hex, sealed, secret, &r.codec, &r.payload);
+      if (!o.ok()) {
+        r.status = "MAC rejected";
+        r.detail = o.ToString();
+        continue;
+      }
+      r.opened = true;
+    }
+  }
+  for (std::size_t i = 0; i < tiers.size(); ++i) {
+    Row& r = rows[i];
+    if (r.opened) {
+      std::string refusal;
+      Ref v = Ref::steal(DecodePayload(c, r.codec, r.payload, &refusal));
+      if (!v) {
+        r.status = "decode failed";
+        r.detail = refusal.empty() ? CurrentErrorText() : refusal;
+      } else {
+        r.status = "hit";
+        static const char* kCodecNames[] = {"raw", "cbor", "pickle5"};
+        r.detail = std::string("codec ") + kCodecNames[static_cast<int>(r.codec)] + ", " +
+                   std::to_string(r.payload.size()) + " payload bytes";
+      }
+    }
+    const std::string name = i < c.tier_names.size() ? c.tier_names[i] : "tier " + std::to_string(i);
+    Ref row = Ref::steal(Py_BuildValue(
+        "(s#s#s#)", name.data(), static_cast<Py_ssize_t>(name.size()),
+        r.status.data(), static_cast<Py_ssize_t>(r.status.size()), r.detail.data(),
+        static_cast<Py_ssize_t>(r.detail.size())));
+    if (!row || PyList_Append(out.get(), row.get()) != 0) return nullptr;
+  }
+  return out.release();
+}
+
+// _stats() -> dict
+PyObject* MemoStats(PyObject* self, PyObject*) {
+  Core& c = *CoreOf(self);
+  Ref tier_hits = Ref::steal(PyList_New(static_cast<Py_ssize_t>(c.tier_hits.size())));
+  Ref tier_names = Ref::steal(PyList_New(static_cast<Py_ssize_t>(c.tier_names.size())));
+  if (!tier_hits || !tier_names) return nullptr;
+  for (std::size_t i = 0; i < c.tier_hits.size(); ++i) {
+    PyObject* n = PyLong_FromUnsignedLongLong(c.tier_hits[i]);
+    if (n == nullptr) return nullptr;
+    PyList_SET_ITEM(tier_hits.get(), static_cast<Py_ssize_t>(i), n);
+  }
+  for (std::size_t i = 0; i < c.tier_names.size(); ++i) {
+    PyObject* n = PyUnicode_FromStringAndSize(c.tier_names[i].data(),
+                                              static_cast<Py_ssize_t>(c.tier_names[i].size()));
+    if (n == nullptr) return nullptr;
+    PyList_SET_ITEM(tier_names.get(), static_cast<Py_ssize_t>(i), n);
+  }
+  return Py_BuildValue(
+      "{s:K,s:K,s:K,s:K,s:K,s:K,s:n,s:n,s:O,s:O}", "memory_hits",
+      static_cast<unsigned long long>(c.mem_hits), "memory_expired",
+      static_cast<unsigned long long>(c.mem_expired), "evictions",
+      static_cast<unsigned long long>(c.evictions), "rejected",
+      static_cast<unsigned long long>(c.rejected), "decode_failed",
+      static_cast<unsigned long long>(c.decode_failed), "store_errors",
+      static_cast<unsigned long long>(c.store_errors), "currsize",
+      static_cast<Py_ssize_t>(c.entries.size()), "shapes", static_cast<Py_ssize_t>(c.raw.size()),
+      "tier_hits", tier_hits.get(), "tiers", tier_names.get());
+}
+
+PyObject* MemoResetStats(PyObject* self, PyObject*) {
+  Core& c = *CoreOf(self);
+  c.mem_hits = c.mem_expired = c.evictions = c.rejected = c.decode_failed = c.store_errors = 0;
+  c.tier_hits.assign(c.tier_hits.size(), 0);
+  Py_RETURN_NONE;
+}
+
+PyObject* MemoReduce(PyObject* self, PyObject*) {
+  return PyObject_GetAttrString(self, "__qualname__");
+}
+
+PyObject* MemoDescrGet(PyObject* self, PyObject* obj, PyObject*) {
+  if (obj == nullptr || obj == Py_None) return Py_NewRef(self);
+  return PyMethod_New(self, obj);
+}
+
+// MemoWrapper(slow, name, version, namespace, maxsize, copy_fn, raw_enabled,
+//             safe, pickle_loads, compress_threshold, secret, cached_error_type)
+PyObject* MemoNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+  if (kwargs != nullptr && PyDict_GET_SIZE(kwargs) != 0) {
+    PyErr_SetString(PyExc_TypeError, "MemoWrapper() takes positional arguments only");
+    return nullptr;
+  }
+  PyObject *slow, *ns, *maxsize_obj, *copy_fn, *pickle_loads, *secret, *error_type;
+  const char *name, *version;
+  Py_ssize_t name_len, version_len, compress_threshold;
+  int raw_enabled, safe;
+  if (!PyArg_ParseTuple(args, "Os#s#OOOppOnOO:MemoWrapper", &slow, &name, &name_len, &version,
+                        &version_len, &ns, &maxsize_obj, &copy_fn, &raw_enabled, &safe,
+                        &pickle_loads, &compress_threshold, &secret, &error_type)) {
+    return nullptr;
+  }
+  if (!PyCallable_Check(slow) || !PyCallable_Check(pickle_loads) ||
+      (copy_fn != Py_None && !PyCallable_Check(copy_fn))) {
+    PyErr_SetString(PyExc_TypeError, "MemoWrapper: slow, copy_fn and pickle_loads must be callable");
+    return nullptr;
+  }
+  auto core = std::make_unique<Core>();
+  core->name.assign(name, static_cast<std::size_t>(name_len));
+  core->version.assign(version, static_cast<std::size_t>(version_len));
+  if (ns != Py_None) {
+    Py_ssize_t n;
+    const char* s = PyUnicode_AsUTF8AndSize(ns, &n);
+    if (s == nullptr) return nullptr;
+    core->key_namespace.emplace(s, static_cast<std::size_t>(n));
+  }
+  if (secret != Py_None) {
+    Py_ssize_t n;
+    const char* s = PyUnicode_AsUTF8AndSize(secret, &n);
+    if (s == nullptr) return nullptr;
+    core->secret_config.emplace(s, static_cast<std::size_t>(n));
+  }
+  if (maxsize_obj == Py_None) {
+    core->maxsize = SIZE_MAX;
+  } else {
+    const Py_ssize_t m = PyLong_AsSsize_t(maxsize_obj);
+    if (m == -1 && PyErr_Occurred()) return nullptr;
+    if (m < 0) {
+      PyErr_SetString(PyExc_ValueError, "memory (maxsize) must be >= 0 or None");
+      return nullptr;
+    }
+    core->maxsize = static_cast<std::size_t>(m);
+  }
+  core->raw_enabled = raw_enabled != 0;
+  core->safe = safe != 0;
+  core->compress_threshold = compress_threshold > 0 ? static_cast<std::size_t>(compress_threshold)
+                                                    : kDefaultCompressThreshold;
+  const std::size_t bound = core->maxsize == SIZE_MAX ? std::size_t{1} << 20 : core->maxsize;
+  core->raw_max = std::max<std::size_t>(4096, std::min<std::size_t>(bound * 4, 1u << 22));
+  core->copy_fn = copy_fn == Py_None ? nullptr : Py_NewRef(copy_fn);
+  core->pickle_loads = Py_NewRef(pickle_loads);
+  core->cached_error_type = Py_NewRef(error_type);
+
+  auto* self = reinterpret_cast<MemoObject*>(type->tp_alloc(type, 0));
+  if (self == nullptr) {
+    Py_XDECREF(core->copy_fn);
+    Py_DECREF(core->pickle_loads);
+    Py_DECREF(core->cached_error_type);
+    return nullptr;
+  }
+  self->vectorcall = MemoCall;
+  self->dict = nullptr;
+  self->weakreflist = nullptr;
+  self->slow = Py_NewRef(slow);
+  self->core = core.release();
+  return reinterpret_cast<PyObject*>(self);
+}
+
+int MemoTraverse(PyObject* o, visitproc visit, void* arg) {
+  auto* self = reinterpret_cast<MemoObject*>(o);
+  Py_VISIT(Py_TYPE(o));
+  Py_VISIT(self->dict);
+  Py_VISIT(self->slow);
+  if (self->core != nullptr) {
+    Core& c = *self->core;
+    Py_VISIT(c.copy_fn);
+    Py_VISIT(c.pickle_loads);
+    Py_VISIT(c.cached_error_type);
+    for (Entry* e = c.ring.next; e != &c.ring; e = e->next) Py_VISIT(e->value);
+  }
+  return 0;
+}
+
+int MemoClearRefs(PyObject* o) {
+  auto* self = reinterpret_cast<MemoObject*>(o);
+  Py_CLEAR(self->dict);
+  Py_CLEAR(self->slow);
+  if (self->core != nullptr) {
+    Core& c = *self->core;
+    std::vector<PyObject*> grave;
+    c.ClearMemory(&grave);
+    c.raw.clear();
+    if (c.copy_fn != nullptr) grave.push_back(c.copy_fn);
+    c.copy_fn = nullptr;
+    Release(grave);
+  }
+  return 0;
+}
+
+void MemoDealloc(PyObject* o) {
+  auto* self = reinterpret_cast<MemoObject*>(o);
+  PyTypeObject* type = Py_TYPE(o);
+  PyObject_GC_UnTrack(o);
+  if (self->weakreflist != nullptr) PyObject_ClearWeakRefs(o);
+  MemoClearRefs(o);
+  if (self->core != nullptr) {
+    Py_CLEAR(self->core->pickle_loads);
+    Py_CLEAR(self->core->cached_error_type);
+    delete self->core;
+    self->core = nullptr;
+  }
+  type->tp_free(o);
+  Py_DECREF(type);
+}
+
+#define MEMO_METHOD(name, fn, flags, doc) \
+  {name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn)), flags, doc}
+
+PyMethodDef kMemoMethods[] = {
+    MEMO_METHOD("_key", MemoKey, METH_FASTCALL,
+                "_key(args) -> bytes: the 16-byte key of the normalized argument tuple."),
+    MEMO_METHOD("_set_simple_arity", MemoSetSimpleArity, METH_FASTCALL,
+                "_set_simple_arity(n): n positional arguments are the normalized form (-1: none)"),
+    MEMO_METHOD("_completions", MemoCompletions, METH_NOARGS, "_completions() -> int"),
+    MEMO_METHOD("_complete", MemoComplete, METH_NOARGS, "_complete(): a computation finished"),
+    MEMO_METHOD("_mem_get", MemoMemGet, METH_FASTCALL, "_mem_get(key) -> (status, value)"),
+    MEMO_METHOD("_put", MemoPut, METH_FASTCALL, "_put(key, value, ttl, raw, is_error)"),
+    MEMO_METHOD("_link", MemoLink, METH_FASTCALL, "_link(raw, key)"),
+    MEMO_METHOD("_peek", MemoPeek, METH_FASTCALL, "_peek(key) -> 0 present, 1 absent, 2 expired"),
+    MEMO_METHOD("_forget", MemoForget, METH_FASTCALL, "_forget(key)"),
+    MEMO_METHOD("_clear", MemoClear, METH_NOARGS, "_clear(): empty the memory tier"),
+    MEMO_METHOD("_take_known", MemoTakeKnown, METH_NOARGS,
+                "_take_known() -> [key]: keys computed or read, forgotten"),
+    MEMO_METHOD("_attach", MemoAttach, METH_FASTCALL, "_attach(store | None)"),
+    MEMO_METHOD("_fetch", MemoFetch, METH_FASTCALL,
+                "_fetch(key) -> (status, tier, value, ttl, note)"),
+    MEMO_METHOD("_save", MemoSave, METH_FASTCALL, "_save(key, payload, codec, ttl) -> (ok, note)"),
+    MEMO_METHOD("_delete", MemoDelete, METH_FASTCALL, "_delete(key) -> bool"),
+    MEMO_METHOD("_explain", MemoExplain, METH_FASTCALL,
+                "_explain(key) -> [(tier, status, detail)]"),
+    MEMO_METHOD("_stats", MemoStats, METH_NOARGS, "_stats() -> dict"),
+    MEMO_METHOD("_reset_stats", MemoResetStats, METH_NOARGS, "_reset_stats()"),
+    MEMO_METHOD("__reduce__", MemoReduce, METH_NOARGS,
+                "Pickled by reference (module and qualified name), like a function."),
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyMemberDef kMemoMembers[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(MemoObject, vectorcall), READONLY, nullptr},
+    {"__dictoffset__", T_PYSSIZET, offsetof(MemoObject, dict), READONLY, nullptr},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(MemoObject, weakreflist), READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr},
+};
+
+PyGetSetDef kMemoGetSet[] = {
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+PyType_Slot kMemoSlots[] = {
+    {Py_tp_new, reinterpret_cast<void*>(MemoNew)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(MemoDealloc)},
+    {Py_tp_traverse, reinterpret_cast<void*>(MemoTraverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(MemoClearRefs)},
+    {Py_tp_call, reinterpret_cast<void*>(PyVectorcall_Call)},
+    {Py_tp_descr_get, reinterpret_cast<void*>(MemoDescrGet)},
+    {Py_tp_methods, kMemoMethods},
+    {Py_tp_members, kMemoMembers},
+    {Py_tp_getset, kMemoGetSet},
+    {Py_tp_doc, const_cast<char*>(
+                    "The callable returned by memokey.memoize for a plain function (see memokey.memo).")},
+    {0, nullptr},
+};
+
+PyType_Spec kMemoSpec = {
+    "memokey._core.MemoWrapper",
+    sizeof(MemoObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
+        Py_TPFLAGS_METHOD_DESCRIPTOR,
+    kMemoSlots,
+};
+
+}  // namespace
+
+void BindMemo(nb::module_& m) {
+  g_state = StateOf(nb::object(m.attr("_state")).ptr());
+  g_key_scratch = new KeyScratch();
+  PyObject* type = PyType_FromSpec(&kMemoSpec);
+  if (type == nullptr) throw nb::python_error();
+  g_memo_type = reinterpret_cast<PyTypeObject*>(type);
+  m.attr("MemoWrapper") = nb::steal(type);
+}
+
+}  // namespace memokey::py

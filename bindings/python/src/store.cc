@@ -1,0 +1,400 @@
+// store.cc — memokey._core.Store and the value envelope, for Python.
+//
+// Every call into a store or the envelope runs with the GIL released: a disk
+// store may wait for an fdatasync and a Redis store for the network, and
+// other Python threads keep running meanwhile. Arguments are converted (and
+// their buffers pinned) before the GIL is released; results are turned into
+// Python objects after it is taken back.
+
+#include "store.h"
+
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/string_view.h>
+
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "memokey/envelope.h"
+#include "memokey/store.h"
+
+namespace nb = nanobind;
+
+namespace memokey::py {
+
+void SetStatusError(const Status& status, const char* what) {
+  PyObject* type = PyExc_OSError;
+  switch (status.code()) {
+    case Status::Code::kInvalidArgument:
+      type = PyExc_ValueError;
+      break;
+    case Status::Code::kUnavailable:
+      type = PyExc_ConnectionError;
+      break;
+    default:
+      break;
+  }
+  PyErr_Format(type, "%s: %s", what, status.ToString().c_str());
+}
+
+namespace {
+
+[[noreturn]] void Throw(const Status& status, const char* what) {
+  SetStatusError(status, what);
+  throw nb::python_error();
+}
+
+// A bytes or str argument viewed as bytes (str: its UTF-8 form). The view
+// stays valid while the argument object is alive (the caller holds it).
+std::string_view KeyView(nb::handle key, const char* what) {
+  if (PyBytes_Check(key.ptr())) {
+    return std::string_view(PyBytes_AS_STRING(key.ptr()),
+                            static_cast<std::size_t>(PyBytes_GET_SIZE(key.ptr())));
+  }
+  if (PyUnicode_Check(key.ptr())) {
+    Py_ssize_t n = 0;
+    const char* s = PyUnicode_AsUTF8AndSize(key.ptr(), &n);
+    if (s == nullptr) throw nb::python_error();
+    return std::string_view(s, static_cast<std::size_t>(n));
+  }
+  PyErr_Format(PyExc_TypeError, "%s: key must be bytes or str, not %.100s", what,
+               Py_TYPE(key.ptr())->tp_name);
+  throw nb::python_error();
+}
+
+// A bytes-like value (any C-contiguous buffer), pinned for the call.
+class ValueBuffer {
+ public:
+  ValueBuffer(nb::handle value, const char* what) {
+    if (PyUnicode_Check(value.ptr())) {
+      PyErr_Format(PyExc_TypeError, "%s: value must be bytes-like, not str", what);
+      throw nb::python_error();
+    }
+    if (PyObject_GetBuffer(value.ptr(), &view_, PyBUF_SIMPLE) != 0) throw nb::python_error();
+  }
+  ~ValueBuffer() { PyBuffer_Release(&view_); }
+  ValueBuffer(const ValueBuffer&) = delete;
+  ValueBuffer& operator=(const ValueBuffer&) = delete;
+  std::string_view view() const {
+    return std::string_view(static_cast<const char*>(view_.buf),
+                            static_cast<std::size_t>(view_.len));
+  }
+
+ private:
+  Py_buffer view_{};
+};
+
+std::chrono::milliseconds TtlArg(std::optional<double> ttl) {
+  if (!ttl) return std::chrono::milliseconds{0};
+  const double seconds = *ttl;
+  if (!std::isfinite(seconds) || seconds < 0) {
+    throw nb::value_error("ttl must be None or a finite number of seconds >= 0");
+  }
+  if (seconds == 0) return std::chrono::milliseconds{0};
+  // Round up: a positive ttl below 1 ms must not turn into "no expiry".
+  const double ms = std::ceil(seconds * 1000.0);
+  if (ms > 9.0e15) return std::chrono::milliseconds{static_cast<std::int64_t>(9.0e15)};
+  return std::chrono::milliseconds{static_cast<std::int64_t>(ms)};
+}
+
+nb::bytes Bytes(std::string_view s) { return nb::bytes(s.data(), s.size()); }
+
+nb::dict StatsDict(const StoreStats& s) {
+  nb::dict d;
+  d["hits"] = s.hits;
+  d["misses"] = s.misses;
+  d["puts"] = s.puts;
+  d["deletes"] = s.deletes;
+  d["errors"] = s.errors;
+  d["evictions"] = s.evictions;
+  d["expired"] = s.expired;
+  d["bytes"] = s.bytes;
+  d["entries"] = s.entries;
+  return d;
+}
+
+Secret SecretArg(nb::handle secret) {
+  if (secret.is_none()) {
+    Secret out;
+    Status s;
+    {
+      nb::gil_scoped_release release;
+      s = LoadSecret(std::nullopt, &out);
+    }
+    if (!s.ok()) Throw(s, "load_secret");
+    return out;
+  }
+  std::string_view bytes = KeyView(secret, "secret");
+  if (bytes.size() < kMinSecretBytes) {
+    throw nb::value_error("secret must be at least 16 bytes");
+  }
+  return Secret(bytes);
+}
+
+Codec CodecArg(int codec) {
+  if (codec < 0 || codec > static_cast<int>(Codec::kPickle5)) {
+    throw nb::value_error("codec must be CODEC_RAW (0), CODEC_CBOR (1) or CODEC_PICKLE5 (2)");
+  }
+  return static_cast<Codec>(codec);
+}
+
+const char* kStoreDoc =
+    "Store(url)\n\n"
+    "A byte-string key/value store opened from a URL:\n\n"
+    "  memory://?max_bytes=64M                 in-process, S3-FIFO by bytes, TTL\n"
+    "  disk:///abs/path?max_bytes=1G           LMDB: many processes, crash-safe, TTL\n"
+    "  redis://[user:pass@]host:port/db?prefix=memokey:&timeout_ms=1000&strict=0\n"
+    "  redis+unix:///path/to/redis.sock?db=0\n"
+    "  tiered:URL1|URL2|...                    fastest first: read-through, write-through\n\n"
+    "Keys are bytes or str (UTF-8), 1 to 511 bytes; values are bytes-like. The store\n"
+    "never looks inside values (memokey.memoize signs them: see seal_envelope).\n"
+    "Every method releases the GIL. A bad URL raises ValueError, a disk directory\n"
+    "that cannot be opened OSError. A Redis server that cannot be reached makes\n"
+    "get() a (counted) miss and put() an OSError; with ?strict=1, get() raises\n"
+    "ConnectionError too.";
+
+}  // namespace
+
+void BindStoreClass(nb::module_& m) {
+  nb::class_<PyStore>(m, "Store", kStoreDoc)
+      .def(
+          "__init__",
+          [](PyStore* self, std::string_view url) {
+            std::unique_ptr<Store> store;
+            Status s;
+            {
+              nb::gil_scoped_release release;
+              s = OpenStore(url, &store);
+            }
+            if (!s.ok()) Throw(s, "memokey.open_store");
+            auto* tiered = dynamic_cast<TieredStore*>(store.get());
+            new (self) PyStore{std::shared_ptr<Store>(std::move(store)), tiered};
+          },
+          nb::arg("url"))
+      .def(
+          "get",
+          [](PyStore& self, nb::handle key) -> nb::object {
+            const std::string_view k = KeyView(key, "Store.get");
+            std::string value;
+            Status s;
+            {
+              nb::gil_scoped_release release;
+              s = self.store->Get(k, &value);
+            }
+            if (s.IsNotFound()) return nb::none();
+            if (!s.ok()) Throw(s, "Store.get");
+            return Bytes(value);
+          },
+          nb::arg("key"), "get(key) -> bytes | None: the value, or None on a miss.")
+      .def(
+          "get_many",
+          [](PyStore& self, nb::handle keys) -> nb::list {
+            // Hold the key objects (a generator's items would die otherwise).
+            std::vector<nb::object> holders;
+            std::vector<std::string_view> views;
+            for (nb::handle key : nb::iter(keys)) {
+              holders.push_back(nb::borrow(key));
+              views.push_back(KeyView(key, "Store.get_many"));
+            }
+            std::vector<std::optional<std::string>> values;
+            Status s;
+            {
+              nb::gil_scoped_release release;
+              s = self.store->GetMany(views, &values);
+            }
+            if (!s.ok()) Throw(s, "Store.get_many");
+            nb::list out;
+            for (auto& v : values) {
+              if (v) {
+                out.append(Bytes(*v));
+              } else {
+                out.append(nb::none());
+              }
+            }
+            return out;
+          },
+          nb::arg("keys"),
+          "get_many(keys) -> list[bytes | None]: one entry per key, None for a miss.")
+      .def(
+          "put",
+          [](PyStore& self, nb::handle key, nb::handle value, std::optional<double> ttl) {
+            const std::string_view k = KeyView(key, "Store.put");
+            ValueBuffer v(value, "Store.put");
+            const std::chrono::milliseconds t = TtlArg(ttl);
+            Status s;
+            {
+              nb::gil_scoped_release release;
+              s = self.store->Put(k, v.view(), t);
+            }
+            if (!s.ok()) Throw(s, "Store.put");
+          },
+          nb::arg("key"), nb::arg("value"), nb::arg("ttl") = nb::none(),
+          "put(key, value, ttl=None): store value (bytes-like) under key; ttl in seconds\n"
+          "(None or 0: no expiry). A value too large for the store is silently not admitted.")
+      .def(
+          "delete",
+          [](PyStore& self, nb::handle key) {
+            const std::string_view k = KeyView(key, "Store.delete");
+            Status s;
+            {
+              nb::gil_scoped_release release;
+              s = self.store->Delete(k);
+            }
+            if (!s.ok()) Throw(s, "Store.delete");
+          },
+          nb::arg("key"), "delete(key): remove key (no error if absent).")
+      .def(
+          "contains",
+          [](PyStore& self, nb::handle key) {
+            const std::string_view k = KeyView(key, "Store.contains");
+            bool present = false;
+            Status s;
+            {
+              nb::gil_scoped_release release;
+              s = self.store->Contains(k, &present);
+            }
+            if (!s.ok()) Throw(s, "Store.contains");
+            return present;
+          },
+          nb::arg("key"), "contains(key) -> bool")
+      .def(
+          "__contains__",
+          [](PyStore& self, nb::handle key) {
+            const std::string_view k = KeyView(key, "Store.__contains__");
+            bool present = false;
+            Status s;
+            {
+              nb::gil_scoped_release release;
+              s = self.store->Contains(k, &present);
+            }
+            if (!s.ok()) Throw(s, "Store.__contains__");
+            return present;
+          },
+          nb::arg("key"))
+      .def(
+          "stats", [](PyStore& self) { return StatsDict(self.store->Stats()); },
+          "stats() -> dict: hits, misses, puts, deletes, errors, evictions, expired\n"
+          "(calls of this object in this process), bytes, entries (content, where known).")
+      .def(
+          "tier_stats",
+          [](PyStore& self) {
+            nb::list out;
+            if (self.tiered == nullptr) {
+              out.append(StatsDict(self.store->Stats()));
+            } else {
+              for (const StoreStats& s : self.tiered->TierStats()) out.append(StatsDict(s));
+            }
+            return out;
+          },
+          "tier_stats() -> list[dict]: stats() of each tier (one entry for a plain store).")
+      .def(
+          "tiers",
+          [](PyStore& self) {
+            nb::list out;
+            if (self.tiered == nullptr) {
+              out.append(self.store->Describe());
+            } else {
+              for (std::size_t i = 0; i < self.tiered->tier_count(); ++i) {
+                out.append(self.tiered->tier(i).Describe());
+              }
+            }
+            return out;
+          },
+          "tiers() -> list[str]: describe() of each tier, fastest first.")
+      .def(
+          "describe", [](PyStore& self) { return self.store->Describe(); },
+          "describe() -> str: the store's URL in canonical form (passwords as ***).")
+      .def("__repr__", [](PyStore& self) {
+        return "memokey.Store(" + std::string(nb::repr(nb::cast(self.store->Describe())).c_str()) +
+               ")";
+      });
+}
+
+void BindEnvelope(nb::module_& m) {
+  m.attr("CODEC_RAW") = static_cast<int>(Codec::kRaw);
+  m.attr("CODEC_CBOR") = static_cast<int>(Codec::kCbor);
+  m.attr("CODEC_PICKLE5") = static_cast<int>(Codec::kPickle5);
+  m.attr("ENVELOPE_OVERHEAD") = kEnvelopeOverhead;
+
+  m.def(
+      "seal",
+      [](nb::handle key, int codec, nb::handle payload, nb::handle secret,
+         std::size_t compress_threshold) {
+        const std::string_view k = KeyView(key, "seal");
+        const Codec c = CodecArg(codec);
+        ValueBuffer p(payload, "seal");
+        const Secret sec = SecretArg(secret);
+        std::string out;
+        Status s;
+        {
+          nb::gil_scoped_release release;
+          s = SealEnvelope(k, c, p.view(), sec, &out, compress_threshold);
+        }
+        if (!s.ok()) Throw(s, "seal");
+        return Bytes(out);
+      },
+      nb::arg("key"), nb::arg("codec"), nb::arg("payload"), nb::arg("secret") = nb::none(),
+      nb::arg("compress_threshold") = kDefaultCompressThreshold,
+      "seal(key, codec, payload, secret=None, compress_threshold=1024) -> bytes\n\n"
+      "The signed envelope of payload for key (docs: lib/include/memokey/envelope.h):\n"
+      "header, payload (zstd-compressed when that helps), HMAC-SHA256 over key and\n"
+      "everything before it. secret: bytes/str of at least 16 bytes, or None for\n"
+      "load_secret().");
+  m.def(
+      "open_envelope",
+      [](nb::handle key, nb::handle sealed, nb::handle secret) {
+        const std::string_view k = KeyView(key, "open_envelope");
+        ValueBuffer b(sealed, "open_envelope");
+        const Secret sec = SecretArg(secret);
+        Codec codec = Codec::kRaw;
+        std::string payload;
+        Status s;
+        {
+          nb::gil_scoped_release release;
+          s = OpenEnvelope(k, b.view(), sec, &codec, &payload);
+        }
+        if (!s.ok()) {
+          PyErr_Format(PyExc_ValueError, "envelope rejected: %s", s.ToString().c_str());
+          throw nb::python_error();
+        }
+        return nb::make_tuple(static_cast<int>(codec), Bytes(payload));
+      },
+      nb::arg("key"), nb::arg("sealed"), nb::arg("secret") = nb::none(),
+      "open_envelope(key, sealed, secret=None) -> (codec, payload)\n\n"
+      "Verifies the MAC (constant time) before anything else; raises ValueError\n"
+      "(\"envelope rejected: ...\") for a wrong key or secret, altered, truncated or\n"
+      "planted bytes.");
+  m.def(
+      "load_secret",
+      [](std::optional<std::string> configured) {
+        Secret out;
+        Status s;
+        {
+          nb::gil_scoped_release release;
+          s = LoadSecret(configured ? std::optional<std::string_view>(*configured) : std::nullopt,
+                         &out);
+        }
+        if (!s.ok()) Throw(s, "load_secret");
+        return Bytes(out.bytes());
+      },
+      nb::arg("configured") = nb::none(),
+      "load_secret(configured=None) -> bytes\n\n"
+      "The signing secret: configured, else $MEMOKEY_SECRET, else the per-user key file\n"
+      "$XDG_CONFIG_HOME/memokey/secret (~/.config/memokey/secret), created on first\n"
+      "use (32 random bytes in hex, mode 0600, directory 0700).");
+}
+
+}  // namespace memokey::py
+
+void memokey_bind_store(nanobind::module_& m) {
+  memokey::py::BindStoreClass(m);
+  memokey::py::BindEnvelope(m);
+  memokey::py::BindMemo(m);
+}
