@@ -18,6 +18,22 @@
 //     every waiter gets the exception and nothing is cached. A call that
 //     re-enters its own key on the same thread (recursion) computes directly
 //     instead of waiting for itself.
+//   * Single flight across processes on one host (MemoOptions::lock_dir):
+//     when lock_dir is set, the caller that wins the in-process flight takes
+//     an exclusive flock(2) on  lock_dir/<key hex>.lock  (the directory is
+//     created 0700, parents too), looks the key up in the store again (another
+//     process may have stored it meanwhile), and only then computes, stores
+//     and releases. Callers in other processes sharing the store (disk://, or
+//     a tiered store with a disk tier) thus compute a cold key once. The OS
+//     releases the lock when its holder dies (kill -9 included), so a crashed
+//     holder never blocks the others; a caller that cannot get the lock within
+//     MemoOptions::lock_timeout (a holder that hangs) computes anyway, counted
+//     in MemoStats::lock_timeouts. A holder whose function throws releases the
+//     lock at once. Lock files are removed by their holder on release (the
+//     acquirer re-checks the inode, so removal is race-free). flock is
+//     per-host: lock_dir must be on a local filesystem (not NFS), and a child
+//     forked while a thread holds a lock shares it until the child exits or
+//     execs (lock fds are close-on-exec). Empty lock_dir: no file locking.
 //   * A store that fails (Redis down) is a miss on lookup and an ignored
 //     error on store: the function's result is returned either way.
 //   * Result and argument types: whatever encode.h can Encode and decode.h
@@ -53,6 +69,8 @@ struct MemoOptions {
   std::chrono::milliseconds ttl{0};          // 0: no expiry
   std::optional<std::string> secret;         // default: LoadSecret (MEMOKEY_SECRET or key file)
   std::size_t compress_threshold = 4096;     // zstd above this many payload bytes
+  std::string lock_dir;                      // cross-process single flight; empty: off
+  std::chrono::milliseconds lock_timeout{30000};  // then compute without the lock
 };
 
 struct MemoStats {
@@ -62,6 +80,9 @@ struct MemoStats {
   std::uint64_t waited = 0;    // calls that waited for another thread's computation
   std::uint64_t rejected = 0;  // stored values that failed verification or decoding
   std::uint64_t store_errors = 0;
+  std::uint64_t cross_process_waits = 0;  // waited for another process's file lock
+  std::uint64_t lock_timeouts = 0;        // computed without the lock after lock_timeout
+  std::uint64_t lock_errors = 0;          // lock file unusable: computed without the lock
 };
 
 // The type-independent part of a memoized function: lookup, envelope, single
@@ -102,7 +123,7 @@ class MemoCore {
   std::unique_ptr<Flights> flights_;
   struct Counters {
     std::atomic<std::uint64_t> hits{0}, misses{0}, computed{0}, waited{0}, rejected{0},
-        store_errors{0};
+        store_errors{0}, cross_process_waits{0}, lock_timeouts{0}, lock_errors{0};
   };
   mutable Counters counters_;
 };

@@ -1,13 +1,97 @@
 #include "memokey/memo.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <condition_variable>
 #include <exception>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
 namespace memokey {
+namespace {
+
+// mkdir -p with mode 0700 for the directories it creates.
+bool MakeDirs(const std::string& dir) {
+  if (dir.empty()) return false;
+  for (std::size_t pos = 1;; ++pos) {
+    pos = dir.find('/', pos);
+    const std::string part = dir.substr(0, pos);
+    if (!part.empty() && ::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return false;
+    if (pos == std::string::npos) break;
+  }
+  struct stat st;
+  return ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// An exclusive flock on lock_dir/<key>.lock, held until destruction. The
+// holder unlinks the file before unlocking; an acquirer whose fd no longer
+// names the path (unlinked or replaced meanwhile) reopens and retries.
+class FileLock {
+ public:
+  enum class Result { kAcquired, kTimeout, kError };
+
+  Result Acquire(const std::string& dir, const std::string& name, std::chrono::milliseconds timeout,
+                 bool* waited) {
+    *waited = false;
+    if (!MakeDirs(dir)) return Result::kError;
+    path_ = dir + "/" + name + ".lock";
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto pause = std::chrono::milliseconds(1);
+    for (;;) {
+      fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+      if (fd_ < 0) return Result::kError;
+      for (;;) {
+        if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) break;
+        if (errno == EINTR) continue;
+        if (errno != EWOULDBLOCK) {
+          Close();
+          return Result::kError;
+        }
+        *waited = true;
+        if (std::chrono::steady_clock::now() >= deadline) {
+          Close();
+          return Result::kTimeout;
+        }
+        std::this_thread::sleep_for(pause);
+        pause = std::min(pause * 2, std::chrono::milliseconds(20));
+      }
+      struct stat held, named;
+      if (::fstat(fd_, &held) == 0 && ::stat(path_.c_str(), &named) == 0 &&
+          held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+        return Result::kAcquired;
+      }
+      // Unlinked by the previous holder after we opened it: try the new file.
+      Close();
+      if (std::chrono::steady_clock::now() >= deadline) return Result::kTimeout;
+    }
+  }
+
+  ~FileLock() {
+    if (fd_ >= 0) {
+      ::unlink(path_.c_str());  // while still holding the lock: see Acquire
+      Close();
+    }
+  }
+
+ private:
+  void Close() {
+    ::close(fd_);  // releases the flock
+    fd_ = -1;
+  }
+
+  std::string path_;
+  int fd_ = -1;
+};
+
+}  // namespace
 
 // One computation in progress. Waiters block on `done` under Flights::mutex.
 struct MemoCore::Flight {
@@ -120,14 +204,40 @@ std::vector<std::uint8_t> MemoCore::GetOrCompute(
     flights_->in_progress.erase(key);
     flights_->done.notify_all();
   };
+  std::optional<FileLock> file_lock;
   try {
+    if (!options_.lock_dir.empty()) {
+      file_lock.emplace();
+      bool waited = false;
+      switch (file_lock->Acquire(options_.lock_dir, key.hex(), options_.lock_timeout, &waited)) {
+        case FileLock::Result::kAcquired:
+          break;
+        case FileLock::Result::kTimeout:
+          counters_.lock_timeouts.fetch_add(1, std::memory_order_relaxed);
+          break;
+        case FileLock::Result::kError:
+          counters_.lock_errors.fetch_add(1, std::memory_order_relaxed);
+          break;
+      }
+      if (waited) counters_.cross_process_waits.fetch_add(1, std::memory_order_relaxed);
+      // Another process may have stored it while we waited, or between our
+      // first lookup and the lock.
+      if (Lookup(key, decodes, &result)) {
+        file_lock.reset();
+        flight->result = result;
+        finish(nullptr);
+        return result;
+      }
+    }
     counters_.computed.fetch_add(1, std::memory_order_relaxed);
     result = compute();
   } catch (...) {
+    file_lock.reset();  // the next caller computes at once
     finish(std::current_exception());
     throw;
   }
   Save(key, result);
+  file_lock.reset();  // after Save: a waiter that gets the lock finds the value
   flight->result = result;  // read by waiters only after `done` is set under the mutex
   finish(nullptr);
   return result;
@@ -141,6 +251,9 @@ MemoStats MemoCore::Stats() const {
   s.waited = counters_.waited.load();
   s.rejected = counters_.rejected.load();
   s.store_errors = counters_.store_errors.load();
+  s.cross_process_waits = counters_.cross_process_waits.load();
+  s.lock_timeouts = counters_.lock_timeouts.load();
+  s.lock_errors = counters_.lock_errors.load();
   return s;
 }
 
