@@ -100,7 +100,7 @@ void BM_KeyBytes(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(memokey::KeyOf(bytes));
   state.SetBytesProcessed(state.iterations() * state.range(0));
 }
-BENCHMARK(BM_KeyBytes)->RangeMultiplier(4)->Range(1 << 20, 64 << 20)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_KeyBytes)->RangeMultiplier(4)->Range(64, 64 << 20)->Unit(benchmark::kMicrosecond);
 
 void BM_RawXXH3(benchmark::State& state) {
   const auto bytes = MakeBytes(static_cast<std::size_t>(state.range(0)));
@@ -110,7 +110,7 @@ void BM_RawXXH3(benchmark::State& state) {
   }
   state.SetBytesProcessed(state.iterations() * state.range(0));
 }
-BENCHMARK(BM_RawXXH3)->RangeMultiplier(4)->Range(1 << 20, 64 << 20)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RawXXH3)->RangeMultiplier(4)->Range(64, 64 << 20)->Unit(benchmark::kMicrosecond);
 
 // The variant memokey's keys use (xxh3.h: AVX2 where available), over the raw bytes.
 void BM_RawXXH3Best(benchmark::State& state) {
@@ -124,7 +124,7 @@ void BM_RawXXH3Best(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * state.range(0));
   state.SetLabel(xxh3.name);
 }
-BENCHMARK(BM_RawXXH3Best)->RangeMultiplier(4)->Range(1 << 20, 64 << 20)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RawXXH3Best)->RangeMultiplier(4)->Range(64, 64 << 20)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -255,6 +255,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="shorter repeats")
     parser.add_argument("--redis", help="use this Redis URL instead of starting a redis-server")
     parser.add_argument("--out", default=str(HERE / "results-memo.md"), help="Markdown output file")
+    parser.add_argument("--json", help="also write the medians as JSON here")
     args = parser.parse_args()
     target, repeats = (0.05, 5) if args.quick else (0.2, 9)
 
@@ -274,9 +275,10 @@ def main() -> int:
             except RuntimeError as e:
                 print(f"(c) skipped: {e}", file=sys.stderr)
         c_lines: list[str] = []
+        c: dict[str, Optional[float]] = {}
         if redis_url:
             print("(c) redis tier", file=sys.stderr)
-            c_lines, _ = run_case("(c) Redis-tier hit (value not in memory; loopback TCP)",
+            c_lines, c = run_case("(c) Redis-tier hit (value not in memory; loopback TCP)",
                                   redis_peers(redis_url), target, repeats)
     finally:
         if server is not None:
@@ -324,6 +326,10 @@ def main() -> int:
     ]
     text = "\n".join(header + a_lines + b_lines + c_lines + goals)
     Path(args.out).write_text(text)
+    if args.json:
+        import json
+
+        Path(args.json).write_text(json.dumps({"memory": a, "disk": b, "redis": c}, indent=1))
     print(text)
     return 0
 

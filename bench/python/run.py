@@ -180,6 +180,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter repeats")
     parser.add_argument("--output", type=Path, default=HERE / "results-core.md")
+    parser.add_argument("--json", type=Path, help="also write the medians and ratios as JSON here")
     args = parser.parse_args()
 
     import numpy as np
@@ -284,6 +285,18 @@ def main() -> int:
     table = "\n".join(lines)
     print(table)
     args.output.write_text(table)
+    if args.json:
+        import json as json_mod
+
+        args.json.write_text(json_mod.dumps({
+            "cases": {case: {"title": title,
+                             "seconds": {name: t for name, t in results[case]},
+                             "ratio": {name: (None if t is None else t / dict(results[case])["memokey.key"])
+                                       for name, t in results[case]}}
+                      for case, title, _x in cases},
+            "goals": [{"goal": text, "ratio": r, "want": want, "met": r is not None and r >= want}
+                      for text, r, want in goals],
+        }, indent=1))
     print(f"(written to {args.output})", file=sys.stderr)
     return 0
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/server/run.sh [--quick] — memokeyd beside Redis, both sides in one run.
+# bench/server/run.sh [--quick] [--scaling] [--json PATH] — memokeyd beside Redis, both sides in one run.
 #
 #   1. GET hits of 1 KiB values over 50 keep-alive connections:
 #        wrk against memokeyd on its embedded memory store,
@@ -9,18 +9,26 @@
 #   2. ccache's second build (local cache wiped, every object a remote hit)
 #      through memokeyd vs ccache pointed straight at Redis. Goal <= 1.1x.
 #
+#   3. With --scaling: the embedded memokeyd's GET requests/s and p99 vs value
+#      size (1 KiB .. 1 MiB, 50 connections) and vs connections (1 .. 256,
+#      1 KiB values), short wrk runs.
+# --json PATH also writes the medians, ratios and any scaling series as JSON.
+#
 # Everything runs on free loopback ports and is stopped at the end (by PID).
 # MEMOKEYD=path overrides build/release/server/memokeyd.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-QUICK=0
-for arg in "$@"; do
-  case $arg in
+QUICK=0 SCALING=0 JSON_OUT=""
+while (($#)); do
+  case $1 in
     --quick) QUICK=1 ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
-    *) echo "bench/server/run.sh: unknown option $arg" >&2; exit 2 ;;
+    --scaling) SCALING=1 ;;
+    --json) JSON_OUT=$2; shift ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) echo "bench/server/run.sh: unknown option $1" >&2; exit 2 ;;
   esac
+  shift
 done
 
 MEMOKEYD=${MEMOKEYD:-build/release/server/memokeyd}
@@ -121,6 +129,28 @@ RED_RATIO_MED=$(median "${RED_RATIO[@]}")
 hits_embedded=$(curl -s "$URL_embedded/metrics" | awk '$1=="memokeyd_cache_hits_total"{print $2}')
 miss_embedded=$(curl -s "$URL_embedded/metrics" | awk '$1=="memokeyd_cache_misses_total"{print $2}')
 
+# --- scaling (embedded store): value size and connections --------------------------------
+SCALING_JSON="$TMP/scaling.jsonl"
+: >"$SCALING_JSON"
+if ((SCALING)); then
+  SC_KEYS=32 SC_DURATION=${SCALING_DURATION:-2}
+  for size in 1024 16384 131072 1048576; do
+    head -c "$size" /dev/urandom >"$TMP/value-$size"
+    curl -sS -o /dev/null -X PUT --data-binary @"$TMP/value-$size" "$URL_embedded/v1/scale$size/k[0-$((SC_KEYS - 1))]"
+    j=$(wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${SC_DURATION}s" -s bench/server/get.lua "$URL_embedded" \
+          -- "$SC_KEYS" "/v1/scale$size/k" | tail -1)
+    echo "{\"series\":\"value_size\",\"x\":$size,\"result\":$j}" >>"$SCALING_JSON"
+    echo "scaling: value $size B, $CONNECTIONS connections: $(json_field "$j" rps) req/s"
+  done
+  for conns in 1 4 16 64 256; do
+    threads=$((conns < WRK_THREADS ? conns : WRK_THREADS))
+    j=$(wrk -t"$threads" -c"$conns" -d"${SC_DURATION}s" -s bench/server/get.lua "$URL_embedded" \
+          -- "$SC_KEYS" "/v1/scale1024/k" | tail -1)
+    echo "{\"series\":\"connections\",\"x\":$conns,\"result\":$j}" >>"$SCALING_JSON"
+    echo "scaling: $conns connections, 1 KiB values: $(json_field "$j" rps) req/s"
+  done
+fi
+
 # --- ccache: second build through memokeyd vs straight at Redis --------------------------
 CCACHE_SRC="$TMP/project"
 mkdir -p "$CCACHE_SRC"
@@ -203,3 +233,21 @@ print(f"  {'ccache -> memokeyd -> Redis':36}{$CC_MK_REDIS:>8.3f} s{$CC_MK_REDIS_
 print(f"  {'ccache -> memokeyd (embedded)':36}{$CC_MK_EMB:>8.3f} s{$CC_MK_EMB_RATIO:>9.2f}x")
 print(f"  {'gcc, no ccache':36}{$CC_NONE:>8.3f} s{$CC_NONE / $CC_REDIS:>9.2f}x")
 EOF
+
+if [[ -n $JSON_OUT ]]; then
+  python3 - "$JSON_OUT" "$SCALING_JSON" <<EOF
+import json, sys
+scaling = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+json.dump({
+    "connections": $CONNECTIONS, "keys": $KEYS, "rounds": $ROUNDS, "cc_files": $CC_FILES, "cc_rounds": $CC_ROUNDS,
+    "threads_embedded": int("$THREADS_EMBEDDED" or 0), "threads_redis": int("$THREADS_REDIS" or 0),
+    "redis_rps": $REDIS_MED, "redis_p50_ms": float("$REDIS_P50"), "redis_p99_ms": float("$REDIS_P99"),
+    "embedded_rps": $EMB_MED, "embedded": $EMB_JSON, "embedded_ratio": $EMB_RATIO_MED,
+    "redis_backed_rps": $RED_MED, "redis_backed": $RED_JSON, "redis_backed_ratio": $RED_RATIO_MED,
+    "ccache_redis_s": $CC_REDIS, "ccache_memokeyd_redis_s": $CC_MK_REDIS, "ccache_memokeyd_redis_ratio": $CC_MK_REDIS_RATIO,
+    "ccache_memokeyd_embedded_s": $CC_MK_EMB, "ccache_memokeyd_embedded_ratio": $CC_MK_EMB_RATIO,
+    "gcc_no_ccache_s": $CC_NONE,
+    "scaling": scaling,
+}, open(sys.argv[1], "w"), indent=1)
+EOF
+fi
