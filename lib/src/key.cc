@@ -1,20 +1,12 @@
 #include "memokey/key.h"
 
 #include "memokey/format.h"
+#include "hex.h"
 #include "xxh3.h"
 
 namespace memokey {
 
 namespace {
-
-constexpr char kHexDigits[] = "0123456789abcdef";
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 void WriteFrameHead(Encoder& encoder, std::optional<std::string_view> key_namespace) {
   // The first three elements of ["memokey", version, namespace, value] never
@@ -32,24 +24,11 @@ void WriteFrameHead(Encoder& encoder, std::optional<std::string_view> key_namesp
 
 }  // namespace
 
-std::string Key::hex() const {
-  std::string out(32, '0');
-  for (std::size_t i = 0; i < 16; ++i) {
-    out[2 * i] = kHexDigits[bytes[i] >> 4];
-    out[2 * i + 1] = kHexDigits[bytes[i] & 0xf];
-  }
-  return out;
-}
+std::string Key::hex() const { return internal::ToHex(bytes); }
 
 std::optional<Key> Key::FromHex(std::string_view hex) {
-  if (hex.size() != 32) return std::nullopt;
   Key key;
-  for (std::size_t i = 0; i < 16; ++i) {
-    const int hi = HexValue(hex[2 * i]);
-    const int lo = HexValue(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    key.bytes[i] = static_cast<std::uint8_t>(hi << 4 | lo);
-  }
+  if (!internal::FromHex(hex, &key.bytes)) return std::nullopt;
   return key;
 }
 

@@ -366,6 +366,8 @@ struct KeyScratch {
   WalkScratch walk;
   bool busy = false;
 };
+// Deliberately never freed at exit: it holds Python references (the key-order
+// cache), which must not be released after the interpreter has finalized.
 KeyScratch* g_key_scratch = nullptr;
 
 // The key of a normalized argument tuple: KeyOf(["memokey.memo", name,

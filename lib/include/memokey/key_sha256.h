@@ -25,12 +25,15 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "memokey/encode.h"
 #include "memokey/encoder.h"
+
+struct evp_md_ctx_st;
 
 namespace memokey {
 
@@ -61,9 +64,11 @@ class Sha256KeyEncoder final : private Sink {
  private:
   void write(ByteSpan bytes) override;
 
-  struct Digest;
+  struct DigestFree {
+    void operator()(evp_md_ctx_st* ctx) const;
+  };
   Encoder encoder_;
-  Digest* digest_;
+  std::unique_ptr<evp_md_ctx_st, DigestFree> digest_;  // OpenSSL's EVP_MD_CTX
 };
 
 // The SHA-256 key of a value given by its canonical bytes (not checked).
