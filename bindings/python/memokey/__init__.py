@@ -93,6 +93,7 @@ __all__ = [
     "open_envelope",
     "open_store",
     "seal_envelope",
+    "ServerStore",
     "set_default_store",
 ]
 
@@ -420,6 +421,7 @@ from .memo import (  # noqa: E402
     explain,
     memoize,
     open_store,
+    ServerStore,
     set_default_store,
 )
 from ._core import load_secret  # noqa: E402

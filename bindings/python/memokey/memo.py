@@ -152,6 +152,7 @@ __all__ = [
     "explain",
     "memoize",
     "open_store",
+    "ServerStore",
     "set_default_store",
 ]
 
@@ -190,12 +191,51 @@ def open_store(url: str) -> Store:
 
     ``memory://?max_bytes=64M``, ``disk:///abs/path?max_bytes=1G``,
     ``redis://[user:pass@]host:port/db?prefix=memokey:&timeout_ms=1000``,
-    ``redis+unix:///path.sock``, ``tiered:URL1|URL2|...`` (fastest first).
+    ``redis+unix:///path.sock``, ``http://[token@]host:port/namespace``
+    (memokeyd; see ``ServerStore``), ``tiered:URL1|URL2|...`` (fastest first).
     Raises ValueError for a bad URL, OSError when a disk directory cannot be
     created or opened. Redis connects lazily (opening never fails because
     the server is down).
     """
     return _core.Store(url)
+
+
+def ServerStore(
+    url: str,
+    *,
+    token: Optional[str] = None,
+    timeout: Optional[float] = None,
+    connect_timeout: Optional[float] = None,
+    strict: bool = False,
+) -> Store:
+    """A store on a memokeyd server: ``ServerStore("http://cache:8080/team", token=...)``.
+
+    ``url`` is the server and the namespace. The token (read or read-write on
+    that namespace) is sent as ``Authorization: Bearer``; connections are kept
+    alive and pooled, each request has a deadline (``timeout`` seconds,
+    default 5; ``connect_timeout`` default 1) and is retried once on a fresh
+    connection when the connection fails. A server that cannot be reached
+    makes ``get`` a counted miss and ``put`` an error that ``@memoize``
+    counts and ignores, unless ``strict=True``. Equivalent to
+    ``open_store("http://TOKEN@host:port/namespace?timeout_ms=...")``.
+    """
+    if not url.startswith("http://"):
+        raise ValueError(f"ServerStore: expected an http:// URL, got {url!r}")
+    rest = url[len("http://"):]
+    if token is not None:
+        if "@" in rest.split("/", 1)[0]:
+            raise ValueError("ServerStore: give the token either in the URL or as token=, not both")
+        rest = urllib.parse.quote(token, safe="") + "@" + rest
+    query = []
+    if timeout is not None:
+        query.append(f"timeout_ms={max(1, int(timeout * 1000))}")
+    if connect_timeout is not None:
+        query.append(f"connect_timeout_ms={max(1, int(connect_timeout * 1000))}")
+    if strict:
+        query.append("strict=1")
+    if query:
+        rest += ("&" if "?" in rest else "?") + "&".join(query)
+    return _core.Store("http://" + rest)
 
 
 def default_cache_dir() -> str:

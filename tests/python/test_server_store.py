@@ -1,0 +1,115 @@
+"""memokey.ServerStore / open_store("http://...") and @memoize against a real memokeyd.
+
+The test starts its own memokeyd on a free loopback port (the binary built by
+`scripts/dev test`: $MEMOKEYD, else build/release/server/memokeyd) and stops it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import memokey
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _memokeyd() -> str:
+    path = os.environ.get("MEMOKEYD") or str(ROOT / "build" / "release" / "server" / "memokeyd")
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"memokeyd not built at {path} (scripts/dev test builds it; or set MEMOKEYD)")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [_memokeyd(), "--listen", f"127.0.0.1:{port}", "--threads", "1", "--log-level", "warn",
+         "--token", "rw:team:write-secret", "--token", "r:team:read-secret"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("memokeyd did not start")
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_server_store_round_trip_and_rights(server: str) -> None:
+    writer = memokey.ServerStore(server + "/team", token="write-secret")
+    reader = memokey.ServerStore(server + "/team", token="read-secret", strict=True)
+    assert writer.get(b"k") is None
+    writer.put(b"k", b"value")
+    assert reader.get(b"k") == b"value"
+    assert reader.contains(b"k")
+    with pytest.raises(Exception) as refused:
+        reader.put(b"k", b"forged")
+    assert "403" in str(refused.value)
+    assert writer.get(b"k") == b"value"
+    writer.delete(b"k")
+    assert writer.get(b"k") is None
+    assert memokey.open_store(server.replace("http://", "http://write-secret@") + "/team").get(b"k") is None
+
+
+def test_server_store_rejects_bad_urls() -> None:
+    with pytest.raises(ValueError):
+        memokey.ServerStore("redis://127.0.0.1:6379/0")
+    with pytest.raises(ValueError):
+        memokey.ServerStore("http://t@127.0.0.1:1/ns", token="t")
+    with pytest.raises(ValueError):
+        memokey.open_store("http://127.0.0.1:8080")  # no namespace
+
+
+def test_memoize_shares_results_through_memokeyd(server: str) -> None:
+    calls: list[int] = []
+
+    def square(x: int) -> int:
+        calls.append(x)
+        return x * x
+
+    first = memokey.memoize(square, store=memokey.ServerStore(server + "/team", token="write-secret"),
+                            memory=0)
+    # A second client with no local state: the result comes from the server.
+    second = memokey.memoize(square, store=memokey.ServerStore(server + "/team", token="read-secret"),
+                             memory=0)
+    assert first(12) == 144
+    assert second(12) == 144
+    assert calls == [12]
+    assert second.cache_info().hits == 1
+
+
+def test_unreachable_server_is_a_miss_not_an_error() -> None:
+    store = memokey.ServerStore(f"http://127.0.0.1:{_free_port()}/team", connect_timeout=0.2)
+    assert store.get(b"k") is None
+    calls: list[int] = []
+
+    @memokey.memoize(store=store, memory=0)
+    def inc(x: int) -> int:
+        calls.append(x)
+        return x + 1
+
+    assert inc(1) == 2 and inc(1) == 2
+    assert calls == [1, 1]
