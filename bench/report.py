@@ -39,6 +39,8 @@ from typing import Any, Optional
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE / "python"))
+from timing import fmt_time  # noqa: E402  (shared with bench/python/*.py)
 
 
 def log(msg: str) -> None:
@@ -48,18 +50,6 @@ def log(msg: str) -> None:
 def run(cmd: list[str], **kw: Any) -> None:
     log(" ".join(cmd))
     subprocess.run(cmd, check=True, cwd=ROOT, **kw)
-
-
-def fmt_time(s: Optional[float]) -> str:
-    if s is None:
-        return "n/a"
-    if s < 1e-6:
-        return f"{s * 1e9:.0f} ns"
-    if s < 1e-3:
-        return f"{s * 1e6:.2f} µs"
-    if s < 1:
-        return f"{s * 1e3:.3f} ms"
-    return f"{s:.2f} s"
 
 
 def fmt_size(n: float) -> str:

@@ -47,7 +47,6 @@ import pickle
 import platform
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,6 +62,7 @@ ARGS = (42, "hello", 3.5)
 
 os.environ.setdefault("MEMOKEY_SECRET", "memokey-bench-secret-0123456789")
 import memokey  # noqa: E402
+from timing import fmt_time as fmt, median_seconds  # noqa: E402
 
 
 def body(a: int, b: str, c: float) -> tuple[int, str, float]:
@@ -70,26 +70,7 @@ def body(a: int, b: str, c: float) -> tuple[int, str, float]:
 
 
 def time_stmt(f: Callable[..., Any], target: float, repeats: int) -> float:
-    timer = timeit.Timer(STMT, globals={"f": f})
-    number = 1
-    while True:  # calibrate: calls per repeat so a repeat takes ~target seconds
-        t = timer.timeit(number)
-        if t >= target / 4:
-            break
-        number *= 4
-    number = max(1, int(number * target / max(t, 1e-9)))
-    per_call = [t / number for t in timer.repeat(repeat=repeats, number=number)]
-    return statistics.median(per_call)
-
-
-def fmt(seconds: Optional[float]) -> str:
-    if seconds is None:
-        return "n/a"
-    if seconds < 1e-6:
-        return f"{seconds * 1e9:.0f} ns"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.2f} µs"
-    return f"{seconds * 1e3:.2f} ms"
+    return median_seconds(timeit.Timer(STMT, globals={"f": f}), target, repeats)
 
 
 def version_of(module: str) -> str:

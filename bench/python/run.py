@@ -35,13 +35,13 @@ import os
 import pickle
 import platform
 import random
-import statistics
 import sys
 import timeit
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import memokey
+from timing import fmt_time, median_seconds
 
 HERE = Path(__file__).resolve().parent
 
@@ -81,28 +81,7 @@ def json_like_document(target_bytes: int = 40_000) -> dict[str, Any]:
 
 def time_call(fn: Callable[[], Any], target: float, repeats: int) -> float:
     """Median seconds per call of fn."""
-    timer = timeit.Timer(fn)
-    number = 1
-    while True:  # calibrate: calls per repeat so a repeat takes ~target seconds
-        t = timer.timeit(number)
-        if t >= target / 4 or number >= 10**7:
-            break
-        number *= 4 if t < target / 40 else 2
-    number = max(1, int(number * target / max(t, 1e-9)))
-    per_call = [t / number for t in timer.repeat(repeat=repeats, number=number)]
-    return statistics.median(per_call)
-
-
-def fmt_time(seconds: Optional[float]) -> str:
-    if seconds is None:
-        return "n/a"
-    if seconds < 1e-6:
-        return f"{seconds * 1e9:.0f} ns"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.2f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
+    return median_seconds(timeit.Timer(fn), target, repeats)
 
 
 def peers(case: str, x: Any) -> list[tuple[str, Optional[Callable[[], Any]]]]:
