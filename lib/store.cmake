@@ -18,6 +18,7 @@ add_library(memokey_store
   src/store/tiered_store.cc
   src/store/envelope.cc
   src/store/http_store.cc
+  src/store/leases.cc
 )
 add_library(memokey::store ALIAS memokey_store)
 set_target_properties(memokey_store PROPERTIES EXPORT_NAME store OUTPUT_NAME memokey_store)

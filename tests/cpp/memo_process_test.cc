@@ -1,17 +1,17 @@
-// memokey::memoize across processes on one host (MemoOptions::lock_dir):
-// concurrent processes compute a cold key once through a disk store; a holder
-// killed with SIGKILL or whose function throws releases the lock at once; a
-// hung holder delays others only up to lock_timeout.
+// memokey::memoize across processes on one host, both ways it offers:
+// the disk store's leases (MemoOptions::lease, the default) and file locks in
+// MemoOptions::lock_dir. Concurrent processes compute a cold key once through
+// a disk store; a holder killed with SIGKILL or whose function throws
+// releases at once; a hung holder delays others only up to the wait bound.
 //
 // Children are forked before they create any thread, open their own store and
 // leave with _exit (no gtest teardown, no atexit handlers in the child).
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -57,13 +57,42 @@ struct Dirs {
   std::string started = root.path() + "/started";
 };
 
-memokey::MemoOptions Options(const Dirs& dirs, std::chrono::milliseconds lock_timeout = 30s) {
-  memokey::MemoOptions options;
-  options.secret = "memo-process-test-secret-0123456789";
-  options.lock_dir = dirs.lock_dir;
-  options.lock_timeout = lock_timeout;
-  return options;
-}
+enum class Mode { kLease, kLockDir };
+
+// The counters and the directory of whichever mechanism a test runs.
+struct Mechanism {
+  Mode mode;
+  std::uint64_t Waits(const memokey::MemoStats& s) const {
+    return mode == Mode::kLease ? s.lease_waits : s.cross_process_waits;
+  }
+  std::uint64_t Timeouts(const memokey::MemoStats& s) const {
+    return mode == Mode::kLease ? s.lease_timeouts : s.lock_timeouts;
+  }
+  std::uint64_t Errors(const memokey::MemoStats& s) const {
+    return mode == Mode::kLease ? s.store_errors : s.lock_errors;
+  }
+  std::string LockFiles(const Dirs& dirs) const {
+    return mode == Mode::kLease ? dirs.root.path() + "/store/leases" : dirs.lock_dir;
+  }
+};
+
+class MemoProcess : public ::testing::TestWithParam<Mode> {
+ protected:
+  Mechanism mechanism{GetParam()};
+
+  memokey::MemoOptions Options(const Dirs& dirs, std::chrono::milliseconds wait = 30s) const {
+    memokey::MemoOptions options;
+    options.secret = "memo-process-test-secret-0123456789";
+    if (GetParam() == Mode::kLockDir) {
+      options.lease = false;
+      options.lock_dir = dirs.lock_dir;
+      options.lock_timeout = wait;
+    } else {
+      options.lease_wait = wait;
+    }
+    return options;
+  }
+};
 
 std::shared_ptr<memokey::Store> OpenDisk(const Dirs& dirs) {
   std::unique_ptr<memokey::Store> store;
@@ -119,7 +148,7 @@ bool WaitForFile(const std::string& path, std::chrono::milliseconds limit) {
   return false;
 }
 
-TEST(MemoProcess, ConcurrentProcessesComputeAColdKeyOnce) {
+TEST_P(MemoProcess, ConcurrentProcessesComputeAColdKeyOnce) {
   Dirs dirs;
   constexpr int kProcesses = 8;
   constexpr int kThreads = 4;
@@ -145,18 +174,19 @@ TEST(MemoProcess, ConcurrentProcessesComputeAColdKeyOnce) {
       }
       for (auto& thread : threads) thread.join();
       if (wrong.load() != 0) return 11;
-      if (slow.stats().lock_errors != 0 || slow.stats().lock_timeouts != 0) return 12;
+      if (mechanism.Errors(slow.stats()) != 0 || mechanism.Timeouts(slow.stats()) != 0) return 12;
       return 0;
     }));
   }
   for (const pid_t pid : children) EXPECT_EQ(Wait(pid), 0);
   EXPECT_EQ(CountLines(dirs.counter), 1);
   // Every holder removed its lock file on release.
-  EXPECT_TRUE(fs::is_empty(dirs.lock_dir));
-  EXPECT_EQ(fs::status(dirs.lock_dir).permissions() & fs::perms::all, fs::perms::owner_all);
+  EXPECT_TRUE(fs::is_empty(mechanism.LockFiles(dirs)));
+  EXPECT_EQ(fs::status(mechanism.LockFiles(dirs)).permissions() & fs::perms::all,
+            fs::perms::owner_all);
 }
 
-TEST(MemoProcess, AKilledHolderIsTakenOverPromptly) {
+TEST_P(MemoProcess, AKilledHolderIsTakenOverPromptly) {
   Dirs dirs;
   // The holder signals that it computes (it holds the lock), then hangs.
   const pid_t holder = Spawn([&]() -> int {
@@ -188,7 +218,7 @@ TEST(MemoProcess, AKilledHolderIsTakenOverPromptly) {
         Options(dirs));
     if (fn(5) != Expected(5)) return 11;
     // It found the lock held and waited for it rather than timing out.
-    if (fn.stats().cross_process_waits != 1 || fn.stats().lock_timeouts != 0) return 12;
+    if (mechanism.Waits(fn.stats()) != 1 || mechanism.Timeouts(fn.stats()) != 0) return 12;
     return 0;
   });
   std::this_thread::sleep_for(300ms);  // the taker is now waiting for the lock
@@ -198,10 +228,10 @@ TEST(MemoProcess, AKilledHolderIsTakenOverPromptly) {
   // Well under the 30 s lock_timeout: the OS released the dead holder's lock.
   EXPECT_LT(std::chrono::steady_clock::now() - start, 15s);
   EXPECT_EQ(CountLines(dirs.counter), 1);
-  EXPECT_TRUE(fs::is_empty(dirs.lock_dir));
+  EXPECT_TRUE(fs::is_empty(mechanism.LockFiles(dirs)));
 }
 
-TEST(MemoProcess, AnExceptionReleasesTheLockAtOnce) {
+TEST_P(MemoProcess, AnExceptionReleasesTheLockAtOnce) {
   Dirs dirs;
   // The thrower fails after 300 ms, then stays alive for 30 s: the lock must
   // be released when the function throws, not when the process exits.
@@ -246,7 +276,7 @@ TEST(MemoProcess, AnExceptionReleasesTheLockAtOnce) {
   EXPECT_EQ(CountLines(dirs.counter), 1);
 }
 
-TEST(MemoProcess, AHungHolderDelaysOthersOnlyUpToTheLockTimeout) {
+TEST_P(MemoProcess, AHungHolderDelaysOthersOnlyUpToTheWaitBound) {
   Dirs dirs;
   const pid_t holder = Spawn([&]() -> int {
     auto store = OpenDisk(dirs);
@@ -267,20 +297,19 @@ TEST(MemoProcess, AHungHolderDelaysOthersOnlyUpToTheLockTimeout) {
   auto store = OpenDisk(dirs);
   ASSERT_TRUE(store);
   auto fn = memokey::memoize(
-      store, "test.process.hung", [](std::int64_t x) { return Expected(x); },
-      Options(dirs, 200ms));
+      store, "test.process.hung", [](std::int64_t x) { return Expected(x); }, Options(dirs, 200ms));
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(fn(3), Expected(3));
   const auto elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_GE(elapsed, 200ms);
   EXPECT_LT(elapsed, 20s);
-  EXPECT_EQ(fn.stats().lock_timeouts, 1u);
+  EXPECT_EQ(mechanism.Timeouts(fn.stats()), 1u);
   EXPECT_EQ(fn.stats().computed, 1u);
   ::kill(holder, SIGKILL);
   Wait(holder);
 }
 
-TEST(MemoProcess, RecursionWithALockDirDoesNotDeadlock) {
+TEST_P(MemoProcess, RecursionDoesNotDeadlock) {
   Dirs dirs;
   auto store = OpenDisk(dirs);
   ASSERT_TRUE(store);
@@ -291,8 +320,13 @@ TEST(MemoProcess, RecursionWithALockDirDoesNotDeadlock) {
       Options(dirs));
   fib = [&](std::int64_t n) { return memo(n); };
   EXPECT_EQ(fib(30), 832040);
-  EXPECT_EQ(memo.stats().lock_errors, 0u);
-  EXPECT_TRUE(fs::is_empty(dirs.lock_dir));
+  EXPECT_EQ(mechanism.Errors(memo.stats()), 0u);
+  EXPECT_TRUE(fs::is_empty(mechanism.LockFiles(dirs)));
 }
+
+INSTANTIATE_TEST_SUITE_P(Both, MemoProcess, ::testing::Values(Mode::kLease, Mode::kLockDir),
+                         [](const ::testing::TestParamInfo<Mode>& param) {
+                           return param.param == Mode::kLease ? "Lease" : "LockDir";
+                         });
 
 }  // namespace

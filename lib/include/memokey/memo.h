@@ -18,6 +18,14 @@
 //     every waiter gets the exception and nothing is cached. A call that
 //     re-enters its own key on the same thread (recursion) computes directly
 //     instead of waiting for itself.
+//   * Single flight across processes and machines (MemoOptions::lease, on by
+//     default): the caller that wins the in-process flight takes the store's
+//     lease on the key (store.h, "Leases") — lock files for disk://, SET NX
+//     PX + pub/sub for redis://, POST .../lease for memokeyd — and computes
+//     only if granted; otherwise it waits for the holder's value (verified
+//     like any stored value). A holder releases after storing, or at once if
+//     the function throws; a holder that dies is outlived (the OS drops its
+//     lock file; Redis/memokeyd expire the lease after lease_ttl).
 //   * Single flight across processes on one host (MemoOptions::lock_dir):
 //     when lock_dir is set, the caller that wins the in-process flight takes
 //     an exclusive flock(2) on  lock_dir/<key hex>.lock  (the directory is
@@ -71,6 +79,14 @@ struct MemoOptions {
   std::size_t compress_threshold = 4096;     // zstd above this many payload bytes
   std::string lock_dir;                      // cross-process single flight; empty: off
   std::chrono::milliseconds lock_timeout{30000};  // then compute without the lock
+  // Single flight across processes and machines through the store's leases
+  // (store.h, "Leases"): disk:// (lock files), redis://, http:// (memokeyd),
+  // memory:// (this process). A holder slower than lease_ttl may see a
+  // second computation (never a wrong value); a waiter gives up waiting
+  // after lease_wait and computes.
+  bool lease = true;
+  std::chrono::milliseconds lease_ttl{60000};
+  std::chrono::milliseconds lease_wait{60000};
 };
 
 struct MemoStats {
@@ -83,6 +99,9 @@ struct MemoStats {
   std::uint64_t cross_process_waits = 0;  // waited for another process's file lock
   std::uint64_t lock_timeouts = 0;        // computed without the lock after lock_timeout
   std::uint64_t lock_errors = 0;          // lock file unusable: computed without the lock
+  std::uint64_t lease_waits = 0;          // found another caller's lease and waited
+  std::uint64_t lease_hits = 0;           // got the value another caller computed under its lease
+  std::uint64_t lease_timeouts = 0;       // waited lease_wait in vain, then computed
 };
 
 // The type-independent part of a memoized function: lookup, envelope, single
@@ -114,6 +133,8 @@ class MemoCore {
   struct Flights;
   bool Lookup(const Key& key, const std::function<bool(ByteSpan)>& decodes,
               std::vector<std::uint8_t>* out);
+  bool Verify(const std::string& store_key, const std::string& sealed,
+              const std::function<bool(ByteSpan)>& decodes, std::vector<std::uint8_t>* out);
   void Save(const Key& key, const std::vector<std::uint8_t>& canonical);
 
   std::shared_ptr<Store> store_;
@@ -123,7 +144,8 @@ class MemoCore {
   std::unique_ptr<Flights> flights_;
   struct Counters {
     std::atomic<std::uint64_t> hits{0}, misses{0}, computed{0}, waited{0}, rejected{0},
-        store_errors{0}, cross_process_waits{0}, lock_timeouts{0}, lock_errors{0};
+        store_errors{0}, cross_process_waits{0}, lock_timeouts{0}, lock_errors{0}, lease_waits{0},
+        lease_hits{0}, lease_timeouts{0};
   };
   mutable Counters counters_;
 };
@@ -136,9 +158,7 @@ class Memoized {
       : core_(std::make_shared<MemoCore>(std::move(store), std::move(name), std::move(options))),
         fn_(std::move(fn)) {}
 
-  R operator()(const std::remove_cvref_t<Args>&... args) const {
-    return Call(args...);
-  }
+  R operator()(const std::remove_cvref_t<Args>&... args) const { return Call(args...); }
 
   // The key a call with these arguments uses.
   Key key(const std::remove_cvref_t<Args>&... args) const { return KeyFor(args...); }

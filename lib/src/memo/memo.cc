@@ -1,12 +1,6 @@
 #include "memokey/memo.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <condition_variable>
 #include <exception>
 #include <map>
@@ -15,83 +9,10 @@
 #include <stdexcept>
 #include <thread>
 
+#include "../store/leases.h"
+
 namespace memokey {
-namespace {
-
-// mkdir -p with mode 0700 for the directories it creates.
-bool MakeDirs(const std::string& dir) {
-  if (dir.empty()) return false;
-  for (std::size_t pos = 1;; ++pos) {
-    pos = dir.find('/', pos);
-    const std::string part = dir.substr(0, pos);
-    if (!part.empty() && ::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return false;
-    if (pos == std::string::npos) break;
-  }
-  struct stat st;
-  return ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-// An exclusive flock on lock_dir/<key>.lock, held until destruction. The
-// holder unlinks the file before unlocking; an acquirer whose fd no longer
-// names the path (unlinked or replaced meanwhile) reopens and retries.
-class FileLock {
- public:
-  enum class Result { kAcquired, kTimeout, kError };
-
-  Result Acquire(const std::string& dir, const std::string& name, std::chrono::milliseconds timeout,
-                 bool* waited) {
-    *waited = false;
-    if (!MakeDirs(dir)) return Result::kError;
-    path_ = dir + "/" + name + ".lock";
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    auto pause = std::chrono::milliseconds(1);
-    for (;;) {
-      fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-      if (fd_ < 0) return Result::kError;
-      for (;;) {
-        if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) break;
-        if (errno == EINTR) continue;
-        if (errno != EWOULDBLOCK) {
-          Close();
-          return Result::kError;
-        }
-        *waited = true;
-        if (std::chrono::steady_clock::now() >= deadline) {
-          Close();
-          return Result::kTimeout;
-        }
-        std::this_thread::sleep_for(pause);
-        pause = std::min(pause * 2, std::chrono::milliseconds(20));
-      }
-      struct stat held, named;
-      if (::fstat(fd_, &held) == 0 && ::stat(path_.c_str(), &named) == 0 &&
-          held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
-        return Result::kAcquired;
-      }
-      // Unlinked by the previous holder after we opened it: try the new file.
-      Close();
-      if (std::chrono::steady_clock::now() >= deadline) return Result::kTimeout;
-    }
-  }
-
-  ~FileLock() {
-    if (fd_ >= 0) {
-      ::unlink(path_.c_str());  // while still holding the lock: see Acquire
-      Close();
-    }
-  }
-
- private:
-  void Close() {
-    ::close(fd_);  // releases the flock
-    fd_ = -1;
-  }
-
-  std::string path_;
-  int fd_ = -1;
-};
-
-}  // namespace
+using store_internal::FileLock;
 
 // One computation in progress. Waiters block on `done` under Flights::mutex.
 struct MemoCore::Flight {
@@ -138,6 +59,12 @@ bool MemoCore::Lookup(const Key& key, const std::function<bool(ByteSpan)>& decod
     if (!got.IsNotFound()) counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
+  return Verify(store_key, sealed, decodes, out);
+}
+
+bool MemoCore::Verify(const std::string& store_key, const std::string& sealed,
+                      const std::function<bool(ByteSpan)>& decodes,
+                      std::vector<std::uint8_t>* out) {
   Codec codec;
   std::string payload;
   const Status opened = OpenEnvelope(store_key, sealed, secret_, &codec, &payload);
@@ -155,10 +82,8 @@ bool MemoCore::Lookup(const Key& key, const std::function<bool(ByteSpan)>& decod
 void MemoCore::Save(const Key& key, const std::vector<std::uint8_t>& canonical) {
   const std::string store_key = key.hex();
   std::string sealed;
-  const std::string_view payload(reinterpret_cast<const char*>(canonical.data()),
-                                 canonical.size());
-  if (!SealEnvelope(store_key, Codec::kCbor, payload, secret_, &sealed,
-                    options_.compress_threshold)
+  const std::string_view payload(reinterpret_cast<const char*>(canonical.data()), canonical.size());
+  if (!SealEnvelope(store_key, Codec::kCbor, payload, secret_, &sealed, options_.compress_threshold)
            .ok() ||
       !store_->Put(store_key, sealed, options_.ttl).ok()) {
     counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
@@ -205,14 +130,27 @@ std::vector<std::uint8_t> MemoCore::GetOrCompute(
     flights_->done.notify_all();
   };
   std::optional<FileLock> file_lock;
+  std::string lease_token;
+  auto release_lease = [&] {
+    if (lease_token.empty()) return;
+    if (!store_->ReleaseLease(key.hex(), lease_token).ok()) {
+      counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
+    }
+    lease_token.clear();
+  };
   try {
     if (!options_.lock_dir.empty()) {
       file_lock.emplace();
       bool waited = false;
-      switch (file_lock->Acquire(options_.lock_dir, key.hex(), options_.lock_timeout, &waited)) {
+      const FileLock::Result locked =
+          store_internal::MakePrivateDirs(options_.lock_dir)
+              ? file_lock->Acquire(options_.lock_dir + "/" + key.hex() + ".lock",
+                                   options_.lock_timeout, &waited)
+              : FileLock::Result::kError;
+      switch (locked) {
         case FileLock::Result::kAcquired:
           break;
-        case FileLock::Result::kTimeout:
+        case FileLock::Result::kBusy:
           counters_.lock_timeouts.fetch_add(1, std::memory_order_relaxed);
           break;
         case FileLock::Result::kError:
@@ -229,15 +167,47 @@ std::vector<std::uint8_t> MemoCore::GetOrCompute(
         return result;
       }
     }
+    if (options_.lease) {
+      const std::string store_key = key.hex();
+      LeaseResult lease;
+      const Status leased = store_->AcquireLease(
+          store_key, LeaseOptions{options_.lease_ttl, options_.lease_wait, true}, &lease);
+      if (!leased.ok()) {
+        counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        if (lease.waited) counters_.lease_waits.fetch_add(1, std::memory_order_relaxed);
+        switch (lease.state) {
+          case LeaseResult::State::kGranted:
+            lease_token = std::move(lease.token);
+            break;
+          case LeaseResult::State::kValue:
+            if (Verify(store_key, lease.value, decodes, &result)) {
+              counters_.lease_hits.fetch_add(1, std::memory_order_relaxed);
+              file_lock.reset();
+              flight->result = result;
+              finish(nullptr);
+              return result;
+            }
+            break;  // rejected (counted): compute it ourselves
+          case LeaseResult::State::kTimedOut:
+            counters_.lease_timeouts.fetch_add(1, std::memory_order_relaxed);
+            break;
+          case LeaseResult::State::kUnsupported:
+            break;
+        }
+      }
+    }
     counters_.computed.fetch_add(1, std::memory_order_relaxed);
     result = compute();
   } catch (...) {
-    file_lock.reset();  // the next caller computes at once
+    release_lease();  // the next caller computes at once
+    file_lock.reset();
     finish(std::current_exception());
     throw;
   }
   Save(key, result);
-  file_lock.reset();  // after Save: a waiter that gets the lock finds the value
+  release_lease();          // after Save: a woken waiter finds the value
+  file_lock.reset();        // likewise
   flight->result = result;  // read by waiters only after `done` is set under the mutex
   finish(nullptr);
   return result;
@@ -254,6 +224,9 @@ MemoStats MemoCore::Stats() const {
   s.cross_process_waits = counters_.cross_process_waits.load();
   s.lock_timeouts = counters_.lock_timeouts.load();
   s.lock_errors = counters_.lock_errors.load();
+  s.lease_waits = counters_.lease_waits.load();
+  s.lease_hits = counters_.lease_hits.load();
+  s.lease_timeouts = counters_.lease_timeouts.load();
   return s;
 }
 

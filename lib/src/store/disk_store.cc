@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "leases.h"
 #include "memokey/store.h"
 #include "store_internal.h"
 
@@ -548,7 +549,9 @@ int WithWriteTxn(Env& env, Fn&& fn) {
 class DiskStore final : public Store {
  public:
   DiskStore(std::shared_ptr<Env> env, const DiskStoreOptions& options)
-      : options_(options), generation_(store_internal::ForkGeneration()) {
+      : options_(options),
+        leases_(options.path + "/leases"),
+        generation_(store_internal::ForkGeneration()) {
     current_.store(env.get(), std::memory_order_release);
     owners_.push_back(std::move(env));
     describe_ = "disk://" + store_internal::PercentEncode(options.path) +
@@ -655,6 +658,25 @@ class DiskStore final : public Store {
     return Failed(LmdbStatus("writing", rc), false);
   }
 
+  // Leases are lock files in <path>/leases (leases.h, FileLeases): the OS
+  // ends a lease when its holder dies; LeaseOptions::ttl does not apply.
+  Status AcquireLease(std::string_view key, const LeaseOptions& options,
+                      LeaseResult* out) override {
+    if (Status s = CheckKey(key); !s.ok()) return s;
+    return leases_.Acquire(
+        key, options,
+        [&](std::string* value, std::chrono::milliseconds* ttl_left) {
+          return GetWithTtl(key, value, ttl_left).ok();
+        },
+        out);
+  }
+
+  Status ReleaseLease(std::string_view key, std::string_view token) override {
+    if (Status s = CheckKey(key); !s.ok()) return s;
+    leases_.Release(token);
+    return Status::Ok();
+  }
+
   Status Delete(std::string_view key) override {
     if (Status s = CheckKey(key); !s.ok()) return s;
     Status open;
@@ -740,6 +762,7 @@ class DiskStore final : public Store {
   }
 
   const DiskStoreOptions options_;
+  store_internal::FileLeases leases_;
   std::string describe_;
   std::mutex reopen_mu_;
   std::vector<std::shared_ptr<Env>> owners_;  // guarded by reopen_mu_ after construction

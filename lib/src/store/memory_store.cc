@@ -25,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "leases.h"
 #include "memokey/store.h"
 #include "store_internal.h"
 
@@ -161,6 +162,23 @@ class MemoryStore final : public Store {
     return Status::Ok();
   }
 
+  Status AcquireLease(std::string_view key, const LeaseOptions& options,
+                      LeaseResult* out) override {
+    if (Status s = CheckKey(key); !s.ok()) return s;
+    return leases_.Acquire(
+        key, options,
+        [&](std::string* value, std::chrono::milliseconds* ttl_left) {
+          return GetWithTtl(key, value, ttl_left).ok();
+        },
+        out);
+  }
+
+  Status ReleaseLease(std::string_view key, std::string_view token) override {
+    if (Status s = CheckKey(key); !s.ok()) return s;
+    leases_.Release(key, token);
+    return Status::Ok();
+  }
+
   Status Delete(std::string_view key) override {
     if (Status s = CheckKey(key); !s.ok()) return s;
     Shard& shard = ShardOf(Hash(key));
@@ -275,6 +293,7 @@ class MemoryStore final : public Store {
   const std::uint64_t max_bytes_;
   std::vector<std::unique_ptr<Shard>> shards_;
   Counters counters_;
+  store_internal::LocalLeases leases_;
 };
 
 }  // namespace

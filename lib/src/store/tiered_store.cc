@@ -72,6 +72,41 @@ Status TieredStore::GetWithTtl(std::string_view key, std::string* value,
   return impl_->Get(key, value, ttl_left, &tier_index);
 }
 
+// The lease lives in the slowest tier that has leases: the most shared one
+// (disk or Redis behind a memory tier), so that every process sharing that
+// tier takes turns. The token says which tier: "<index>:<tier's token>".
+Status TieredStore::AcquireLease(std::string_view key, const LeaseOptions& options,
+                                 LeaseResult* out) {
+  *out = LeaseResult{};
+  for (std::size_t i = impl_->tiers.size(); i-- > 0;) {
+    if (Status s = impl_->tiers[i]->AcquireLease(key, options, out); !s.ok()) return s;
+    switch (out->state) {
+      case LeaseResult::State::kUnsupported:
+        continue;
+      case LeaseResult::State::kGranted:
+        out->token = std::to_string(i) + ":" + out->token;
+        break;
+      case LeaseResult::State::kValue:
+        impl_->Backfill(i, key, out->value, out->ttl_left);
+        break;
+      case LeaseResult::State::kTimedOut:
+        break;
+    }
+    return Status::Ok();
+  }
+  return store_internal::CheckKey(key);
+}
+
+Status TieredStore::ReleaseLease(std::string_view key, std::string_view token) {
+  const std::size_t colon = token.find(':');
+  const std::optional<std::uint64_t> index =
+      colon == std::string_view::npos ? std::nullopt
+                                      : store_internal::ParseUint(token.substr(0, colon));
+  // A token we did not hand out holds nothing: a no-op, as for any stale token.
+  if (!index || *index >= impl_->tiers.size()) return store_internal::CheckKey(key);
+  return impl_->tiers[*index]->ReleaseLease(key, token.substr(colon + 1));
+}
+
 Status TieredStore::GetMany(std::span<const std::string_view> keys,
                             std::vector<std::optional<std::string>>* values) {
   std::vector<std::chrono::milliseconds> ttls;

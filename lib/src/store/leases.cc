@@ -1,0 +1,242 @@
+#include "leases.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#define XXH_INLINE_ALL  // header-only use: lock file names, not cache keys
+#include <xxhash.h>
+
+#include "store_internal.h"
+
+namespace memokey::store_internal {
+
+std::string NewLeaseToken() {
+  std::random_device device;
+  std::string token;
+  token.reserve(32);
+  for (int i = 0; i < 4; ++i) {
+    char part[9];
+    std::snprintf(part, sizeof part, "%08x", static_cast<unsigned>(device()));
+    token += part;
+  }
+  return token;
+}
+
+// --- LocalLeases -------------------------------------------------------------------
+
+class LocalLeases::Backend {
+ public:
+  using Ticket = std::uint64_t;  // LocalLeases::releases_ when the lease was found taken
+
+  Backend(LocalLeases& table, std::string_view key, const LeaseOptions& options,
+          const ValueLookup& lookup)
+      : table_(table), key_(key), options_(options), lookup_(lookup) {}
+
+  bool TryGrab(std::string* token, Ticket* ticket) {
+    std::lock_guard lock(table_.mu_);
+    if (const std::uint64_t generation = ForkGeneration(); generation != table_.generation_) {
+      // A forked child: the parent's holders are not ours to wait for.
+      table_.held_.clear();
+      table_.generation_ = generation;
+    }
+    const LeaseClock::time_point now = LeaseClock::now();
+    auto [it, inserted] = table_.held_.try_emplace(std::string(key_));
+    if (!inserted && it->second.expires > now) {
+      *ticket = table_.releases_;
+      expires_ = it->second.expires;
+      return false;
+    }
+    *token = NewLeaseToken();
+    it->second = Held{*token, now + options_.ttl};
+    return true;
+  }
+
+  void Release(std::string_view token) { table_.Release(key_, token); }
+
+  bool Lookup(std::string* value, std::chrono::milliseconds* ttl_left) {
+    return lookup_(value, ttl_left);
+  }
+
+  // Until a release (any key: releases are rare and the waiter re-checks), the
+  // holder's expiry, or the deadline.
+  Status Failure() const { return Status::Ok(); }
+
+  void Wait(const Ticket& ticket, LeaseClock::time_point deadline) {
+    std::unique_lock lock(table_.mu_);
+    table_.released_.wait_until(lock, std::min(deadline, expires_),
+                                [&] { return table_.releases_ != ticket; });
+  }
+
+ private:
+  LocalLeases& table_;
+  std::string_view key_;
+  const LeaseOptions& options_;
+  const ValueLookup& lookup_;
+  LeaseClock::time_point expires_{};
+};
+
+Status LocalLeases::Acquire(std::string_view key, const LeaseOptions& options,
+                            const ValueLookup& lookup, LeaseResult* out) {
+  Backend backend(*this, key, options, lookup);
+  return RunLease(backend, options, out);
+}
+
+void LocalLeases::Release(std::string_view key, std::string_view token) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = held_.find(std::string(key));
+    if (it == held_.end() || it->second.token != token) return;
+    held_.erase(it);
+    ++releases_;
+  }
+  released_.notify_all();
+}
+
+// --- FileLock ------------------------------------------------------------------------
+
+bool MakePrivateDirs(const std::string& dir) {
+  if (dir.empty()) return false;
+  for (std::size_t pos = 1;; ++pos) {
+    pos = dir.find('/', pos);
+    const std::string part = dir.substr(0, pos);
+    if (!part.empty() && ::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return false;
+    if (pos == std::string::npos) break;
+  }
+  struct stat st;
+  return ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) {
+    ::unlink(path_.c_str());  // while still holding the lock: see TryAcquire
+    Close();
+  }
+}
+
+void FileLock::Close() {
+  ::close(fd_);  // releases the flock
+  fd_ = -1;
+}
+
+FileLock::Result FileLock::TryAcquire(const std::string& path) {
+  path_ = path;
+  for (;;) {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd_ < 0) return Result::kError;
+    while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EINTR) continue;
+      const bool busy = errno == EWOULDBLOCK;
+      Close();
+      return busy ? Result::kBusy : Result::kError;
+    }
+    struct stat held, named;
+    if (::fstat(fd_, &held) == 0 && ::stat(path_.c_str(), &named) == 0 &&
+        held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+      return Result::kAcquired;
+    }
+    // Unlinked by the previous holder after we opened it: try the new file.
+    Close();
+  }
+}
+
+FileLock::Result FileLock::Acquire(const std::string& path, std::chrono::milliseconds timeout,
+                                   bool* waited) {
+  *waited = false;
+  const auto deadline = LeaseClock::now() + timeout;
+  auto pause = std::chrono::milliseconds(1);
+  for (;;) {
+    const Result result = TryAcquire(path);
+    if (result != Result::kBusy) return result;
+    *waited = true;
+    if (LeaseClock::now() >= deadline) return Result::kBusy;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(20));
+  }
+}
+
+// --- FileLeases ----------------------------------------------------------------------
+
+class FileLeases::Backend {
+ public:
+  using Ticket = int;  // nothing to compare: waiting is polling
+
+  Backend(FileLeases& leases, std::string path, const ValueLookup& lookup)
+      : leases_(leases), path_(std::move(path)), lookup_(lookup) {}
+
+  bool TryGrab(std::string* token, Ticket* /*ticket*/) {
+    auto lock = std::make_unique<FileLock>();
+    switch (lock->TryAcquire(path_)) {
+      case FileLock::Result::kAcquired:
+        break;
+      case FileLock::Result::kBusy:
+        return false;
+      case FileLock::Result::kError:
+        failure_ = Status::IOError("lease file " + path_ + " cannot be locked");
+        return false;
+    }
+    *token = NewLeaseToken();
+    std::lock_guard guard(leases_.mu_);
+    leases_.held_.emplace(*token, std::move(lock));
+    return true;
+  }
+
+  void Release(std::string_view token) { leases_.Release(token); }
+
+  bool Lookup(std::string* value, std::chrono::milliseconds* ttl_left) {
+    return lookup_(value, ttl_left);
+  }
+
+  void Wait(const Ticket& /*ticket*/, LeaseClock::time_point deadline) {
+    std::this_thread::sleep_until(std::min(deadline, LeaseClock::now() + pause_));
+    pause_ = std::min(pause_ * 2, std::chrono::milliseconds(20));
+  }
+
+  Status Failure() const { return failure_; }
+
+ private:
+  FileLeases& leases_;
+  const std::string path_;
+  const ValueLookup& lookup_;
+  std::chrono::milliseconds pause_{1};
+  Status failure_;
+};
+
+std::string FileLeases::PathOf(std::string_view key) const {
+  const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
+  char name[40];
+  std::snprintf(name, sizeof name, "%016llx%016llx.lock", static_cast<unsigned long long>(h.high64),
+                static_cast<unsigned long long>(h.low64));
+  return dir_ + "/" + name;
+}
+
+Status FileLeases::Acquire(std::string_view key, const LeaseOptions& options,
+                           const ValueLookup& lookup, LeaseResult* out) {
+  if (!MakePrivateDirs(dir_)) {
+    *out = LeaseResult{};
+    return Status::IOError("lease directory " + dir_ + " cannot be created");
+  }
+  Backend backend(*this, PathOf(key), lookup);
+  return RunLease(backend, options, out);
+}
+
+void FileLeases::Release(std::string_view token) {
+  std::unique_ptr<FileLock> lock;
+  {
+    std::lock_guard guard(mu_);
+    auto it = held_.find(token);
+    if (it == held_.end()) return;
+    lock = std::move(it->second);
+    held_.erase(it);
+  }
+  // ~FileLock unlinks and unlocks, outside the mutex.
+}
+
+}  // namespace memokey::store_internal
