@@ -109,6 +109,45 @@ struct StoreStats {
   std::uint64_t entries = 0;
 };
 
+// --- Leases: single flight across processes and machines ----------------------
+//
+// A lease is a claim on one key: "I am computing this value, wait for it".
+// The memoizers take one after a miss, so that N callers of a cold key in N
+// processes (or machines) compute it once:
+//
+//   LeaseResult lease;
+//   store.AcquireLease(key, {}, &lease);
+//   kValue    -> use lease.value (it was there, or landed while we waited)
+//   kGranted  -> compute, Put(key, value), ReleaseLease(key, lease.token);
+//                on failure: ReleaseLease at once, so the next caller starts
+//   kTimedOut / kUnsupported / an error status -> compute anyway
+//
+// Guarantees: at most one holder per key at a time while the lease lives;
+// only the holder (its token) releases it; a lease whose holder dies ends by
+// itself — when its ttl passes (Redis, memokeyd, memory), or at once when the
+// OS releases the holder's lock (disk: flock). A lease is advisory: a holder
+// slower than the ttl loses it and a second caller may compute too — a
+// duplicate computation, never a wrong value. Waiters wake when the holder
+// releases (pub/sub on Redis, a condition variable in process, polling of the
+// lock file on disk) and re-check the value; polling is only a fallback
+// bounded by the lease's remaining time.
+struct LeaseOptions {
+  std::chrono::milliseconds ttl{60000};   // the lease ends by itself after this
+  std::chrono::milliseconds wait{60000};  // the longest AcquireLease waits for another holder
+  // Look the value up before granting (and return kValue if it is there).
+  // false: only the lease is tried — for refreshing a stale value.
+  bool check_value = true;
+};
+
+struct LeaseResult {
+  enum class State : std::uint8_t { kUnsupported, kGranted, kValue, kTimedOut };
+  State state = State::kUnsupported;
+  std::string token;                      // kGranted: what ReleaseLease needs
+  std::string value;                      // kValue
+  std::chrono::milliseconds ttl_left{0};  // kValue: as GetWithTtl reports it
+  bool waited = false;                    // another holder was seen
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -131,6 +170,15 @@ class Store {
   virtual Status Delete(std::string_view key) = 0;
   virtual Status Contains(std::string_view key, bool* present) = 0;
   virtual StoreStats Stats() const = 0;
+
+  // See "Leases" above. Default: kUnsupported (single flight stays per
+  // process). An unreachable backend gives Status::Unavailable: compute anyway.
+  virtual Status AcquireLease(std::string_view key, const LeaseOptions& options,
+                              LeaseResult* out);
+  // Ends the lease on `key` if `token` still holds it (OK either way: an
+  // expired or taken-over lease is left alone) and wakes its waiters.
+  virtual Status ReleaseLease(std::string_view key, std::string_view token);
+
   // The store's URL in canonical form, with any password replaced by "***".
   virtual std::string Describe() const = 0;
 
@@ -215,6 +263,10 @@ class TieredStore final : public Store {
              std::chrono::milliseconds ttl = std::chrono::milliseconds{0}) override;
   Status Delete(std::string_view key) override;
   Status Contains(std::string_view key, bool* present) override;
+  // On the slowest tier that has leases; a value found there is backfilled.
+  Status AcquireLease(std::string_view key, const LeaseOptions& options,
+                      LeaseResult* out) override;
+  Status ReleaseLease(std::string_view key, std::string_view token) override;
   // hits/misses/puts/deletes: calls of the tiered store; errors, evictions,
   // expired, bytes and entries: sums over the tiers.
   StoreStats Stats() const override;

@@ -69,6 +69,16 @@ Status Store::GetManyWithTtl(std::span<const std::string_view> keys,
   return Status::Ok();
 }
 
+Status Store::AcquireLease(std::string_view key, const LeaseOptions& /*options*/,
+                           LeaseResult* out) {
+  *out = LeaseResult{};
+  return store_internal::CheckKey(key);
+}
+
+Status Store::ReleaseLease(std::string_view key, std::string_view /*token*/) {
+  return store_internal::CheckKey(key);
+}
+
 namespace store_internal {
 
 namespace {
