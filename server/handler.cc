@@ -164,6 +164,22 @@ bool Handler::Admit(const Request& header, Response* out) {
 }
 
 Route Handler::Handle(const Request& request, Response* out) {
+  if (request.method == Method::kPost) {
+    const LeasePlan plan = PrepareLease(request, out);
+    memokey::LeaseResult result;
+    switch (plan.kind) {
+      case LeasePlan::Kind::kAcquire:
+        FinishLease(plan, store_.AcquireLease(plan.key, plan.options, &result), &result, out);
+        break;
+      case LeasePlan::Kind::kRelease:
+        FinishLease(plan, store_.ReleaseLease(plan.key, plan.token), &result, out);
+        break;
+      case LeasePlan::Kind::kNotALease:
+      case LeasePlan::Kind::kAnswered:
+        break;
+    }
+    return Route::kObject;
+  }
   const Target target = ParseTarget(request.target);
   const bool read_method = request.method == Method::kGet || request.method == Method::kHead;
   if (target.route != Route::kObject && target.route != Route::kInvalid && !read_method) {
@@ -296,8 +312,113 @@ void Handler::HandleObject(const Request& request, const Target& target, Respons
       return;
     }
     default:
-      // POST is reserved for /v1/{namespace}/{key}/lease (issue 6).
       MethodNotAllowed(out, "GET, HEAD, PUT, DELETE");
+      return;
+  }
+}
+
+Handler::LeasePlan Handler::PrepareLease(const Request& request, Response* out) {
+  LeasePlan plan;
+  if (request.method != Method::kPost) return plan;
+  plan.kind = LeasePlan::Kind::kAnswered;
+  constexpr std::string_view kLease = "/lease", kRelease = "/release";
+  std::string_view target = request.target;
+  const bool acquire = target.ends_with(kLease);
+  if (!acquire && !target.ends_with(kRelease)) {
+    Text(out, 405, "POST is only for /v1/{namespace}/{key}/lease and .../release\n");
+    out->headers.emplace_back("Allow", "GET, HEAD, PUT, DELETE");
+    return plan;
+  }
+  if (!target.starts_with("/v1/")) {
+    Text(out, 404, "leases are under /v1/{namespace}/{key}/lease\n");
+    return plan;
+  }
+  target.remove_suffix(acquire ? kLease.size() : kRelease.size());
+  const Target t = ParseTarget(target);
+  if (t.route != Route::kObject) {
+    Text(out, t.route == Route::kInvalid ? t.error_status : 404,
+         t.route == Route::kInvalid ? t.error : "no such key route");
+    out->body.push_back('\n');
+    return plan;
+  }
+  if (!Authorize(request, t.ns, Access::kReadWrite, out)) return plan;
+  plan.key = t.key;
+
+  if (!acquire) {
+    if (request.lease_token.empty() || request.lease_token.size() > 256) {
+      Text(out, 400, "release needs the lease's token in X-Memokey-Lease\n");
+      return plan;
+    }
+    plan.token = request.lease_token;
+    plan.kind = LeasePlan::Kind::kRelease;
+    return plan;
+  }
+  auto duration = [&](std::string_view text, Millis fallback, Millis max, Millis* result,
+                      std::string_view header) {
+    if (text.empty()) {
+      *result = fallback;
+      return true;
+    }
+    const std::optional<Millis> parsed = ParseDuration(text);
+    if (!parsed) {
+      Text(out, 400, "bad " + std::string(header) + ": use seconds, or a number with ms/s/m/h/d\n");
+      return false;
+    }
+    *result = std::min(*parsed, max);
+    return true;
+  };
+  Millis ttl, wait;
+  if (!duration(request.lease_ttl, kDefaultLeaseTtl, kMaxLeaseTtl, &ttl, "X-Memokey-Lease-TTL") ||
+      !duration(request.lease_wait, Millis{0}, kMaxLeaseWait, &wait, "X-Memokey-Lease-Wait")) {
+    return plan;
+  }
+  if (ttl.count() <= 0) {
+    Text(out, 400, "X-Memokey-Lease-TTL must be positive\n");
+    return plan;
+  }
+  const std::string_view check = request.lease_check;
+  if (!check.empty() && check != "0" && check != "1") {
+    Text(out, 400, "X-Memokey-Lease-Check must be 0 or 1\n");
+    return plan;
+  }
+  plan.options.ttl = ttl;
+  plan.options.wait = wait;
+  plan.options.check_value = check != "0";
+  plan.kind = LeasePlan::Kind::kAcquire;
+  return plan;
+}
+
+void Handler::FinishLease(const LeasePlan& plan, const Status& status, memokey::LeaseResult* result,
+                          Response* out) {
+  if (!status.ok()) return BackendError(status, "lease", out);
+  if (plan.kind == LeasePlan::Kind::kRelease) {
+    out->status = 204;
+    return;
+  }
+  using State = memokey::LeaseResult::State;
+  // Tells the client its answer came after another holder's lease (it counts those).
+  if (result->waited) out->headers.emplace_back("X-Memokey-Lease-Waited", "1");
+  switch (result->state) {
+    case State::kGranted:
+      shard_.leases_granted.Add();
+      Text(out, 201, "granted: compute, PUT the value, then POST .../release\n");
+      out->headers.emplace_back("X-Memokey-Lease", std::move(result->token));
+      return;
+    case State::kValue:
+      shard_.lease_values.Add();
+      out->status = 200;
+      out->content_type = kOctetStream;
+      out->body = std::move(result->value);
+      if (result->ttl_left.count() > 0) {
+        out->headers.emplace_back("X-Memokey-TTL", std::to_string(result->ttl_left.count()) + "ms");
+      }
+      return;
+    case State::kTimedOut:
+      shard_.lease_busy.Add();
+      Text(out, 409, "the lease is held by another client: ask again, or compute\n");
+      return;
+    case State::kUnsupported:
+      Text(out, 501, "this server's store has no leases\n");
       return;
   }
 }

@@ -11,6 +11,8 @@
 // Routes (docs/SERVER.md has the full reference):
 //   GET|HEAD|PUT|DELETE /v1/{namespace}/{key...}   the cache
 //   GET|HEAD|PUT|DELETE /{namespace}/{key...}      the same, for ccache/Gradle URLs
+//   POST /v1/{namespace}/{key...}/lease            take the key's lease, or wait for its value
+//   POST /v1/{namespace}/{key...}/release          end a lease (X-Memokey-Lease: token)
 //   GET /healthz   200 while the process runs
 //   GET /readyz    200 when the store answers (and not shutting down), else 503
 //   GET /metrics   Prometheus text
@@ -45,6 +47,12 @@ inline constexpr std::size_t kMaxTargetBytes = 1024;
 // Store key used by /readyz; '!' cannot appear in a namespace name, so no
 // client key can collide with it.
 inline constexpr std::string_view kReadyProbeKey = "!memokeyd-readyz";
+// Bounds on what a lease request may ask. A client that wants to wait longer
+// asks again (the http:// store does): a short server-side wait keeps a
+// shutdown from being held up by sleeping requests.
+inline constexpr std::chrono::milliseconds kMaxLeaseWait{5000};
+inline constexpr std::chrono::milliseconds kMaxLeaseTtl{3600 * 1000};
+inline constexpr std::chrono::milliseconds kDefaultLeaseTtl{60000};
 
 // Facts about the running server that the status page and /readyz show.
 struct ServerInfo {
@@ -92,6 +100,24 @@ class Handler {
   ReadPlan PrepareRead(const Request& request, std::string_view* key, Response* out);
   void FinishRead(const Request& request, const memokey::Status& status,
                   std::optional<std::string>* value, Response* out);
+
+  // Leases, in two halves as well, because acquiring may wait (up to
+  // kMaxLeaseWait) for another holder and the server must not sleep on its
+  // event loop:
+  //   PrepareLease  kNotALease: not a POST. kAnswered: *out is the answer
+  //                 (bad target, 401/403, bad header). kAcquire/kRelease:
+  //                 make the store call described by the plan (off the event
+  //                 loop for kAcquire), then FinishLease.
+  struct LeasePlan {
+    enum class Kind : std::uint8_t { kNotALease, kAnswered, kAcquire, kRelease };
+    Kind kind = Kind::kNotALease;
+    std::string_view key;           // store key (view into request.target)
+    std::string_view token;         // kRelease (view into request.lease_token)
+    memokey::LeaseOptions options;  // kAcquire
+  };
+  LeasePlan PrepareLease(const Request& request, Response* out);
+  void FinishLease(const LeasePlan& plan, const memokey::Status& status,
+                   memokey::LeaseResult* result, Response* out);
 
  private:
   ReadPlan PrepareObjectRead(const Request& request, const Target& target, std::string_view* key,

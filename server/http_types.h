@@ -32,10 +32,16 @@ struct Request {
   int version = 11;           // 10 or 11
   std::string authorization;  // Authorization header value (never logged)
   std::string ttl;            // X-Memokey-TTL header value, empty when absent
+  // Leases (POST .../lease and .../release): X-Memokey-Lease (the token),
+  // X-Memokey-Lease-TTL, X-Memokey-Lease-Wait, X-Memokey-Lease-Check.
+  std::string lease_token;
+  std::string lease_ttl;
+  std::string lease_wait;
+  std::string lease_check;
   bool expect_continue = false;
   bool keep_alive = true;
   // Set by the parser when a header that must appear at most once came twice
-  // (Authorization, X-Memokey-TTL): such requests are refused with 400.
+  // (Authorization, the X-Memokey-* ones): such requests are refused with 400.
   bool duplicate_header = false;
   std::optional<std::uint64_t> content_length;  // none for chunked or no body
   bool chunked = false;
@@ -48,6 +54,10 @@ struct Request {
     version = 11;
     authorization.clear();
     ttl.clear();
+    lease_token.clear();
+    lease_ttl.clear();
+    lease_wait.clear();
+    lease_check.clear();
     expect_continue = false;
     keep_alive = true;
     duplicate_header = false;

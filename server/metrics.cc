@@ -149,6 +149,16 @@ void Metrics::Render(const memokey::StoreStats& store, std::chrono::steady_clock
          "Store calls that failed (answered 503 or 500).");
   Sample(out, "memokeyd_backend_errors_total", sum(&MetricsShard::backend_errors));
 
+  Header(out, "memokeyd_leases_total", "counter",
+         "POST .../lease by outcome: granted (201), value (200), busy (409).");
+  out->append("memokeyd_leases_total{outcome=\"granted\"} ");
+  AppendUint(out, sum(&MetricsShard::leases_granted));
+  out->append("\nmemokeyd_leases_total{outcome=\"value\"} ");
+  AppendUint(out, sum(&MetricsShard::lease_values));
+  out->append("\nmemokeyd_leases_total{outcome=\"busy\"} ");
+  AppendUint(out, sum(&MetricsShard::lease_busy));
+  out->append("\n");
+
   Header(out, "memokeyd_auth_failures_total", "counter",
          "Requests refused by authentication/authorization.");
   out->append("memokeyd_auth_failures_total{reason=\"missing\"} ");

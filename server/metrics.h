@@ -73,6 +73,9 @@ struct alignas(64) MetricsShard {
   Counter auth_invalid;    // 401: credentials that match no token
   Counter auth_forbidden;  // 403: a valid token without the right
   Counter timeouts;        // connections cut by a header/body/write/idle timeout
+  Counter leases_granted;  // POST .../lease answered 201
+  Counter lease_values;    // ... answered 200: the value was there or landed while waiting
+  Counter lease_busy;      // ... answered 409: another holder for the whole wait
   Counter latency_buckets[kLatencyBucketsUs.size() + 1];
   Counter latency_sum_us;
 

@@ -63,10 +63,24 @@ void RequestParser::on_field_impl(beast_http::field name, boost::beast::string_v
     default:
       break;
   }
-  if (name == beast_http::field::unknown && boost::beast::iequals(name_string, "x-memokey-ttl")) {
-    if (seen_ttl_) request_->duplicate_header = true;
-    seen_ttl_ = true;
-    request_->ttl.assign(value.data(), value.size());
+  if (name != beast_http::field::unknown) return;
+  // Our own headers, each allowed once: a repeated one would leave it unclear
+  // which value counts.
+  struct Own {
+    std::string_view name;
+    std::string Request::*field;
+  };
+  static constexpr Own kOwn[] = {{"x-memokey-ttl", &Request::ttl},
+                                 {"x-memokey-lease", &Request::lease_token},
+                                 {"x-memokey-lease-ttl", &Request::lease_ttl},
+                                 {"x-memokey-lease-wait", &Request::lease_wait},
+                                 {"x-memokey-lease-check", &Request::lease_check}};
+  for (std::size_t i = 0; i < std::size(kOwn); ++i) {
+    if (!boost::beast::iequals(name_string, kOwn[i].name)) continue;
+    if (seen_own_ & (1u << i)) request_->duplicate_header = true;
+    seen_own_ |= 1u << i;
+    (request_->*kOwn[i].field).assign(value.data(), value.size());
+    return;
   }
 }
 

@@ -47,7 +47,7 @@ class RequestParser final : public beast_http::basic_parser<true> {
   Request* request_;
   std::uint64_t max_body_;
   bool seen_authorization_ = false;
-  bool seen_ttl_ = false;
+  unsigned seen_own_ = 0;  // bit i: kOwn[i] seen (request_parser.cc)
 };
 
 // What to answer when parsing fails: 413 (body_limit), 431 (header_limit),

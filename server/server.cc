@@ -29,6 +29,11 @@
 // answered with one Store::GetMany — one Redis round trip (MGET) for all of
 // them instead of one each, like Redis clients' automatic pipelining.
 //
+// Leases. POST .../lease may wait (up to kMaxLeaseWait, handler.h) for
+// another client's lease to end. That wait runs on a small shared pool of
+// threads (kLeaseThreads), never on a worker: a worker that slept would stall
+// all its sessions. The answer is posted back to the session's worker.
+//
 // Shutdown (SIGTERM/SIGINT): stop accepting; close idle keep-alive
 // connections; let requests in progress finish and answer them with
 // "Connection: close"; after drain_timeout, stop whatever is left. A second
@@ -45,6 +50,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
@@ -79,6 +85,9 @@ constexpr std::size_t kKeepCapacity = 1 << 20;
 // How long a closing connection keeps reading (and discarding) what the
 // client still sends, so that our last response is not lost to a TCP reset.
 constexpr Clock::duration kLingerTime = std::chrono::seconds(2);
+
+// Threads for lease requests that wait; more concurrent waiters queue.
+constexpr int kLeaseThreads = 32;
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view kBusy =
@@ -121,6 +130,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void Start() { NextRequest(); }
   // A batched read (Worker::FlushReads) came back: answer it.
   void CompleteRead(const memokey::Status& status, std::optional<std::string>* value);
+  // A lease request run on the lease pool (Worker::AcquireLease) came back.
+  void CompleteLease(const memokey::Status& status, memokey::LeaseResult* result);
   std::string_view pending_key() const { return pending_key_; }
   // From the worker's cron: cut the connection's current phase if it is late.
   void CheckDeadline(Clock::time_point now);
@@ -166,6 +177,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool admitted_ = false;
   bool timed_out_ = false;
   std::string_view pending_key_;  // a batched read's store key (view into request_.target)
+  Handler::LeasePlan lease_;      // a lease request's plan (views into request_)
   std::list<Session*>::iterator registry_entry_;
 };
 
@@ -174,7 +186,8 @@ class Session : public std::enable_shared_from_this<Session> {
 class Worker {
  public:
   Worker(const Config& cfg, memokey::Store& store, Metrics& all_metrics, unsigned index,
-         const ServerInfo& info, const std::atomic<bool>& draining_flag, bool batch)
+         const ServerInfo& info, const std::atomic<bool>& draining_flag, bool batch,
+         asio::thread_pool& lease_pool)
       : config(cfg),
         batch_reads(batch),
         metrics(all_metrics),
@@ -183,6 +196,7 @@ class Worker {
         draining(draining_flag),
         date(HttpDate()),
         store_(store),
+        lease_pool_(lease_pool),
         ioc_(1),  // concurrency hint 1: one thread runs it (asio still locks for posts from others)
         work_(asio::make_work_guard(ioc_)),
         cron_(ioc_) {
@@ -238,6 +252,20 @@ class Worker {
     if (pending_reads_.size() == 1) asio::post(ioc_, [this] { FlushReads(); });
   }
 
+  // Runs the plan's AcquireLease on the lease pool, then answers the session
+  // on this worker's thread.
+  void AcquireLease(std::shared_ptr<Session> session, const Handler::LeasePlan& plan) {
+    asio::post(lease_pool_, [this, session = std::move(session), plan]() mutable {
+      auto result = std::make_shared<memokey::LeaseResult>();
+      const memokey::Status status = store_.AcquireLease(plan.key, plan.options, result.get());
+      asio::post(ioc_, [session = std::move(session), status, result] {
+        session->CompleteLease(status, result.get());
+      });
+    });
+  }
+
+  memokey::Store& store() { return store_; }
+
   const Config& config;
   const bool batch_reads;  // collect GETs into Store::GetMany (remote stores)
   Metrics& metrics;
@@ -276,6 +304,7 @@ class Worker {
   // pending in the io_context unregister themselves as it is torn down.
   std::list<Session*> sessions_;
   memokey::Store& store_;
+  asio::thread_pool& lease_pool_;
   std::vector<std::shared_ptr<Session>> pending_reads_;
   std::vector<std::shared_ptr<Session>> batch_;
   std::vector<std::string_view> batch_keys_;
@@ -410,6 +439,22 @@ void Session::WriteContinue() {
 // batched store read.
 void Session::Dispatch() {
   request_done_ = Clock::now();
+  if (request_.method == Method::kPost) {
+    lease_ = worker_.handler.PrepareLease(request_, &response_);
+    route_ = Route::kObject;
+    if (lease_.kind == Handler::LeasePlan::Kind::kAcquire) {
+      SetPhase(Phase::kWriting, lease_.options.wait + worker_.config.limits.write_timeout);
+      worker_.AcquireLease(shared_from_this(), lease_);
+      return;
+    }
+    if (lease_.kind == Handler::LeasePlan::Kind::kRelease) {
+      // A release never waits: one store call, here.
+      memokey::LeaseResult none;
+      worker_.handler.FinishLease(lease_, worker_.store().ReleaseLease(lease_.key, lease_.token),
+                                  &none, &response_);
+    }
+    return Finish();
+  }
   if (worker_.batch_reads) {
     switch (worker_.handler.PrepareRead(request_, &pending_key_, &response_)) {
       case Handler::ReadPlan::kFetch:
@@ -430,6 +475,11 @@ void Session::Dispatch() {
 void Session::CompleteRead(const memokey::Status& status, std::optional<std::string>* value) {
   worker_.handler.FinishRead(request_, status, value, &response_);
   route_ = Route::kObject;
+  Finish();
+}
+
+void Session::CompleteLease(const memokey::Status& status, memokey::LeaseResult* result) {
+  worker_.handler.FinishLease(lease_, status, result, &response_);
   Finish();
 }
 
@@ -534,13 +584,16 @@ class Server::Impl {
     info_.draining = &draining_;
     for (unsigned i = 0; i < threads; ++i) {
       workers_.push_back(std::make_unique<Worker>(config_, store_, metrics_, i, info_, draining_,
-                                                  StoreIsRemote(config_)));
+                                                  StoreIsRemote(config_), lease_pool_));
     }
   }
 
   ~Impl() {
     for (auto& w : workers_) w->Stop();
     for (auto& w : workers_) w->Join();
+    // Lease waits still running end within kMaxLeaseWait; queued ones are dropped.
+    lease_pool_.stop();
+    lease_pool_.join();
   }
 
   memokey::Status Listen() {
@@ -673,6 +726,8 @@ class Server::Impl {
   // Workers are destroyed after the control loop below (reverse order of
   // declaration), so nothing pending there can outlive a worker it names.
   std::vector<std::unique_ptr<Worker>> workers_;
+  // After workers_: destroyed first, while the workers it posts answers to still exist.
+  asio::thread_pool lease_pool_{kLeaseThreads};
   std::size_t next_worker_ = 0;
   asio::io_context control_{1};
   tcp::acceptor acceptor_;

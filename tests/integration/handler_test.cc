@@ -257,8 +257,89 @@ TEST_F(HandlerTest, FixedRoutes) {
   EXPECT_EQ(put.status, 405);
   ASSERT_EQ(put.headers.size(), 1u);
   EXPECT_EQ(put.headers[0].first, "Allow");
-  EXPECT_EQ(Call(Method::kPost, "/v1/team/k/lease", "", Bearer(kWriter)).status, 405);
+  EXPECT_EQ(Call(Method::kPost, "/v1/team/k", "", Bearer(kWriter)).status, 405);
   EXPECT_EQ(Call(Method::kOther, "/v1/team/k", "", Bearer(kWriter)).status, 405);
+}
+
+// POST /v1/{ns}/{key}/lease and /release, through Handle (the server runs
+// the same PrepareLease/FinishLease halves around a pool thread).
+class LeaseHandlerTest : public HandlerTest {
+ protected:
+  Response Lease(std::string target, std::string_view token, std::string ttl = "",
+                 std::string wait = "", std::string check = "", std::string lease = "") {
+    Request request;
+    request.method = Method::kPost;
+    request.target = std::move(target);
+    request.authorization = Bearer(token);
+    request.lease_ttl = std::move(ttl);
+    request.lease_wait = std::move(wait);
+    request.lease_check = std::move(check);
+    request.lease_token = std::move(lease);
+    Response response;
+    handler_->Handle(request, &response);
+    return response;
+  }
+  static std::string HeaderOf(const Response& r, std::string_view name) {
+    for (const auto& [n, v] : r.headers) {
+      if (n == name) return v;
+    }
+    return "";
+  }
+};
+
+TEST_F(LeaseHandlerTest, GrantBusyReleaseAndValue) {
+  Response granted = Lease("/v1/team/a/b/lease", kWriter);
+  ASSERT_EQ(granted.status, 201) << granted.body;
+  const std::string token = HeaderOf(granted, "X-Memokey-Lease");
+  ASSERT_EQ(token.size(), 32u);
+  // Held: a second client that does not wait hears 409.
+  EXPECT_EQ(Lease("/v1/team/a/b/lease", kAll).status, 409);
+  // Only the token releases it (a wrong one is answered 204 and changes nothing).
+  EXPECT_EQ(Lease("/v1/team/a/b/release", kWriter, "", "", "", "wrong").status, 204);
+  EXPECT_EQ(Lease("/v1/team/a/b/lease", kAll).status, 409);
+  // The holder stores the value and releases; the next caller gets the value.
+  EXPECT_EQ(Call(Method::kPut, "/v1/team/a/b", "result", Bearer(kWriter), "60").status, 201);
+  EXPECT_EQ(Lease("/v1/team/a/b/release", kWriter, "", "", "", token).status, 204);
+  Response value = Lease("/v1/team/a/b/lease", kAll);
+  EXPECT_EQ(value.status, 200);
+  EXPECT_EQ(value.body, "result");
+  EXPECT_FALSE(HeaderOf(value, "X-Memokey-TTL").empty());
+  // check=0: the lease only (a client refreshing a stale value).
+  Response refresh = Lease("/v1/team/a/b/lease", kAll, "", "", "0");
+  EXPECT_EQ(refresh.status, 201);
+  std::string rendered;
+  metrics_.Render(store_->Stats(), info_.start, &rendered);
+  EXPECT_NE(rendered.find("memokeyd_leases_total{outcome=\"granted\"} 2"), std::string::npos)
+      << rendered;
+  EXPECT_NE(rendered.find("memokeyd_leases_total{outcome=\"busy\"} 2"), std::string::npos);
+  EXPECT_NE(rendered.find("memokeyd_leases_total{outcome=\"value\"} 1"), std::string::npos);
+}
+
+TEST_F(LeaseHandlerTest, AnExpiredLeaseIsGrantedAgain) {
+  ASSERT_EQ(Lease("/v1/team/k/lease", kWriter, "50ms").status, 201);
+  // Waits out the holder's 50 ms (bounded by the 5 s asked).
+  Response next = Lease("/v1/team/k/lease", kAll, "", "5s");
+  EXPECT_EQ(next.status, 201);
+}
+
+TEST_F(LeaseHandlerTest, BadRequestsAndRights) {
+  EXPECT_EQ(Lease("/v1/team/k/lease", kReader).status, 403);   // read-only token
+  EXPECT_EQ(Lease("/v1/other/k/lease", kWriter).status, 403);  // another namespace
+  Request anonymous;
+  anonymous.method = Method::kPost;
+  anonymous.target = "/v1/team/k/lease";
+  Response r;
+  handler_->Handle(anonymous, &r);
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(Lease("/v1/team/k/lease", kWriter, "soon").status, 400);
+  EXPECT_EQ(Lease("/v1/team/k/lease", kWriter, "0").status, 400);
+  EXPECT_EQ(Lease("/v1/team/k/lease", kWriter, "", "-1").status, 400);
+  EXPECT_EQ(Lease("/v1/team/k/lease", kWriter, "", "", "maybe").status, 400);
+  EXPECT_EQ(Lease("/v1/team/k/release", kWriter).status, 400);  // no token
+  EXPECT_EQ(Lease("/team/k/lease", kWriter).status, 404);       // leases are under /v1
+  EXPECT_EQ(Lease("/v1/team/lease", kWriter).status, 400);      // no key before /lease
+  EXPECT_EQ(Lease("/v1/team/../k/lease", kWriter).status, 400);
+  EXPECT_EQ(Lease("/v1/team/k/lease?x=1", kWriter).status, 405);
 }
 
 TEST(ParseTargetTest, ValidTargets) {

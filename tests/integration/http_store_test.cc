@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -37,14 +38,16 @@ int FreePort() {
 // One memokeyd child process; killed when the object goes away.
 class Server {
  public:
-  explicit Server(std::vector<std::string> extra = {}) : port_(FreePort()), extra_(std::move(extra)) {
+  explicit Server(std::vector<std::string> extra = {})
+      : port_(FreePort()), extra_(std::move(extra)) {
     Start();
   }
   ~Server() { Stop(); }
 
   void Start() {
-    std::vector<std::string> args = {MEMOKEYD_PATH, "--listen", "127.0.0.1:" + std::to_string(port_),
-                                     "--threads", "1", "--log-level", "warn"};
+    std::vector<std::string> args = {
+        MEMOKEYD_PATH, "--listen", "127.0.0.1:" + std::to_string(port_), "--threads", "1",
+        "--log-level", "warn"};
     args.insert(args.end(), extra_.begin(), extra_.end());
     pid_ = fork();
     if (pid_ == 0) {
@@ -111,7 +114,8 @@ TEST(HttpStore, RoundTripMissDeleteContains) {
   ASSERT_TRUE(store->Contains("k1", &present).ok());
   EXPECT_FALSE(present);
   // Many requests over the pooled keep-alive connections.
-  for (int i = 0; i < 200; ++i) ASSERT_TRUE(store->Put("n" + std::to_string(i), std::string(i, 'x')).ok());
+  for (int i = 0; i < 200; ++i)
+    ASSERT_TRUE(store->Put("n" + std::to_string(i), std::string(i, 'x')).ok());
   for (int i = 0; i < 200; ++i) {
     ASSERT_TRUE(store->Get("n" + std::to_string(i), &value).ok());
     EXPECT_EQ(value.size(), static_cast<std::size_t>(i));
@@ -200,6 +204,101 @@ TEST(HttpStore, MemoizeSharesResultsThroughTheServer) {
   EXPECT_EQ(second("ab"), "abab");  // another client: a hit through the server
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(second.stats().hits, 1u);
+}
+
+using memokey::LeaseOptions;
+using memokey::LeaseResult;
+using LeaseState = memokey::LeaseResult::State;
+
+LeaseOptions LeaseFor(std::chrono::milliseconds wait, std::chrono::milliseconds ttl = 60s) {
+  LeaseOptions options;
+  options.wait = wait;
+  options.ttl = ttl;
+  return options;
+}
+
+TEST(HttpStore, LeasesThroughTheServer) {
+  Server server;
+  auto holder = Open(server.Url("ns"));
+  auto other = Open(server.Url("ns"));
+  LeaseResult held;
+  ASSERT_TRUE(holder->AcquireLease("k", LeaseFor(0ms), &held).ok());
+  ASSERT_EQ(held.state, LeaseState::kGranted);
+  LeaseResult busy;
+  ASSERT_TRUE(other->AcquireLease("k", LeaseFor(0ms), &busy).ok());
+  EXPECT_EQ(busy.state, LeaseState::kTimedOut);
+  EXPECT_TRUE(busy.waited);
+  // A waiter wakes when the holder stores and releases, with the value.
+  std::thread waiter([&] {
+    LeaseResult got;
+    EXPECT_TRUE(other->AcquireLease("k", LeaseFor(30s), &got).ok());
+    EXPECT_EQ(got.state, LeaseState::kValue);
+    EXPECT_EQ(got.value, "computed");
+    EXPECT_GT(got.ttl_left.count(), 0);
+  });
+  std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(other->ReleaseLease("k", "not-the-token").ok());  // no effect
+  ASSERT_TRUE(holder->Put("k", "computed", 60s).ok());
+  ASSERT_TRUE(holder->ReleaseLease("k", held.token).ok());
+  waiter.join();
+}
+
+TEST(HttpStore, ALeaseWhoseHolderVanishedExpires) {
+  Server server;
+  auto holder = Open(server.Url("ns"));
+  auto other = Open(server.Url("ns"));
+  LeaseResult held, next;
+  ASSERT_TRUE(holder->AcquireLease("k", LeaseFor(0ms, 200ms), &held).ok());
+  ASSERT_EQ(held.state, LeaseState::kGranted);
+  holder.reset();  // never releases
+  ASSERT_TRUE(other->AcquireLease("k", LeaseFor(30s), &next).ok());
+  EXPECT_EQ(next.state, LeaseState::kGranted);
+  EXPECT_TRUE(next.waited);
+}
+
+TEST(HttpStore, LeasesNeedTheRightToWrite) {
+  Server server({"--token", "rw:ns:writer-secret", "--token", "r:ns:reader-secret"});
+  auto reader = Open(server.Url("ns", "reader-secret"));
+  LeaseResult r;
+  const memokey::Status refused = reader->AcquireLease("k", LeaseFor(0ms), &r);
+  EXPECT_EQ(refused.code(), memokey::Status::Code::kUnavailable);
+  EXPECT_NE(refused.message().find("403"), std::string::npos) << refused.message();
+}
+
+TEST(HttpStore, MemoizeComputesOnceAcrossClientsAndThreads) {
+  Server server;
+  memokey::MemoOptions options;
+  options.secret = "http-store-test-secret-0123456789";
+  std::atomic<int> calls{0};
+  auto slow = [&](std::int64_t x) {
+    std::this_thread::sleep_for(300ms);
+    calls.fetch_add(1);
+    return x * 3;
+  };
+  // Four clients (as four processes would be), four threads each.
+  std::vector<decltype(memokey::memoize(std::shared_ptr<memokey::Store>(), "", slow, options))>
+      clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.push_back(memokey::memoize(std::shared_ptr<memokey::Store>(Open(server.Url("memo"))),
+                                       "test.triple", slow, options));
+  }
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (auto& client : clients) {
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&] {
+        if (client(14) != 42) wrong.fetch_add(1);
+      });
+    }
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(wrong.load(), 0);
+  std::uint64_t lease_hits = 0;
+  for (auto& client : clients) lease_hits += client.stats().lease_hits;
+  // The other clients' winners waited for the holder (unless one started so
+  // late that the value was already there: a plain hit).
+  EXPECT_LE(lease_hits, 3u);
 }
 
 }  // namespace

@@ -15,7 +15,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
 #include <charconv>
 #include <memory>
 #include <mutex>
@@ -63,6 +62,22 @@ struct Connection {
   beast::flat_buffer buffer;
 };
 
+// The longest wait asked of the server per lease request (memokeyd caps it
+// at 5 s; handler.h, kMaxLeaseWait).
+constexpr std::chrono::milliseconds kServerLeaseWait{5000};
+
+// "1234ms" (what memokeyd sends in X-Memokey-TTL) -> 1234 ms; anything else 0.
+std::chrono::milliseconds ParseMs(std::string_view text) {
+  if (!text.ends_with("ms")) return std::chrono::milliseconds{0};
+  text.remove_suffix(2);
+  long long ms = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
+  if (ec != std::errc() || end != text.data() + text.size() || ms < 0) {
+    return std::chrono::milliseconds{0};
+  }
+  return std::chrono::milliseconds{ms};
+}
+
 class HttpStore final : public Store {
  public:
   explicit HttpStore(HttpStoreOptions options) : options_(std::move(options)) {}
@@ -90,8 +105,7 @@ class HttpStore final : public Store {
     return Status::Ok();
   }
 
-  Status Put(std::string_view key, std::string_view value,
-             std::chrono::milliseconds ttl) override {
+  Status Put(std::string_view key, std::string_view value, std::chrono::milliseconds ttl) override {
     if (Status s = store_internal::CheckKey(key); !s.ok()) return s;
     if (Status s = store_internal::CheckTtl(ttl); !s.ok()) return s;
     http::response<http::string_body> response;
@@ -141,6 +155,75 @@ class HttpStore final : public Store {
     return Status::Ok();
   }
 
+  // POST /v1/ns/key/lease, repeated while the server answers 409 (it waits at
+  // most a few seconds per request) until options.wait has passed.
+  Status AcquireLease(std::string_view key, const LeaseOptions& options,
+                      LeaseResult* out) override {
+    *out = LeaseResult{};
+    if (Status s = store_internal::CheckKey(key); !s.ok()) return s;
+    using std::chrono::milliseconds;
+    const auto deadline = std::chrono::steady_clock::now() + options.wait;
+    for (;;) {
+      const milliseconds left = std::max(
+          milliseconds{0},
+          std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now()));
+      const milliseconds wait = std::min(left, kServerLeaseWait);
+      http::request<http::string_body> request = NewRequest(http::verb::post, key, "/lease");
+      request.set("X-Memokey-Lease-TTL", std::to_string(options.ttl.count()) + "ms");
+      request.set("X-Memokey-Lease-Wait", std::to_string(wait.count()) + "ms");
+      if (!options.check_value) request.set("X-Memokey-Lease-Check", "0");
+      http::response<http::string_body> response;
+      if (Status s = Send(request, options_.timeout + wait, &response); !s.ok()) {
+        Counters::Add(counters_.errors);
+        return s;
+      }
+      if (response["X-Memokey-Lease-Waited"] == "1") out->waited = true;
+      switch (response.result()) {
+        case http::status::created:
+          out->state = LeaseResult::State::kGranted;
+          out->token = std::string(response["X-Memokey-Lease"]);
+          if (out->token.empty()) break;  // not memokeyd: refused below
+          return Status::Ok();
+        case http::status::ok:
+          out->state = LeaseResult::State::kValue;
+          out->value = std::move(response.body());
+          out->ttl_left = ParseMs(response["X-Memokey-TTL"]);
+          return Status::Ok();
+        case http::status::conflict:
+          out->waited = true;
+          if (left.count() == 0) {
+            out->state = LeaseResult::State::kTimedOut;
+            return Status::Ok();
+          }
+          continue;
+        case http::status::not_implemented:
+          out->state = LeaseResult::State::kUnsupported;
+          return Status::Ok();
+        default:
+          break;
+      }
+      Counters::Add(counters_.errors);
+      *out = LeaseResult{};
+      return Refused(response);
+    }
+  }
+
+  Status ReleaseLease(std::string_view key, std::string_view token) override {
+    if (Status s = store_internal::CheckKey(key); !s.ok()) return s;
+    http::request<http::string_body> request = NewRequest(http::verb::post, key, "/release");
+    request.set("X-Memokey-Lease", token);
+    http::response<http::string_body> response;
+    if (Status s = Send(request, options_.timeout, &response); !s.ok()) {
+      Counters::Add(counters_.errors);
+      return s;
+    }
+    if (response.result() != http::status::no_content) {
+      Counters::Add(counters_.errors);
+      return Refused(response);
+    }
+    return Status::Ok();
+  }
+
   StoreStats Stats() const override { return counters_.Snapshot(); }
 
   std::string Describe() const override {
@@ -153,8 +236,7 @@ class HttpStore final : public Store {
     std::string body = response.body().substr(0, 200);
     while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
     return Status::Unavailable("server answered " + std::to_string(response.result_int()) + " " +
-                               std::string(response.reason()) +
-                               (body.empty() ? "" : ": " + body));
+                               std::string(response.reason()) + (body.empty() ? "" : ": " + body));
   }
 
   std::unique_ptr<Connection> Borrow() {
@@ -174,8 +256,7 @@ class HttpStore final : public Store {
     auto connection = std::make_unique<Connection>();
     tcp::resolver resolver(connection->io);
     beast::error_code ec;
-    const auto endpoints =
-        resolver.resolve(options_.host, std::to_string(options_.port), ec);
+    const auto endpoints = resolver.resolve(options_.host, std::to_string(options_.port), ec);
     if (ec) return Status::Unavailable("cannot resolve " + options_.host + ": " + ec.message());
     connection->stream.expires_after(options_.connect_timeout);
     connection->stream.async_connect(endpoints,
@@ -192,16 +273,29 @@ class HttpStore final : public Store {
 
   Status Exchange(http::verb verb, std::string_view key, std::string_view body,
                   std::chrono::milliseconds ttl, http::response<http::string_body>* response) {
-    http::request<http::string_body> request{verb,
-                                             "/v1/" + options_.key_namespace + "/" + KeyToPath(key),
-                                             11};
-    request.set(http::field::host, options_.host);
-    request.keep_alive(true);
-    if (!options_.token.empty()) request.set(http::field::authorization, "Bearer " + options_.token);
+    http::request<http::string_body> request = NewRequest(verb, key);
     if (verb == http::verb::put) {
       request.body() = std::string(body);
       if (ttl.count() > 0) request.set("X-Memokey-TTL", std::to_string(ttl.count()) + "ms");
     }
+    return Send(request, options_.timeout, response);
+  }
+
+  http::request<http::string_body> NewRequest(http::verb verb, std::string_view key,
+                                              std::string_view suffix = {}) const {
+    http::request<http::string_body> request{
+        verb, "/v1/" + options_.key_namespace + "/" + KeyToPath(key) + std::string(suffix), 11};
+    request.set(http::field::host, options_.host);
+    request.keep_alive(true);
+    if (!options_.token.empty())
+      request.set(http::field::authorization, "Bearer " + options_.token);
+    return request;
+  }
+
+  // Runs one request with a deadline of `timeout`; retries as described at the top.
+  Status Send(http::request<http::string_body>& request, std::chrono::milliseconds timeout,
+              http::response<http::string_body>* response) {
+    const http::verb verb = request.method();
     request.prepare_payload();
 
     Status last;
@@ -218,7 +312,7 @@ class HttpStore final : public Store {
       http::response_parser<http::string_body> parser;
       parser.body_limit(options_.max_value_bytes);
       if (verb == http::verb::head) parser.skip(true);
-      connection->stream.expires_after(options_.timeout);
+      connection->stream.expires_after(timeout);
       connection->io.restart();
       http::async_write(connection->stream, request, [&](beast::error_code e, std::size_t) {
         ec = e;
