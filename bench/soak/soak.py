@@ -4,10 +4,12 @@ starts (both on free loopback ports), sampling memokeyd's RSS and open file
 descriptors. Run through `scripts/dev soak [MINUTES]`.
 
 Load: CLIENTS threads on keep-alive connections (some reconnect every request),
-each loop a GET (hit or miss) or a PUT, values mostly 100 B .. 8 KiB and 2% of
-1 .. 4 MiB, over a working set of KEYS keys per client; every GET hit is
-checked against the value the key implies. Leases are not implemented in
-memokeyd yet, so there are none in the mix.
+each loop a GET (hit or miss), a PUT, or (10%) a lease round on a key shared by
+all clients: POST .../lease (waiting up to 2 s), and when granted PUT the value
+and POST .../release, as memoizing clients do. Values mostly 100 B .. 8 KiB and
+2% of 1 .. 4 MiB, over a working set of KEYS keys per client; every value read
+(GET hits and values a lease request returns) is checked against the value the
+key implies.
 
 Prints a sample line every SAMPLE seconds and a summary: requests, errors,
 wrong values (must be 0), RSS and fds at start (after warm-up), middle and end.
@@ -73,7 +75,35 @@ def run(args, redis) -> int:
     pid = server.proc.pid
     stop = threading.Event()
     lock = threading.Lock()
-    stats = {"get": 0, "hit": 0, "put": 0, "large": 0, "errors": 0, "wrong": 0, "bytes": 0}
+    stats = {"get": 0, "hit": 0, "put": 0, "large": 0, "errors": 0, "wrong": 0, "bytes": 0,
+             "lease": 0, "granted": 0, "busy": 0}
+
+    def lease_round(conn, key: str, local: dict) -> None:
+        """One memoizing client's miss: take the lease or get the value."""
+        local["lease"] += 1
+        conn.request("POST", f"/v1/soak/{key}/lease",
+                     headers={"X-Memokey-Lease-TTL": "5s", "X-Memokey-Lease-Wait": "2s"})
+        r = conn.getresponse()
+        body = r.read()
+        if r.status == 200:
+            if body != value_for(key, False):
+                local["wrong"] += 1
+        elif r.status == 201:
+            local["granted"] += 1
+            token = r.getheader("X-Memokey-Lease")
+            data = value_for(key, False)
+            conn.request("PUT", f"/v1/soak/{key}", body=data, headers={"X-Memokey-TTL": "3s"})
+            r = conn.getresponse()
+            r.read()
+            conn.request("POST", f"/v1/soak/{key}/release", headers={"X-Memokey-Lease": token})
+            r2 = conn.getresponse()
+            r2.read()
+            if r.status != 201 or r2.status != 204:
+                local["errors"] += 1
+        elif r.status == 409:
+            local["busy"] += 1
+        else:
+            local["errors"] += 1
 
     def client(n: int):
         rng = random.Random(n)
@@ -86,7 +116,12 @@ def run(args, redis) -> int:
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
-                if rng.random() < 0.6:
+                op = rng.random()
+                if op < 0.1:
+                    # Keys shared by every client, stored with a 3 s TTL:
+                    # leases keep being contended, granted and waited for.
+                    lease_round(conn, f"shared{rng.randrange(32)}", local)
+                elif op < 0.6:
                     conn.request("GET", f"/v1/soak/{key}")
                     r = conn.getresponse()
                     body = r.read()
@@ -147,7 +182,7 @@ def run(args, redis) -> int:
                 break
             now = time.monotonic()
             with lock:
-                requests = stats["get"] + stats["put"]
+                requests = stats["get"] + stats["put"] + stats["lease"]
                 errors, wrong = stats["errors"], stats["wrong"]
             sample = (now - start, rss_kib(pid) / 1024, fds(pid), requests)
             samples.append(sample)
@@ -168,9 +203,10 @@ def run(args, redis) -> int:
         mid = samples[len(samples) // 2]
         last = samples[-1]
         peak_rss = max(s[1] for s in samples)
-        print(f"\nsummary: {stats['get'] + stats['put']} requests ({stats['get']} GET, {stats['hit']} hits, "
-              f"{stats['put']} PUT of which {stats['large']} of 1-4 MiB), {stats['bytes'] / 2**30:.1f} GiB moved, "
-              f"errors {stats['errors']}, wrong values {stats['wrong']}")
+        print(f"\nsummary: {stats['get'] + stats['put'] + stats['lease']} requests ({stats['get']} GET, "
+              f"{stats['hit']} hits, {stats['put']} PUT of which {stats['large']} of 1-4 MiB, "
+              f"{stats['lease']} lease rounds: {stats['granted']} granted, {stats['busy']} busy), "
+              f"{stats['bytes'] / 2**30:.1f} GiB moved, errors {stats['errors']}, wrong values {stats['wrong']}")
         print(f"RSS MiB: after warm-up {warm[1]:.1f}, middle {mid[1]:.1f}, end {last[1]:.1f}, peak {peak_rss:.1f}")
         print(f"fds:     after warm-up {warm[2]}, middle {mid[2]}, end {last[2]}, "
               f"max {max(s[2] for s in samples)}")
