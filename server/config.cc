@@ -563,7 +563,10 @@ bool Mentions(std::string_view url, std::string_view param) {
 }
 
 std::string AdjustTier(std::string tier, unsigned threads) {
-  if (!tier.starts_with("redis://") && !tier.starts_with("redis+unix://")) return tier;
+  if (!tier.starts_with("redis://") && !tier.starts_with("redis+unix://") &&
+      !tier.starts_with("redis+cluster://")) {
+    return tier;
+  }
   auto add = [&tier](std::string_view param, const std::string& value) {
     if (Mentions(tier, param)) return;
     tier += tier.find('?') == std::string::npos ? '?' : '&';
@@ -606,7 +609,8 @@ std::string EffectiveStoreUrl(const Config& config, unsigned threads) {
 
 bool StoreIsRemote(const Config& config) {
   return config.store.find("redis://") != std::string::npos ||
-         config.store.find("redis+unix://") != std::string::npos;
+         config.store.find("redis+unix://") != std::string::npos ||
+         config.store.find("redis+cluster://") != std::string::npos;
 }
 
 unsigned EffectiveThreads(const Config& config) {

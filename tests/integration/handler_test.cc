@@ -554,6 +554,10 @@ TEST(ConfigTest, StoreUrlAdjustments) {
   c.store = "tiered:memory://?max_bytes=1M|redis://h:1";
   EXPECT_EQ(EffectiveStoreUrl(c, 2),
             "tiered:memory://?max_bytes=1M|redis://h:1?strict=1&pool=2&prefix=memokeyd:");
+  c.store = "redis+cluster://a:7000,b:7001";
+  EXPECT_EQ(EffectiveStoreUrl(c, 4),
+            "redis+cluster://a:7000,b:7001?strict=1&pool=4&prefix=memokeyd:");
+  EXPECT_TRUE(StoreIsRemote(c));
   c.store.clear();
   c.data_dir = "/var/lib/memokey";
   EXPECT_EQ(EffectiveStoreUrl(c, 2),
