@@ -80,7 +80,8 @@ TEST(FromValue, InvertsEncodeForStdTypes) {
 }
 
 TEST(FromValue, WrongShapeNamesThePath) {
-  const auto bytes = memokey::Canonical(std::vector<std::map<std::string, int>>{{{"a", 1}}, {{"b", -1}}});
+  const auto bytes =
+      memokey::Canonical(std::vector<std::map<std::string, int>>{{{"a", 1}}, {{"b", -1}}});
   memokey::Value decoded;
   ASSERT_TRUE(memokey::Decode(memokey::ByteSpan(bytes.data(), bytes.size()), &decoded).ok());
   std::vector<std::map<std::string, std::string>> wrong;
@@ -283,6 +284,46 @@ TEST(Memoize, UnreachableBackendStillReturnsResults) {
   EXPECT_EQ(fn(5), 4);
   EXPECT_EQ(calls.load(), 2);
   EXPECT_GE(fn.stats().store_errors, 1u);
+}
+
+TEST(Memoize, StaleWhileRevalidateServesTheOldValueWhileOneCallerRefreshes) {
+  auto store = MemoryStore();
+  memokey::MemoOptions options = TestOptions();
+  options.ttl = 100ms;
+  options.stale_while_revalidate = 60s;
+  std::atomic<int> calls{0};
+  std::atomic<bool> refreshing{false}, finish{false};
+  auto fn = memokey::memoize(
+      store, "test.swr",
+      [&](int) {
+        const int n = calls.fetch_add(1) + 1;
+        if (n == 2) {  // the refresh: hold it until the others have been served
+          refreshing = true;
+          while (!finish) std::this_thread::sleep_for(1ms);
+        }
+        return n;
+      },
+      options);
+  EXPECT_EQ(fn(0), 1);
+  EXPECT_EQ(fn(0), 1);                 // fresh hit
+  std::this_thread::sleep_for(150ms);  // past ttl, within the stale window
+  std::thread refresher([&] { EXPECT_EQ(fn(0), 2); });
+  while (!refreshing) std::this_thread::sleep_for(1ms);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(fn(0), 1);  // the old value, at once
+  finish = true;
+  refresher.join();
+  EXPECT_EQ(fn(0), 2);  // the refreshed value, fresh again
+  EXPECT_EQ(calls.load(), 2);
+  EXPECT_EQ(fn.stats().stale_served, 3u);
+  EXPECT_EQ(fn.stats().revalidated, 1u);
+}
+
+TEST(Memoize, StaleWhileRevalidateNeedsATtl) {
+  memokey::MemoOptions options = TestOptions();
+  options.stale_while_revalidate = 1s;
+  EXPECT_THROW(memokey::memoize(
+                   MemoryStore(), "test.swr.nottl", [](int x) { return x; }, options),
+               std::invalid_argument);
 }
 
 }  // namespace

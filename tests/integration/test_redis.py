@@ -125,3 +125,46 @@ namespaces = ["b"]
         for t in threads:
             t.join()
         assert not errors, errors[:5]
+
+
+def lease(server: Memokeyd, key: str, *, wait: str = "0", ttl: str = "30s", check: str | None = None):
+    headers = {"X-Memokey-Lease-TTL": ttl, "X-Memokey-Lease-Wait": wait}
+    if check is not None:
+        headers["X-Memokey-Lease-Check"] = check
+    return request(server, "POST", f"/v1/team/{key}/lease", headers=headers)
+
+
+def test_leases_are_shared_by_servers_over_one_redis(redis):
+    """A lease taken through one memokeyd holds for clients of another; the
+    holder may store and release through either; a waiter on the other
+    server wakes with the value."""
+    import threading
+
+    with Memokeyd("--store", redis.url, "--threads", "2") as a, Memokeyd("--store", redis.url, "--threads", "2") as b:
+        granted = lease(a, "job")
+        assert granted.status == 201, granted
+        token = granted.headers["x-memokey-lease"]
+        assert lease(b, "job").status == 409
+        # The lease is a companion key in the value's hash slot.
+        assert redis.command("EXISTS", "memokeyd:{team/job}:lease") == b"1"
+        waited = {}
+
+        def waiter():
+            waited["reply"] = lease(b, "job", wait="5s")
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        assert request(b, "POST", "/v1/team/job/release", headers={"X-Memokey-Lease": "0" * 32}).status == 204
+        assert request(a, "PUT", "/v1/team/job", body=b"result").status == 201
+        assert request(b, "POST", "/v1/team/job/release", headers={"X-Memokey-Lease": token}).status == 204
+        t.join(slack(20))
+        reply = waited["reply"]
+        assert (reply.status, reply.body) == (200, b"result")
+        assert redis.command("EXISTS", "memokeyd:{team/job}:lease") == b"0"
+
+
+def test_a_lease_whose_holder_vanished_expires_in_redis(redis):
+    with Memokeyd("--store", redis.url, "--threads", "1") as a:
+        assert lease(a, "lost", ttl="300ms").status == 201  # never released
+        reply = lease(a, "lost", wait="5s")
+        assert reply.status == 201 and reply.headers.get("x-memokey-lease-waited") == "1"

@@ -87,6 +87,12 @@ struct MemoOptions {
   bool lease = true;
   std::chrono::milliseconds lease_ttl{60000};
   std::chrono::milliseconds lease_wait{60000};
+  // Serve a value this long past `ttl` while one caller refreshes it: entries
+  // are stored for ttl + stale_while_revalidate; a hit in that last stretch
+  // returns the old value at once, except to the one caller that takes the
+  // key's lease (without waiting), which recomputes, stores and returns the
+  // new one (an exception it raises reaches that caller only). Needs ttl > 0.
+  std::chrono::milliseconds stale_while_revalidate{0};
 };
 
 struct MemoStats {
@@ -102,6 +108,8 @@ struct MemoStats {
   std::uint64_t lease_waits = 0;          // found another caller's lease and waited
   std::uint64_t lease_hits = 0;           // got the value another caller computed under its lease
   std::uint64_t lease_timeouts = 0;       // waited lease_wait in vain, then computed
+  std::uint64_t stale_served = 0;         // stale hits answered with the old value
+  std::uint64_t revalidated = 0;          // stale hits that recomputed (held the lease)
 };
 
 // The type-independent part of a memoized function: lookup, envelope, single
@@ -131,8 +139,15 @@ class MemoCore {
  private:
   struct Flight;
   struct Flights;
+  struct LookupNote {
+    bool stale = false;     // a hit within the stale_while_revalidate window
+    bool rejected = false;  // a stored value failed verification
+  };
   bool Lookup(const Key& key, const std::function<bool(ByteSpan)>& decodes,
-              std::vector<std::uint8_t>* out);
+              std::vector<std::uint8_t>* out, LookupNote* note = nullptr);
+  std::vector<std::uint8_t> Revalidate(const Key& key,
+                                       const std::function<std::vector<std::uint8_t>()>& compute,
+                                       std::vector<std::uint8_t> stale_value);
   bool Verify(const std::string& store_key, const std::string& sealed,
               const std::function<bool(ByteSpan)>& decodes, std::vector<std::uint8_t>* out);
   void Save(const Key& key, const std::vector<std::uint8_t>& canonical);
@@ -145,7 +160,7 @@ class MemoCore {
   struct Counters {
     std::atomic<std::uint64_t> hits{0}, misses{0}, computed{0}, waited{0}, rejected{0},
         store_errors{0}, cross_process_waits{0}, lock_timeouts{0}, lock_errors{0}, lease_waits{0},
-        lease_hits{0}, lease_timeouts{0};
+        lease_hits{0}, lease_timeouts{0}, stale_served{0}, revalidated{0};
   };
   mutable Counters counters_;
 };

@@ -34,6 +34,11 @@ MemoCore::MemoCore(std::shared_ptr<Store> store, std::string name, MemoOptions o
       options_(std::move(options)),
       flights_(std::make_unique<Flights>()) {
   if (!store_) throw std::invalid_argument("memokey::memoize: store is null");
+  if (options_.stale_while_revalidate.count() < 0 ||
+      (options_.stale_while_revalidate.count() > 0 && options_.ttl.count() <= 0)) {
+    throw std::invalid_argument(
+        "memokey::memoize: stale_while_revalidate needs a positive ttl (and is not negative)");
+  }
   const Status status = LoadSecret(options_.secret, &secret_);
   if (!status.ok()) throw std::runtime_error("memokey::memoize: " + status.ToString());
 }
@@ -51,15 +56,24 @@ void MemoCore::BeginKey(KeyEncoder* k) const {
 }
 
 bool MemoCore::Lookup(const Key& key, const std::function<bool(ByteSpan)>& decodes,
-                      std::vector<std::uint8_t>* out) {
+                      std::vector<std::uint8_t>* out, LookupNote* note) {
   const std::string store_key = key.hex();
   std::string sealed;
-  const Status got = store_->Get(store_key, &sealed);
+  std::chrono::milliseconds ttl_left{0};
+  const Status got = store_->GetWithTtl(store_key, &sealed, &ttl_left);
+  // Within the last stale_while_revalidate of its stored life, an entry is
+  // past the ttl the user asked for (Save adds the window to it).
+  if (note != nullptr) {
+    note->stale = got.ok() && options_.stale_while_revalidate.count() > 0 && ttl_left.count() > 0 &&
+                  ttl_left <= options_.stale_while_revalidate;
+  }
   if (!got.ok()) {
     if (!got.IsNotFound()) counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  return Verify(store_key, sealed, decodes, out);
+  const bool verified = Verify(store_key, sealed, decodes, out);
+  if (note != nullptr) note->rejected = !verified;
+  return verified;
 }
 
 bool MemoCore::Verify(const std::string& store_key, const std::string& sealed,
@@ -85,7 +99,11 @@ void MemoCore::Save(const Key& key, const std::vector<std::uint8_t>& canonical) 
   const std::string_view payload(reinterpret_cast<const char*>(canonical.data()), canonical.size());
   if (!SealEnvelope(store_key, Codec::kCbor, payload, secret_, &sealed, options_.compress_threshold)
            .ok() ||
-      !store_->Put(store_key, sealed, options_.ttl).ok()) {
+      !store_
+           ->Put(store_key, sealed,
+                 options_.ttl.count() > 0 ? options_.ttl + options_.stale_while_revalidate
+                                          : options_.ttl)
+           .ok()) {
     counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
   }
 }
@@ -94,8 +112,10 @@ std::vector<std::uint8_t> MemoCore::GetOrCompute(
     const Key& key, const std::function<std::vector<std::uint8_t>()>& compute,
     const std::function<bool(ByteSpan)>& decodes) {
   std::vector<std::uint8_t> result;
-  if (Lookup(key, decodes, &result)) {
+  LookupNote note;
+  if (Lookup(key, decodes, &result, &note)) {
     counters_.hits.fetch_add(1, std::memory_order_relaxed);
+    if (note.stale) return Revalidate(key, compute, std::move(result));
     return result;
   }
   counters_.misses.fetch_add(1, std::memory_order_relaxed);
@@ -170,8 +190,10 @@ std::vector<std::uint8_t> MemoCore::GetOrCompute(
     if (options_.lease) {
       const std::string store_key = key.hex();
       LeaseResult lease;
+      // A stored value we rejected (tampered, another secret) is still
+      // there: the lease must not hand it back to us as "the value".
       const Status leased = store_->AcquireLease(
-          store_key, LeaseOptions{options_.lease_ttl, options_.lease_wait, true}, &lease);
+          store_key, LeaseOptions{options_.lease_ttl, options_.lease_wait, !note.rejected}, &lease);
       if (!leased.ok()) {
         counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
       } else {
@@ -213,6 +235,43 @@ std::vector<std::uint8_t> MemoCore::GetOrCompute(
   return result;
 }
 
+// A stale hit: one caller (the one that gets the lease, without waiting)
+// recomputes and stores; everyone else gets the old value meanwhile.
+std::vector<std::uint8_t> MemoCore::Revalidate(
+    const Key& key, const std::function<std::vector<std::uint8_t>()>& compute,
+    std::vector<std::uint8_t> stale_value) {
+  const std::string store_key = key.hex();
+  LeaseResult lease;
+  const Status leased =
+      store_->AcquireLease(store_key,
+                           LeaseOptions{options_.lease_ttl, std::chrono::milliseconds{0},
+                                        /*check_value=*/false},
+                           &lease);
+  const bool refresh = leased.ok() && (lease.state == LeaseResult::State::kGranted ||
+                                       lease.state == LeaseResult::State::kUnsupported);
+  if (!refresh) {
+    counters_.stale_served.fetch_add(1, std::memory_order_relaxed);
+    return stale_value;
+  }
+  auto release = [&] {
+    if (lease.state == LeaseResult::State::kGranted) {
+      static_cast<void>(store_->ReleaseLease(store_key, lease.token));
+    }
+  };
+  std::vector<std::uint8_t> fresh;
+  try {
+    counters_.computed.fetch_add(1, std::memory_order_relaxed);
+    fresh = compute();
+  } catch (...) {
+    release();
+    throw;
+  }
+  Save(key, fresh);
+  release();
+  counters_.revalidated.fetch_add(1, std::memory_order_relaxed);
+  return fresh;
+}
+
 MemoStats MemoCore::Stats() const {
   MemoStats s;
   s.hits = counters_.hits.load();
@@ -227,6 +286,8 @@ MemoStats MemoCore::Stats() const {
   s.lease_waits = counters_.lease_waits.load();
   s.lease_hits = counters_.lease_hits.load();
   s.lease_timeouts = counters_.lease_timeouts.load();
+  s.stale_served = counters_.stale_served.load();
+  s.revalidated = counters_.revalidated.load();
   return s;
 }
 
