@@ -46,7 +46,8 @@ memoize / @memoize(store=..., ...)
     canonical key of its arguments; see memokey.memo.
 open_store(url) -> Store
     A byte-string store: memory://, disk:///path, redis://host:port/db,
-    tiered:A|B|... (get, get_many, put with ttl, delete, contains, stats).
+    tiered:A|B|... (get, get_many, put with ttl, delete, contains, stats;
+    lease/release_lease: single flight across processes, see memokey.Lease).
 explain(a, b)
     Print the first path where the canonical forms of a and b differ.
 seal_envelope / open_envelope / load_secret
@@ -88,6 +89,7 @@ __all__ = [
     "Store",
     "default_store",
     "explain",
+    "Lease",
     "load_secret",
     "memoize",
     "open_envelope",
@@ -419,6 +421,7 @@ from .memo import (  # noqa: E402
     Store,
     default_store,
     explain,
+    Lease,
     memoize,
     open_store,
     ServerStore,

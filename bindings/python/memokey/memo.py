@@ -92,14 +92,57 @@ Single flight in one process: concurrent callers of the same cold key --
 threads, or asyncio tasks of one event loop -- run the function once; the
 others wait for that result (an exception propagates to every waiter and
 is not cached). A call that re-enters its own key on the same thread (or
-task) computes directly instead of waiting for itself. Across processes,
-two processes may compute the same cold key at the same time (both write
-the same entry). Stores are fork-safe; a forked child starts with no
-computation in flight.
+task) computes directly instead of waiting for itself. Stores are
+fork-safe; a forked child starts with no computation in flight.
+
+Single flight across processes and machines (``lease=True``, the default):
+the caller that runs a cold key in its process first takes the store's
+*lease* on the key (``Store.lease``; the store key is ``f.key(...)``). It
+then either
+
+* gets the value -- it was stored meanwhile, or another process (machine)
+  held the lease and stored it while this caller waited: the value is read
+  and verified like any stored value (a value that fails the MAC is a
+  counted rejection, and the caller computes); or
+* is granted the lease: it computes, stores the result and releases the
+  lease -- at once, also when the function raises, so that a waiting caller
+  takes over without sitting out the lease; or
+* waited ``lease_wait`` seconds (default: ``lease_ttl``) without the holder
+  finishing (``cache_info().lease_timeouts``), or the store has no leases,
+  or cannot be reached (counted in ``errors``): it computes anyway.
+
+A lookup that failed (the store could not answer, or the stored value was
+rejected or did not decode) computes at once, without a lease.
+
+So N processes (8 processes x 4 threads in the tests) that call one cold
+key compute it once, through a disk store (a ``flock`` the OS releases when
+its holder dies, even by kill -9: a waiter takes over at once), Redis or
+memokeyd (a lease of ``lease_ttl`` seconds, 60 by default: a holder that
+dies blocks the key at most that long), ``memory://`` (threads of one
+process) and ``tiered:`` stores. A lease is advisory: a function that runs
+longer than ``lease_ttl`` may be computed twice (the lease ends, a waiter
+takes it over) -- a duplicate computation, never a wrong value; give slow
+functions a ``lease_ttl`` above their running time. Only misses take
+leases: a hit (memory tier or store) costs what it did without them.
+
+Stale-while-revalidate (``stale_while_revalidate=S``, with ``ttl=T``):
+values are stored for T + S seconds. A call that finds one older than T
+(within the last S seconds of its life) serves it as it is
+(``cache_info().stale``) -- except one caller, the one that gets the
+store's lease on the key (``wait=0``: nobody waits for it; without leases,
+one caller per process), which computes the new value in the call
+(synchronously: that call takes as long as the function) and stores it for
+another T + S seconds. A refresh that raises propagates to that caller
+(the others get the old value; a later call tries again). It needs a store
+that reports remaining TTLs (memory, disk, Redis, tiered of those); through
+one that cannot tell (http://, memokeyd) values count as fresh until T + S,
+then are recomputed. The memory tier keeps a value for T at most.
 
 ``async def`` functions are memoized too (the wrapper is a coroutine
 function). Store I/O for them is done inline: microseconds for memory and
-disk, one round trip for Redis (bounded by its ``timeout_ms``).
+disk, one round trip for Redis (bounded by its ``timeout_ms``) -- except
+waiting for another holder's lease, which runs in a worker thread, so the
+event loop keeps running meanwhile.
 
 Exceptions are not cached unless ``cache_exceptions=True`` (instances of
 Exception only; they are re-raised on a hit, and stored with pickle -- or
@@ -124,6 +167,8 @@ once, change its ``version=`` (or its code), or its ``namespace=``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import copy as _copy
 import dataclasses
 import datetime
@@ -138,7 +183,7 @@ import time
 import types
 import urllib.parse
 import weakref
-from typing import Any, Callable, Iterable, Optional, TypeVar, Union, overload
+from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar, Union, overload
 
 from . import _core
 
@@ -150,6 +195,7 @@ __all__ = [
     "default_cache_dir",
     "default_store",
     "explain",
+    "Lease",
     "memoize",
     "open_store",
     "ServerStore",
@@ -159,11 +205,14 @@ __all__ = [
 logger = logging.getLogger("memokey")
 
 Store = _core.Store
+Lease = _core.Lease
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 # _core.MemoWrapper._fetch statuses
 _HIT, _MISS, _REJECTED, _DECODE_FAILED, _ERROR = 0, 1, 2, 3, 4
+# _Memo._cached also answers: a value past ttl (stale_while_revalidate)
+_STALE = 5
 # _core.MemoWrapper._mem_get statuses
 _M_HIT, _M_ABSENT, _M_EXPIRED, _M_ERROR = 0, 1, 2, 3
 
@@ -421,6 +470,14 @@ class CacheInfo:
     write, no secret). tiers: hits per tier, "memory" first, then each store
     tier by its URL. currsize/maxsize: entries in the memory tier and its
     bound (None: unbounded).
+
+    Leases (single flight across processes): waited also counts the calls
+    that got the value another process (machine) computed while they held
+    off; lease_waits: calls that found the key leased by another caller and
+    waited for it; lease_timeouts: waits that ran out (lease_wait) -- those
+    calls computed anyway. stale: calls answered with a value past its ttl
+    (stale_while_revalidate) while another caller refreshed it; they count
+    as hits. A failed lease or release counts in errors.
     """
 
     hits: int
@@ -433,6 +490,9 @@ class CacheInfo:
     currsize: int
     maxsize: Optional[int]
     tiers: dict[str, int]
+    lease_waits: int = 0
+    lease_timeouts: int = 0
+    stale: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -545,6 +605,10 @@ class _Memo:
         name: Optional[str],
         compress_threshold: int,
         is_async: bool,
+        lease: bool = True,
+        lease_ttl: Any = 60.0,
+        lease_wait: Any = None,
+        stale_while_revalidate: Any = 0,
         _shapes: bool = True,
     ) -> None:
         self.fn = fn
@@ -553,6 +617,17 @@ class _Memo:
         self.version = str(version) if version is not None else "py:" + code_hash(fn)
         self.namespace = namespace
         self.ttl = _ttl_seconds(ttl)
+        self.lease = bool(lease)
+        self.lease_ttl = _seconds("lease_ttl", lease_ttl, positive=True)
+        self.lease_wait = self.lease_ttl if lease_wait is None else _seconds("lease_wait", lease_wait)
+        self.swr = _seconds("stale_while_revalidate", stale_while_revalidate)
+        if self.swr and self.ttl is None:
+            raise ValueError(
+                "memoize: stale_while_revalidate needs ttl= (it is the time after ttl during "
+                "which an expired value is still served)"
+            )
+        # What stores keep: ttl + swr (None: no expiry).
+        self.store_ttl = self.ttl + self.swr if self.ttl is not None else None
         self.safe = bool(safe)
         self.cache_exceptions = bool(cache_exceptions)
         self.copy = bool(copy)
@@ -584,24 +659,42 @@ class _Memo:
         )
         self._known: dict[bytes, float] = {}  # key -> wall-clock expiry (ttl only)
         self._logged: set[str] = set()
+        self._strict = False  # the store raises instead of answering a miss (?strict=1)
+        self._refreshing: set[bytes] = set()  # stale keys this process is recomputing
+        self._not_hits: dict[int, int] = {}  # store tier -> _fetch hits that were no hits
         self.misses = 0
         self.computed = 0
         self.waited = 0
+        self.lease_waits = 0
+        self.lease_timeouts = 0
+        self.lease_errors = 0
+        self.stale = 0
         slow = self._make_miss if is_async else self._slow
-        self.core = _core.MemoWrapper(
-            slow,
-            self.name,
-            self.version,
-            namespace,
-            memory,
-            _copy.deepcopy if self.copy else None,
-            raw_enabled,
-            self.safe,
-            pickle.loads,
-            compress_threshold,
-            secret,
-            _CachedError,
-        )
+
+        def wrapper(maxsize: Optional[int]) -> Any:
+            return _core.MemoWrapper(
+                slow,
+                self.name,
+                self.version,
+                namespace,
+                maxsize,
+                _copy.deepcopy if self.copy else None,
+                raw_enabled,
+                self.safe,
+                pickle.loads,
+                compress_threshold,
+                secret,
+                _CachedError,
+            )
+
+        # self.core is the callable (its memory tier answers hits without
+        # entering Python); self.io does the store I/O. They are one object,
+        # except with stale_while_revalidate: a store hit must then reach
+        # Python (is it stale?), but the callable returns store hits on its
+        # own when it has a store -- so it gets none, and a second wrapper,
+        # never called, holds the store.
+        self.core = wrapper(memory)
+        self.io = wrapper(0) if self.swr else self.core
         if self.normalize.simple:
             self.core._set_simple_arity(self.normalize.n)
         _all_memos.add(self)
@@ -613,10 +706,12 @@ class _Memo:
             return
         spec = self._store_spec
         store: Optional[Store] = default_store() if spec is None else (spec or None)
+        strict = store is not None and any("strict=1" in tier for tier in store.tiers())
         with self._lock:
             if not self._store_ready:
-                self.core._attach(store)
+                self.io._attach(store)
                 self._store = store
+                self._strict = strict
                 self._store_ready = True
 
     def _log_once(self, what: str, message: str, *args: Any) -> None:
@@ -632,21 +727,24 @@ class _Memo:
         if ttl and len(self._known) < _MAX_KNOWN_KEYS:
             self._known[key] = time.time() + ttl
 
-    def _lookup_store(self, key: bytes, fetched: Optional[tuple] = None) -> tuple[bool, Any, Optional[float]]:
-        """(found, value, ttl_left) from the store; failures are misses.
+    def _lookup_store(
+        self, key: bytes, fetched: Optional[tuple] = None
+    ) -> tuple[int, Any, Optional[float], int]:
+        """(status, value, ttl_left, tier) from the store: a _fetch status,
+        logged (failures are misses).
 
         fetched: the C++ hot path's _fetch() result when it already asked."""
         if fetched is None:
             self._ensure_store()
             if self._store is None:
-                return False, None, None
-            fetched = self.core._fetch(key)
-        status, _tier, value, ttl_left, note = fetched
+                return _MISS, None, None, -1
+            fetched = self.io._fetch(key)
+        status, tier, value, ttl_left, note = fetched
         if status == _HIT:
             if note:
                 self._log_rejected(key, note)
             self._remember(key, ttl_left)
-            return True, value, ttl_left
+            return _HIT, value, ttl_left, tier
         if status == _REJECTED:
             self._log_rejected(key, note)
         elif status == _DECODE_FAILED:
@@ -666,7 +764,7 @@ class _Memo:
                 self.name,
                 note,
             )
-        return False, None, None
+        return status, None, None, -1
 
     def _log_rejected(self, key: bytes, note: str) -> None:
         self._log_once(
@@ -719,7 +817,7 @@ class _Memo:
         if encoded is not None:
             self._ensure_store()
             if self._store is not None:
-                ok, note = self.core._save(key, encoded[0], encoded[1], self.ttl)
+                ok, note = self.io._save(key, encoded[0], encoded[1], self.store_ttl)
                 if not ok and note:
                     self._log_once(
                         "write",
@@ -740,18 +838,154 @@ class _Memo:
     def key_of(self, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> bytes:
         return self.core._key(self.normalize(args, kwargs))
 
-    def _cached(self, key: bytes, raw: Optional[bytes], fetched: Optional[tuple] = None) -> tuple[bool, Any]:
-        """(True, value) from the memory tier or the store, else (False, None)."""
+    def _cached(
+        self, key: bytes, raw: Optional[bytes], fetched: Optional[tuple] = None, hit: bool = True
+    ) -> tuple[int, Any, int]:
+        """(status, value, tier) from the memory tier or the store.
+
+        status: _HIT (value), _STALE (stale_while_revalidate: a value past
+        ttl from store tier `tier`, not put into the memory tier), or why
+        there is none: _MISS, _REJECTED, _DECODE_FAILED, _ERROR.
+        hit=False: a store hit is not counted as one (the call is a miss that
+        got another caller's result)."""
         status, value = self.core._mem_get(key)
         if status == _M_HIT or status == _M_ERROR:
             if raw is not None:
                 self.core._link(raw, key)
-            return True, value
-        found, value, ttl_left = self._lookup_store(key, fetched)
-        if found:
-            self.core._put(key, value, ttl_left, raw, isinstance(value, _CachedError))
-            return True, value
-        return False, None
+            return _HIT, value, -1
+        status, value, ttl_left, tier = self._lookup_store(key, fetched)
+        if status != _HIT:
+            return status, None, -1
+        if not hit:
+            self._not_a_hit(tier)
+        if ttl_left is None:  # no expiry, or the store cannot tell
+            ttl_left = self.ttl
+        elif self.swr:
+            if ttl_left <= self.swr:
+                return _STALE, value, tier
+            ttl_left -= self.swr
+        self.core._put(key, value, ttl_left, raw, isinstance(value, _CachedError))
+        return _HIT, value, tier
+
+    def _not_a_hit(self, tier: int) -> None:
+        with self._lock:
+            self._not_hits[tier] = self._not_hits.get(tier, 0) + 1
+
+    # --- leases (single flight across processes) ------------------------------------
+
+    def _take_lease(self, key: bytes, check_value: bool, wait: float) -> Optional[Lease]:
+        """The store's answer to lease(key), or None when there is no lease to
+        be had: no store, a store without leases, or one that failed (counted
+        in errors, logged once; a strict store raises). May block up to wait."""
+        self._ensure_store()
+        store = self._store
+        if store is None:
+            return None
+        try:
+            lease = store.lease(key.hex(), self.lease_ttl, wait, check_value)
+        except OSError as e:
+            if self._strict:
+                raise
+            note = f"{type(e).__name__}: {e}"
+        else:
+            if lease.state == "unsupported":
+                return None
+            if lease.state != "unavailable":
+                return lease
+            note = lease.error
+        self._lease_failed(note)
+        return None
+
+    def _lease_failed(self, note: Optional[str]) -> None:
+        with self._lock:
+            self.lease_errors += 1
+        self._log_once(
+            "lease",
+            "memokey: %s: a store lease failed (%s); calls compute without waiting for other "
+            "processes (counted in cache_info().errors; logged once)",
+            self.name,
+            note,
+        )
+
+    def _release_lease(self, key: bytes, token: bytes) -> None:
+        assert self._store is not None
+        try:
+            self._store.release_lease(key.hex(), token)
+        except OSError as e:  # the lease then ends by its ttl
+            self._lease_failed(f"release: {type(e).__name__}: {e}")
+
+    def _settle_lease(
+        self, key: bytes, raw: Optional[bytes], lease: Optional[Lease]
+    ) -> tuple[bool, Any, Optional[bytes]]:
+        """What a miss does with its lease: (True, value, None) when the lease
+        brought the value, else (False, None, token): compute, then release
+        token when it is not None.
+
+        The bytes the lease carries are not used: the value is read again
+        through _cached, so it is verified (MAC), decoded, counted and put
+        into the memory tier exactly like any stored value; a value that
+        fails is a rejection, and the caller computes."""
+        if lease is None:
+            return False, None, None
+        with self._lock:
+            self.lease_waits += lease.waited
+            self.lease_timeouts += lease.state == "timed_out"
+        if lease.state == "granted":
+            return False, None, lease.token
+        if lease.state == "value":
+            status, value, _ = self._cached(key, raw, hit=False)
+            if status == _HIT or status == _STALE:
+                with self._lock:
+                    self.waited += 1
+                return True, value, None
+        return False, None, None
+
+    async def _take_lease_async(self, key: bytes) -> Optional[Lease]:
+        """_take_lease in a worker thread: the event loop runs while it waits.
+        A task cancelled meanwhile releases the lease its thread still gets."""
+        future = _lease_pool().submit(self._take_lease, key, True, self.lease_wait)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            future.add_done_callback(functools.partial(self._release_abandoned, key))
+            raise
+
+    def _release_abandoned(self, key: bytes, future: "concurrent.futures.Future[Any]") -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        lease = future.result()
+        if lease is not None and lease.state == "granted":
+            self._release_lease(key, lease.token)
+
+    # --- stale-while-revalidate -------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _refresh(self, key: bytes, tier: int) -> Iterator[bool]:
+        """Whether this caller recomputes a stale value from store tier `tier`
+        (True: counted as a miss) or serves it (False: counted in stale).
+        One caller per key: the one that gets the store's lease at once (it
+        is released on exit); without leases, one per process."""
+        with self._lock:
+            mine = key not in self._refreshing
+            self._refreshing.add(key)
+        added, token = mine, None
+        try:
+            if mine and self.lease:
+                lease = self._take_lease(key, False, 0.0)
+                if lease is not None:  # None: no leases to be had
+                    mine, token = lease.state == "granted", lease.token
+            if mine:
+                self._not_a_hit(tier)
+            with self._lock:
+                self.misses += mine
+                self.stale += not mine
+            yield mine
+        finally:
+            if added:
+                with self._lock:
+                    self._refreshing.discard(key)
+            if token is not None:
+                self._release_lease(key, token)
 
     # --- calls (sync) -------------------------------------------------------------
 
@@ -770,10 +1004,32 @@ class _Memo:
                 self.core._link(raw, key)
         if completions is None:  # else: read before the C++ path asked the store
             completions = self.core._completions()
-        found, value = self._cached(key, raw, fetched)
-        if found:
+        status, value, tier = self._cached(key, raw, fetched)
+        if status == _HIT:
             return self._out(value)
-        return self._compute(key, args, kwargs, raw, completions)
+        if status == _STALE:
+            with self._refresh(key, tier) as mine:
+                if mine:
+                    value = self._call(key, args, kwargs, raw)
+            return self._out(value)
+        # A lease only for a clean miss: after an unusable value (it would be
+        # reported as there) or a store failure, compute at once.
+        return self._compute(key, args, kwargs, raw, completions, self.lease and status == _MISS)
+
+    def _call(
+        self, key: bytes, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]], raw: Optional[bytes]
+    ) -> Any:
+        """Run the function and store its result (or, cache_exceptions, its exception)."""
+        with self._lock:
+            self.computed += 1
+        try:
+            value = self.fn(*args, **(kwargs or {}))
+        except Exception as e:
+            if self.cache_exceptions:
+                self._store_result(key, e, raw, True)
+            raise
+        self._store_result(key, value, raw, False)
+        return value
 
     def _compute(
         self,
@@ -782,6 +1038,7 @@ class _Memo:
         kwargs: Optional[dict[str, Any]],
         raw: Optional[bytes],
         completions: int,
+        lease: bool,
     ) -> Any:
         me = threading.get_ident()
         with self._lock:
@@ -805,22 +1062,24 @@ class _Memo:
                 raise flight.error
             return self._out(flight.value)
         try:
+            found = False
             if self.core._completions() != completions:
                 # A computation finished between our lookup and taking the
                 # flight: it may have been this key's.
-                found, value = self._cached(key, raw)
-                if found:
-                    flight.value = value
-                    return self._out(value)
-            with self._lock:
-                self.computed += 1
-            try:
-                value = self.fn(*args, **(kwargs or {}))
-            except Exception as e:
-                if self.cache_exceptions:
-                    self._store_result(key, e, raw, True)
-                raise
-            self._store_result(key, value, raw, False)
+                status, value, _ = self._cached(key, raw)
+                found = status == _HIT
+                lease = lease and status == _MISS
+            token = None
+            if not found and lease:
+                found, value, token = self._settle_lease(
+                    key, raw, self._take_lease(key, True, self.lease_wait)
+                )
+            if not found:
+                try:
+                    value = self._call(key, args, kwargs, raw)
+                finally:
+                    if token is not None:
+                        self._release_lease(key, token)
             flight.value = value
             return self._out(value)
         except BaseException as e:
@@ -840,6 +1099,34 @@ class _Memo:
     ) -> _Miss:
         return _Miss(args, kwargs, raw, key, fetched)
 
+    async def _call_async(self, key: bytes, args: tuple[Any, ...], kwargs: Any, raw: Any) -> Any:
+        """_call for an async function."""
+        self.computed += 1
+        try:
+            value = await self.fn(*args, **(kwargs or {}))
+        except Exception as e:
+            if self.cache_exceptions:
+                self._store_result(key, e, raw, True)
+            raise
+        self._store_result(key, value, raw, False)
+        return value
+
+    async def _compute_async(
+        self, key: bytes, args: tuple[Any, ...], kwargs: Any, raw: Any, lease: bool
+    ) -> Any:
+        """The value of a cold key for the task that owns its flight: another
+        process's (through the lease), or computed here."""
+        token = None
+        if lease:
+            found, value, token = self._settle_lease(key, raw, await self._take_lease_async(key))
+            if found:
+                return value
+        try:
+            return await self._call_async(key, args, kwargs, raw)
+        finally:
+            if token is not None:
+                self._release_lease(key, token)
+
     async def _slow_async(self, miss: _Miss) -> Any:
         args, kwargs, raw, key, fetched = miss.args, miss.kwargs, miss.raw, miss.key, miss.fetched
         if key is None:
@@ -847,9 +1134,14 @@ class _Memo:
             if raw is not None:
                 self.core._link(raw, key)
         while True:
-            found, value = self._cached(key, raw, fetched)
+            status, value, tier = self._cached(key, raw, fetched)
             fetched = None
-            if found:
+            if status == _HIT:
+                return self._out(value)
+            if status == _STALE:
+                with self._refresh(key, tier) as mine:
+                    if mine:
+                        value = await self._call_async(key, args, kwargs, raw)
                 return self._out(value)
             loop = asyncio.get_running_loop()
             task = asyncio.current_task()
@@ -871,14 +1163,7 @@ class _Memo:
             future = loop.create_future()
             flights[key] = (task, future)
             try:
-                self.computed += 1
-                try:
-                    value = await self.fn(*args, **(kwargs or {}))
-                except Exception as e:
-                    if self.cache_exceptions:
-                        self._store_result(key, e, raw, True)
-                    raise
-                self._store_result(key, value, raw, False)
+                value = await self._compute_async(key, args, kwargs, raw, self.lease and status == _MISS)
             except asyncio.CancelledError:
                 future.set_exception(_Abandoned())
                 future.exception()  # retrieved: no "never retrieved" warning
@@ -898,20 +1183,24 @@ class _Memo:
 
     def cache_info(self) -> CacheInfo:
         s = self.core._stats()
+        io = s if self.io is self.core else self.io._stats()
         tiers = {"memory": s["memory_hits"]}
-        for name, hits in zip(s["tiers"], s["tier_hits"]):
-            tiers[name] = tiers.get(name, 0) + hits
+        for i, (name, hits) in enumerate(zip(io["tiers"], io["tier_hits"])):
+            tiers[name] = tiers.get(name, 0) + hits - self._not_hits.get(i, 0)
         return CacheInfo(
-            hits=s["memory_hits"] + sum(s["tier_hits"]),
+            hits=sum(tiers.values()),
             misses=self.misses,
             computed=self.computed,
             waited=self.waited,
-            rejected=s["rejected"],
-            decode_failed=s["decode_failed"],
-            errors=s["store_errors"],
+            rejected=io["rejected"],
+            decode_failed=io["decode_failed"],
+            errors=io["store_errors"] + self.lease_errors,
             currsize=s["currsize"],
             maxsize=self.maxsize,
             tiers=tiers,
+            lease_waits=self.lease_waits,
+            lease_timeouts=self.lease_timeouts,
+            stale=self.stale,
         )
 
     def cache_clear(self) -> None:
@@ -927,7 +1216,7 @@ class _Memo:
             self._ensure_store()
             if self._store is not None:
                 for key in keys:
-                    self.core._delete(key)
+                    self.io._delete(key)
 
     def key(self, *args: Any, **kwargs: Any) -> str:
         return self.key_of(args, kwargs).hex()
@@ -946,7 +1235,7 @@ class _Memo:
                 answered = "memory"
         self._ensure_store()
         expiry = self._known.get(key)
-        for tier, status, detail in self.core._explain(key):
+        for tier, status, detail in self.io._explain(key):
             if status == "not present" and expiry is not None and time.time() >= expiry:
                 status, detail = "expired", "written by this process with a ttl that has passed"
             rows.append((tier, status, detail))
@@ -965,26 +1254,61 @@ class _Memo:
             "cache_exceptions": self.cache_exceptions,
             "copy": self.copy,
             "memory": self.maxsize,
+            "lease": self.lease,
+            "lease_ttl": self.lease_ttl,
+            "lease_wait": self.lease_wait,
+            "stale_while_revalidate": self.swr,
         }
 
 
 def _ttl_seconds(ttl: Any) -> Optional[float]:
     if ttl is None:
         return None
-    if isinstance(ttl, datetime.timedelta):
-        ttl = ttl.total_seconds()
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl < 0 or ttl != ttl:
-        raise ValueError("memoize: ttl must be None, seconds >= 0 or a timedelta")
-    return float(ttl) if ttl > 0 else None
+    return _seconds("ttl", ttl, finite=False) or None
+
+
+def _seconds(option: str, value: Any, positive: bool = False, finite: bool = True) -> float:
+    """A duration option (seconds or a timedelta) as float seconds, or ValueError naming it."""
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not value >= 0
+        or (finite and value == float("inf"))
+        or (positive and value == 0)
+    ):
+        raise ValueError(
+            f"memoize: {option} must be a number of seconds {'> 0' if positive else '>= 0'} "
+            f"or a timedelta, not {value!r}"
+        )
+    return float(value)
+
+
+_lease_executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+
+
+def _lease_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads async functions wait for leases in (not the loop's default
+    executor: a wait may take the whole lease_wait)."""
+    global _lease_executor
+    with _store_lock:
+        if _lease_executor is None:
+            _lease_executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=64, thread_name_prefix="memokey-lease"
+            )
+        return _lease_executor
 
 
 def _after_fork_in_child() -> None:
-    global _store_lock
+    global _store_lock, _lease_executor
     _store_lock = threading.Lock()
+    _lease_executor = None  # its threads did not survive the fork
     for memo in list(_all_memos):
         memo._lock = threading.Lock()
         memo._flights = {}
         memo._async_flights = weakref.WeakKeyDictionary()
+        memo._refreshing = set()
 
 
 if hasattr(os, "register_at_fork"):
@@ -1048,6 +1372,10 @@ def memoize(
     secret: Optional[str] = None,
     name: Optional[str] = None,
     compress_threshold: int = 4096,
+    lease: bool = True,
+    lease_ttl: Union[float, datetime.timedelta] = 60.0,
+    lease_wait: Union[float, datetime.timedelta, None] = None,
+    stale_while_revalidate: Union[float, datetime.timedelta] = 0,
 ) -> Callable[[_F], _F]: ...
 def memoize(
     fn: Any = None,
@@ -1064,6 +1392,10 @@ def memoize(
     secret: Optional[str] = None,
     name: Optional[str] = None,
     compress_threshold: int = 4096,
+    lease: bool = True,
+    lease_ttl: Union[float, datetime.timedelta] = 60.0,
+    lease_wait: Union[float, datetime.timedelta, None] = None,
+    stale_while_revalidate: Union[float, datetime.timedelta] = 0,
     _shapes: bool = True,
 ) -> Any:
     """Memoize a function (plain or ``async def``) by the canonical form of its arguments.
@@ -1084,12 +1416,27 @@ def memoize(
     secret: the signing secret (default ``$MEMOKEY_SECRET`` or the key file).
     name: the function's name in the key (default ``"module:qualname"``).
     compress_threshold: zstd-compress stored payloads from this many bytes.
+    lease: single flight across processes and machines: a caller that
+        misses takes the store's lease on the key, so that one caller
+        computes while the others (any process or machine sharing the
+        store) wait for its result. False: single flight per process only.
+    lease_ttl: seconds (or a timedelta) a lease lasts when its holder dies
+        without releasing it (Redis, memokeyd; a disk lease ends when its
+        holder dies). A function running longer than lease_ttl (on disk:
+        than its waiters' lease_wait) may be computed twice -- never
+        wrongly: give it a larger lease_ttl.
+    lease_wait: the longest a caller waits for another holder before it
+        computes anyway (None: lease_ttl).
+    stale_while_revalidate: seconds (or a timedelta) after ``ttl`` during
+        which an expired value is still returned while one caller (in all
+        processes sharing the store) recomputes it in its call. Needs ttl.
     _shapes: internal (benchmarks, tests): False turns off the call-shape
         cache, so every call that misses the memory tier normalizes and
         hashes its arguments, as the first call of a fresh process does.
 
-    See the module documentation (``help(memokey.memo)``) for keys, tiers,
-    security and concurrency.
+    Invalid values raise ValueError naming the option. See the module
+    documentation (``help(memokey.memo)``) for keys, tiers, security,
+    concurrency (leases) and stale-while-revalidate.
     """
     options = dict(
         store=store,
@@ -1104,6 +1451,10 @@ def memoize(
         secret=secret,
         name=name,
         compress_threshold=compress_threshold,
+        lease=lease,
+        lease_ttl=lease_ttl,
+        lease_wait=lease_wait,
+        stale_while_revalidate=stale_while_revalidate,
         _shapes=_shapes,
     )
     if fn is not None:

@@ -91,17 +91,21 @@ class ValueBuffer {
   Py_buffer view_{};
 };
 
+// Seconds (finite, >= 0) -> milliseconds, rounded up: a positive duration
+// below 1 ms must not turn into 0 ("no expiry", "do not wait").
+std::chrono::milliseconds CeilMs(double seconds) {
+  const double ms = std::ceil(seconds * 1000.0);
+  if (ms > 9.0e15) return std::chrono::milliseconds{static_cast<std::int64_t>(9.0e15)};
+  return std::chrono::milliseconds{static_cast<std::int64_t>(ms)};
+}
+
 std::chrono::milliseconds TtlArg(std::optional<double> ttl) {
   if (!ttl) return std::chrono::milliseconds{0};
   const double seconds = *ttl;
   if (!std::isfinite(seconds) || seconds < 0) {
     throw nb::value_error("ttl must be None or a finite number of seconds >= 0");
   }
-  if (seconds == 0) return std::chrono::milliseconds{0};
-  // Round up: a positive ttl below 1 ms must not turn into "no expiry".
-  const double ms = std::ceil(seconds * 1000.0);
-  if (ms > 9.0e15) return std::chrono::milliseconds{static_cast<std::int64_t>(9.0e15)};
-  return std::chrono::milliseconds{static_cast<std::int64_t>(ms)};
+  return CeilMs(seconds);
 }
 
 nb::bytes Bytes(std::string_view s) { return nb::bytes(s.data(), s.size()); }
@@ -145,6 +149,80 @@ Codec CodecArg(int codec) {
   return static_cast<Codec>(codec);
 }
 
+// A duration argument of Store.lease, in milliseconds.
+std::chrono::milliseconds SecondsArg(double seconds, const char* what, bool positive) {
+  if (!std::isfinite(seconds) || seconds < 0 || (positive && seconds == 0)) {
+    PyErr_Format(PyExc_ValueError, "Store.lease: %s must be a finite number of seconds %s", what,
+                 positive ? "> 0" : ">= 0");
+    throw nb::python_error();
+  }
+  return CeilMs(seconds);
+}
+
+std::optional<double> TtlSeconds(std::chrono::milliseconds ttl) {
+  if (ttl.count() <= 0) return std::nullopt;
+  return static_cast<double>(ttl.count()) / 1000.0;
+}
+
+// A store opened with ?strict=1 (any tier of a tiered one) raises where a
+// lenient one reports a miss: memo.cc decides the same way.
+bool IsStrict(const Store& store) { return store.Describe().find("strict=1") != std::string::npos; }
+
+// What Store.lease returns (memokey._core.Lease).
+struct PyLease {
+  std::string state;  // granted | value | timed_out | unsupported | unavailable
+  LeaseResult result;
+  std::string error;  // state "unavailable": why
+};
+
+const char* StateName(LeaseResult::State state) {
+  switch (state) {
+    case LeaseResult::State::kGranted:
+      return "granted";
+    case LeaseResult::State::kValue:
+      return "value";
+    case LeaseResult::State::kTimedOut:
+      return "timed_out";
+    case LeaseResult::State::kUnsupported:
+      break;
+  }
+  return "unsupported";
+}
+
+const char* kLeaseDoc =
+    "The answer of Store.lease(key, ...): what to do about a missing value.\n\n"
+    "state:\n"
+    "  'granted'      this caller holds the lease: compute, put() the value, then\n"
+    "                 release_lease(key, token) -- also (at once) when computing fails\n"
+    "  'value'        the value is there (found, or stored by the holder while this\n"
+    "                 caller waited): value, ttl_left\n"
+    "  'timed_out'    another caller held the lease for all of `wait`: compute anyway\n"
+    "  'unsupported'  the store has no leases: compute (single flight per process only)\n"
+    "  'unavailable'  the server could not be reached (error says why): compute anyway\n"
+    "token: bytes (granted) or None. value: bytes (value) or None -- the raw stored\n"
+    "bytes, not verified: memoize opens its envelope like any other hit. ttl_left:\n"
+    "seconds (value) or None (no expiry, or the store cannot tell). waited: another\n"
+    "holder was seen. error: str (unavailable) or None.";
+
+const char* kLeaseMethodDoc =
+    "lease(key, ttl=60.0, wait=60.0, check_value=True) -> Lease\n\n"
+    "Claim key: \"I am computing this value, wait for it\" -- single flight across\n"
+    "processes and machines (lib/include/memokey/store.h, \"Leases\"). With\n"
+    "check_value, the value is looked up first and returned (state 'value') when it\n"
+    "is there. Otherwise the lease is granted, or, while another caller holds it,\n"
+    "this call waits up to `wait` seconds (0: not at all) for the holder to store the\n"
+    "value ('value') or to give the lease up (then 'granted'), and answers\n"
+    "'timed_out' when the time runs out. The lease ends by itself after `ttl` seconds\n"
+    "(Redis, memokeyd, memory) or when its holder dies (disk: a flock the OS\n"
+    "releases; ttl does not apply there). It is advisory: a holder slower than ttl\n"
+    "loses it and a second caller may compute too -- a duplicate computation, never\n"
+    "a wrong value.\n\n"
+    "The GIL is released while waiting; the wait cannot be interrupted (Ctrl-C acts\n"
+    "when it ends). A store without leases answers 'unsupported'. A server that\n"
+    "cannot be reached answers 'unavailable' (as get() answers a miss), or raises\n"
+    "ConnectionError when the store was opened with ?strict=1. A bad key or\n"
+    "duration raises ValueError; other store failures raise OSError.";
+
 const char* kStoreDoc =
     "Store(url)\n\n"
     "A byte-string key/value store opened from a URL:\n\n"
@@ -152,17 +230,52 @@ const char* kStoreDoc =
     "  disk:///abs/path?max_bytes=1G           LMDB: many processes, crash-safe, TTL\n"
     "  redis://[user:pass@]host:port/db?prefix=memokey:&timeout_ms=1000&strict=0\n"
     "  redis+unix:///path/to/redis.sock?db=0\n"
+    "  http://[token@]host:port/namespace      memokeyd (see memokey.ServerStore)\n"
     "  tiered:URL1|URL2|...                    fastest first: read-through, write-through\n\n"
     "Keys are bytes or str (UTF-8), 1 to 511 bytes; values are bytes-like. The store\n"
     "never looks inside values (memokey.memoize signs them: see seal_envelope).\n"
     "Every method releases the GIL. A bad URL raises ValueError, a disk directory\n"
     "that cannot be opened OSError. A Redis server that cannot be reached makes\n"
     "get() a (counted) miss and put() an OSError; with ?strict=1, get() raises\n"
-    "ConnectionError too.";
+    "ConnectionError too.\n\n"
+    "lease()/release_lease() give single flight across processes and machines\n"
+    "(see lease.__doc__ and memokey.Lease); memokey.memoize uses them on misses.";
 
 }  // namespace
 
 void BindStoreClass(nb::module_& m) {
+  nb::class_<PyLease>(m, "Lease", kLeaseDoc)
+      .def_ro("state", &PyLease::state)
+      .def_prop_ro("token",
+                   [](const PyLease& l) -> nb::object {
+                     if (l.result.state != LeaseResult::State::kGranted) return nb::none();
+                     return Bytes(l.result.token);
+                   })
+      .def_prop_ro("value",
+                   [](const PyLease& l) -> nb::object {
+                     if (l.result.state != LeaseResult::State::kValue) return nb::none();
+                     return Bytes(l.result.value);
+                   })
+      .def_prop_ro("ttl_left",
+                   [](const PyLease& l) -> std::optional<double> {
+                     if (l.result.state != LeaseResult::State::kValue) return std::nullopt;
+                     return TtlSeconds(l.result.ttl_left);
+                   })
+      .def_prop_ro("waited", [](const PyLease& l) { return l.result.waited; })
+      .def_prop_ro("error",
+                   [](const PyLease& l) -> std::optional<std::string> {
+                     if (l.error.empty()) return std::nullopt;
+                     return l.error;
+                   })
+      .def("__repr__", [](const PyLease& l) {
+        std::string r = "memokey.Lease(state='" + l.state + "'";
+        if (l.result.state == LeaseResult::State::kValue) {
+          r += ", value=<" + std::to_string(l.result.value.size()) + " bytes>";
+        }
+        if (l.result.waited) r += ", waited=True";
+        if (!l.error.empty()) r += ", error=" + std::string(nb::repr(nb::cast(l.error)).c_str());
+        return r + ")";
+      });
   nb::class_<PyStore>(m, "Store", kStoreDoc)
       .def(
           "__init__",
@@ -193,6 +306,67 @@ void BindStoreClass(nb::module_& m) {
             return Bytes(value);
           },
           nb::arg("key"), "get(key) -> bytes | None: the value, or None on a miss.")
+      .def(
+          "get_with_ttl",
+          [](PyStore& self, nb::handle key) -> nb::object {
+            const std::string_view k = KeyView(key, "Store.get_with_ttl");
+            std::string value;
+            std::chrono::milliseconds ttl_left{0};
+            Status s;
+            {
+              nb::gil_scoped_release release;
+              s = self.store->GetWithTtl(k, &value, &ttl_left);
+            }
+            if (s.IsNotFound()) return nb::none();
+            if (!s.ok()) Throw(s, "Store.get_with_ttl");
+            return nb::make_tuple(Bytes(value), TtlSeconds(ttl_left));
+          },
+          nb::arg("key"),
+          "get_with_ttl(key) -> (bytes, ttl_left) | None: the value and its remaining time\n"
+          "to live in seconds (None: no expiry, or the store cannot tell), or None on a miss.")
+      .def(
+          "lease",
+          [](PyStore& self, nb::handle key, double ttl, double wait, bool check_value) {
+            const std::string_view k = KeyView(key, "Store.lease");
+            LeaseOptions options;
+            options.ttl = SecondsArg(ttl, "ttl", true);
+            options.wait = SecondsArg(wait, "wait", false);
+            options.check_value = check_value;
+            PyLease out;
+            Status s;
+            {
+              nb::gil_scoped_release release;
+              s = self.store->AcquireLease(k, options, &out.result);
+            }
+            if (s.code() == Status::Code::kUnavailable && !IsStrict(*self.store)) {
+              out.state = "unavailable";
+              out.error = s.ToString();
+              out.result = LeaseResult{};
+              return out;
+            }
+            if (!s.ok()) Throw(s, "Store.lease");
+            out.state = StateName(out.result.state);
+            return out;
+          },
+          nb::arg("key"), nb::arg("ttl") = 60.0, nb::arg("wait") = 60.0,
+          nb::arg("check_value") = true, kLeaseMethodDoc)
+      .def(
+          "release_lease",
+          [](PyStore& self, nb::handle key, nb::handle token) {
+            const std::string_view k = KeyView(key, "Store.release_lease");
+            const std::string_view t = KeyView(token, "Store.release_lease: token");
+            Status s;
+            {
+              nb::gil_scoped_release release;
+              s = self.store->ReleaseLease(k, t);
+            }
+            if (!s.ok()) Throw(s, "Store.release_lease");
+          },
+          nb::arg("key"), nb::arg("token"),
+          "release_lease(key, token): end the lease that lease() granted with this token and\n"
+          "wake its waiters (nothing happens when the lease has expired or was taken over).\n"
+          "A server that cannot be reached raises ConnectionError/OSError, as put() does;\n"
+          "the lease then ends by its ttl.")
       .def(
           "get_many",
           [](PyStore& self, nb::handle keys) -> nb::list {
