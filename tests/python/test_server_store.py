@@ -101,6 +101,29 @@ def test_memoize_shares_results_through_memokeyd(server: str) -> None:
     assert second.cache_info().hits == 1
 
 
+def test_a_server_hit_stays_in_memory_no_longer_than_the_ttl(server: str) -> None:
+    """memokeyd does not tell a value's remaining ttl: a hit read from it is
+    kept in the memory tier for the function's ttl, not forever."""
+    import time
+
+    calls: list[int] = []
+
+    def cube(x: int) -> int:
+        calls.append(x)
+        return x ** 3
+
+    writer = memokey.memoize(cube, store=memokey.ServerStore(server + "/team", token="write-secret"),
+                             memory=0, ttl=0.3)
+    reader = memokey.memoize(cube, store=memokey.ServerStore(server + "/team", token="write-secret"),
+                             ttl=0.3)
+    assert writer(3) == 27
+    assert reader(3) == 27  # from the server, now in reader's memory tier
+    assert calls == [3]
+    time.sleep(0.6)  # the server's entry and the memory copy have both expired
+    assert reader(3) == 27
+    assert calls == [3, 3]
+
+
 def test_unreachable_server_is_a_miss_not_an_error() -> None:
     store = memokey.ServerStore(f"http://127.0.0.1:{_free_port()}/team", connect_timeout=0.2)
     assert store.get(b"k") is None

@@ -697,6 +697,7 @@ class _Memo:
         self.io = wrapper(0) if self.swr else self.core
         if self.normalize.simple:
             self.core._set_simple_arity(self.normalize.n)
+        self.core._set_ttl(self.ttl)
         _all_memos.add(self)
 
     # --- store -------------------------------------------------------------------

@@ -230,6 +230,7 @@ struct Core {
   std::size_t maxsize = 0;  // SIZE_MAX: unbounded; 0: memory tier off
   bool raw_enabled = true;
   Py_ssize_t simple_arity = -1;  // see _set_simple_arity
+  std::int64_t default_ttl_ms = 0;  // see _set_ttl
   bool safe = false;
   std::size_t compress_threshold = kDefaultCompressThreshold;
   PyObject* copy_fn = nullptr;       // owned, or nullptr
@@ -507,8 +508,9 @@ PyObject* MemoCall(PyObject* callable, PyObject* const* args, std::size_t nargsf
     if (PyLong_AsLong(PyTuple_GET_ITEM(fetched.get(), 0)) == kHit &&
         Py_TYPE(value) != reinterpret_cast<PyTypeObject*>(c.cached_error_type) &&
         PyTuple_GET_ITEM(fetched.get(), 4) == Py_None) {
-      const std::int64_t ttl_ms = TtlMs(PyTuple_GET_ITEM(fetched.get(), 3));
+      std::int64_t ttl_ms = TtlMs(PyTuple_GET_ITEM(fetched.get(), 3));
       if (ttl_ms < 0) return nullptr;
+      if (ttl_ms == 0) ttl_ms = c.default_ttl_ms;  // the store could not tell
       const std::string_view shape = buf.view();
       Ref result = Ref::borrow(value);
       PutEntry(c, key, value, ttl_ms, raw ? &shape : nullptr, false);
@@ -556,6 +558,20 @@ PyObject* MemoSetSimpleArity(PyObject* self, PyObject* const* args, Py_ssize_t n
   const Py_ssize_t n = PyLong_AsSsize_t(args[0]);
   if (n == -1 && PyErr_Occurred()) return nullptr;
   CoreOf(self)->simple_arity = n;
+  Py_RETURN_NONE;
+}
+
+// _set_ttl(seconds | None): the function's ttl, for store hits whose
+// remaining time the store cannot tell (http://): the memory tier must not
+// keep those forever.
+PyObject* MemoSetTtl(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 1) {
+    PyErr_SetString(PyExc_TypeError, "_set_ttl(seconds)");
+    return nullptr;
+  }
+  const std::int64_t ttl_ms = TtlMs(args[0]);
+  if (ttl_ms < 0) return nullptr;
+  CoreOf(self)->default_ttl_ms = ttl_ms;
   Py_RETURN_NONE;
 }
 
@@ -1266,6 +1282,8 @@ PyMethodDef kMemoMethods[] = {
                 "_key(args) -> bytes: the 16-byte key of the normalized argument tuple."),
     MEMO_METHOD("_set_simple_arity", MemoSetSimpleArity, METH_FASTCALL,
                 "_set_simple_arity(n): n positional arguments are the normalized form (-1: none)"),
+    MEMO_METHOD("_set_ttl", MemoSetTtl, METH_FASTCALL,
+                "_set_ttl(seconds | None): memory-tier ttl of store hits of unknown ttl"),
     MEMO_METHOD("_completions", MemoCompletions, METH_NOARGS, "_completions() -> int"),
     MEMO_METHOD("_complete", MemoComplete, METH_NOARGS, "_complete(): a computation finished"),
     MEMO_METHOD("_mem_get", MemoMemGet, METH_FASTCALL, "_mem_get(key) -> (status, value)"),
