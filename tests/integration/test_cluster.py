@@ -122,15 +122,14 @@ def test_a_master_dies_and_clients_continue_with_no_wrong_value(cluster):
             killed = cluster.kill_master()
             killed_at = time.monotonic()
             failover_s = cluster.wait_failover(timeout=slack(60))
-            # Clients must be served again: wait (bounded) for a second with no failure.
+            # Clients must be served again: wait (bounded) for 2 s without a failure.
             deadline = time.monotonic() + slack(60)
             while time.monotonic() < deadline:
                 time.sleep(0.5)
                 with lock:
                     last_failure = failures[-1] if failures else 0.0
-                if time.monotonic() - last_failure > 2.0 and last_failure < time.monotonic() - 2.0:
+                if time.monotonic() - last_failure > 2.0:
                     break
-            time.sleep(1)
         finally:
             stop.set()
             for t in threads:
