@@ -15,6 +15,8 @@ add_library(memokey_store
   src/store/memory_store.cc
   src/store/disk_store.cc
   src/store/redis_store.cc
+  src/store/redis_conn.cc
+  src/store/redis_router.cc
   src/store/tiered_store.cc
   src/store/envelope.cc
   src/store/http_store.cc

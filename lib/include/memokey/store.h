@@ -50,16 +50,33 @@
 //   redis://[user:password@]host[:port][/db]?prefix=memokey:&timeout_ms=1000
 //       &connect_timeout_ms=1000&pool=4&strict=0&backoff_ms=100&max_backoff_ms=1000
 //   redis+unix://[user:password@]/path/to/redis.sock?db=0&...
+//   redis+cluster://[user:password@]host[:port][,host[:port]...][/]?prefix=...&...
 //       hiredis, a pool of `pool` connections opened lazily; AUTH (with user
 //       when given) and SELECT on connect. A failed connect starts exponential
 //       backoff (backoff_ms doubling to max_backoff_ms, with jitter) during
 //       which calls fail fast instead of waiting for timeouts. The Redis key of
 //       store key K is  prefix + "{" + K + "}" : one prefix per namespace, and
 //       the braces make K the Redis Cluster hash tag (Cluster hashes only the
-//       text between the first '{' and the next '}'), so that later companions
-//       of an entry such as prefix{K}:lease land in the same slot. A prefix
-//       must not contain '{' or '}'. TTL via SET ... PX. Stats bytes/entries are 0
-//       (Redis keeps those, not the client). rediss:// (TLS) is not supported.
+//       text between the first '{' and the next '}'), so that the companions
+//       of an entry, the lease prefix{K}:lease and its wake-up channel
+//       prefix{K}:done, land in the same slot. A prefix must not contain '{'
+//       or '}'. TTL via SET ... PX. Stats bytes/entries are 0 (Redis keeps
+//       those, not the client). rediss:// (TLS) is not supported.
+//       Leases: SET prefix{K}:lease <token> NX PX <ttl>; released by a script
+//       that deletes it only for its token and PUBLISHes on prefix{K}:done,
+//       where waiters are subscribed (polling at most every 250 ms, and at
+//       the lease's expiry, only as a fallback). Backend failures give
+//       Status::Unavailable, strict or not.
+//       redis+cluster:// takes the same parameters except db (a cluster has
+//       only database 0). The seeds (default port 6379) are tried in turn for
+//       CLUSTER SLOTS; each node gets its own pool of `pool` connections and
+//       its own backoff. Commands go to the master of their key's slot,
+//       following MOVED (which re-reads the slot map) and ASK; TRYAGAIN,
+//       CLUSTERDOWN and unreachable masters are retried a few times within
+//       timeout_ms, re-reading the map. During a failover (until a replica is
+//       promoted) calls on the lost master's slots fail like calls on a down
+//       server: counted misses, or Unavailable. GetMany pipelines one GET per
+//       key on each node, writing to all nodes before reading.
 //   http://[token@]host[:port]/namespace?timeout_ms=5000&connect_timeout_ms=1000
 //       &pool=8&retries=1&strict=0
 //       memokeyd (docs/SERVER.md): GET/PUT/DELETE/HEAD /v1/namespace/key with
@@ -224,8 +241,16 @@ struct RedisStoreOptions {
   std::chrono::milliseconds timeout{1000};  // per command
   std::chrono::milliseconds backoff{100};   // first reconnect delay
   std::chrono::milliseconds max_backoff{1000};  // keeps recovery within ~1 s of Redis returning
-  unsigned pool = 4;
+  unsigned pool = 4;  // per server (per node in a cluster)
   bool strict = false;
+  // Redis Cluster: the seed nodes, tried in turn for the slot map. Non-empty
+  // selects cluster mode, in which host, port and unix_socket are unused and
+  // db must be 0 (a cluster has no other database).
+  struct Seed {
+    std::string host;
+    int port = 6379;
+  };
+  std::vector<Seed> cluster_seeds;
 };
 Status OpenRedisStore(const RedisStoreOptions& options, std::unique_ptr<Store>* out);
 

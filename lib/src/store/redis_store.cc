@@ -1,41 +1,46 @@
-// redis:// and redis+unix:// — a store on a Redis server through hiredis.
+// redis://, redis+unix:// and redis+cluster:// — a store on Redis (a single
+// server or a Redis Cluster) through hiredis.
 //
-// A pool of blocking connections, opened lazily. A connection that fails is
-// dropped; a command that failed on a pooled (possibly stale: server restarted,
-// idle-closed) connection is retried once on a fresh one, which is safe as
-// every command used here is idempotent. A failed connect or a timeout starts
-// an exponential backoff during which new connections are not attempted and
-// calls fail fast, so a dead Redis costs a caller microseconds, not a timeout.
+// This file is the store logic: key layout, replies to results, counters,
+// leases. Which server runs a command, connection pools, backoff, redirects
+// and the slot map are the Router's (redis_router.h): every call hands it a
+// group of commands on one entry's keys plus a routing key, through one Exec
+// path shared by both deployments.
 //
-// Cluster readiness: keys are prefix{key}, so the key is the hash tag; GetMany
-// sends MGET batches that a cluster client will split per node.
+// Keys of store key K: the value prefix{K}, the lease prefix{K}:lease and the
+// lease's wake-up channel prefix{K}:done. The braces make K the Cluster hash
+// tag, so an entry's keys share a slot and can be pipelined (and scripted)
+// together. (Only a K starting with '}' has no tag — Cluster then hashes the
+// whole key — and its value and lease are looked up in two round trips.)
 
-#include <hiredis/hiredis.h>
-#include <pthread.h>
-#include <signal.h>
-#include <sys/time.h>
+#include <openssl/evp.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <random>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "leases.h"
 #include "memokey/store.h"
+#include "redis_conn.h"
+#include "redis_router.h"
 #include "store_internal.h"
 
 namespace memokey {
 namespace {
 
+using redis_internal::Command;
+using redis_internal::ReplyError;
+using redis_internal::ReplyPtr;
+using redis_internal::Router;
+using redis_internal::Subscription;
 using store_internal::CheckKey;
 using store_internal::CheckTtl;
 using store_internal::Counters;
@@ -43,242 +48,68 @@ using SteadyClock = std::chrono::steady_clock;
 
 constexpr std::size_t kMgetBatch = 256;
 
-struct ContextFree {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-using ContextPtr = std::unique_ptr<redisContext, ContextFree>;
-struct ReplyFree {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using ReplyPtr = std::unique_ptr<redisReply, ReplyFree>;
+// A waiter sleeps at most this long between checks even when the holder's
+// lease has longer to live: the fallback for a wake-up lost with a broken
+// subscription or a failover, not the normal path (the release publishes).
+constexpr std::chrono::milliseconds kLeasePollCap{250};
 
-timeval ToTimeval(std::chrono::milliseconds ms) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>(ms.count() % 1000 * 1000);
-  return tv;
+// Deletes the lease only if the caller's token still holds it, then wakes the
+// waiters. A script, so that the check and the delete are one step: a
+// GET-then-DEL could delete a lease that expired and was taken by someone
+// else in between. PUBLISH (not the sharded SPUBLISH of Redis 7): see
+// AcquireLease.
+constexpr std::string_view kReleaseScript =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then\n"
+    "  redis.call('del', KEYS[1])\n"
+    "  redis.call('publish', ARGV[2], '1')\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n";
+
+const std::string& ReleaseScriptSha() {
+  static const std::string sha = [] {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    EVP_Digest(kReleaseScript.data(), kReleaseScript.size(), digest, &size, EVP_sha1(), nullptr);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string hex;
+    for (unsigned int i = 0; i < size; ++i) {
+      hex += kHex[digest[i] >> 4];
+      hex += kHex[digest[i] & 15];
+    }
+    return hex;
+  }();
+  return sha;
 }
 
-// hiredis writes with write(2): a peer that closed the socket raises SIGPIPE,
-// whose default action kills the process. A library must not install signal
-// handlers, so SIGPIPE is blocked in this thread for the duration of a command
-// and one that we caused is consumed before unblocking.
-class SigpipeGuard {
- public:
-  SigpipeGuard() {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    sigset_t pending;
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+// A PTTL reply as a remaining time to live: 0 for "none" (-1), missing (-2)
+// or anything unexpected; an entry with under 1 ms left gets 1 ms, since 0
+// would read as "no expiry".
+std::chrono::milliseconds TtlFrom(const redisReply* pttl) {
+  if (pttl == nullptr || pttl->type != REDIS_REPLY_INTEGER || pttl->integer < 0) {
+    return std::chrono::milliseconds{0};
   }
-  ~SigpipeGuard() {
-    if (!was_pending_) {
-      sigset_t pending;
-      sigpending(&pending);
-      if (sigismember(&pending, SIGPIPE) == 1) {
-        const timespec zero{};
-        sigtimedwait(&pipe_, nullptr, &zero);
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SigpipeGuard(const SigpipeGuard&) = delete;
-  SigpipeGuard& operator=(const SigpipeGuard&) = delete;
-
- private:
-  sigset_t pipe_{};
-  sigset_t old_{};
-  bool was_pending_ = false;
-};
-
-// One command's arguments (views into the caller's strings).
-using Command = std::vector<std::string_view>;
-
-bool AppendCommand(redisContext* c, const Command& command) {
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  argv.reserve(command.size());
-  lens.reserve(command.size());
-  for (std::string_view arg : command) {
-    argv.push_back(arg.data());
-    lens.push_back(arg.size());
-  }
-  return redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()) ==
-         REDIS_OK;
+  return std::chrono::milliseconds(std::max<long long>(pttl->integer, 1));
 }
-
-std::string ReplyError(const redisReply* reply) { return std::string(reply->str, reply->len); }
-
-class Pool {
- public:
-  explicit Pool(const RedisStoreOptions& options)
-      : options_(options),
-        generation_(store_internal::ForkGeneration()),
-        rng_(std::random_device{}()) {}
-
-  // A connection: pooled (*fresh false) or newly connected (*fresh true).
-  Status Acquire(ContextPtr* ctx, bool* fresh) {
-    std::unique_lock lock(mu_);
-    if (const std::uint64_t generation = store_internal::ForkGeneration();
-        generation != generation_) [[unlikely]] {
-      // A forked child: the sockets are the parent's. Closing our copies
-      // leaves the parent's connections intact; those in use by threads that
-      // do not exist here are forgotten.
-      idle_.clear();
-      live_ = 0;
-      generation_ = generation;
-      rng_.seed(std::random_device{}());  // or parent and children back off in step
-    }
-    const auto deadline = SteadyClock::now() + options_.timeout;
-    while (true) {
-      if (!idle_.empty()) {
-        *ctx = std::move(idle_.back());
-        idle_.pop_back();
-        *fresh = false;
-        return Status::Ok();
-      }
-      if (live_ < options_.pool) {
-        const auto now = SteadyClock::now();
-        if (now < retry_at_) {
-          const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(retry_at_ - now);
-          return Status::Unavailable("redis " + Where() + " unreachable, next attempt in " +
-                                     std::to_string(wait.count()) + " ms (" + last_error_ + ")");
-        }
-        ++live_;
-        lock.unlock();
-        std::string error;
-        ContextPtr connected = Connect(&error);
-        lock.lock();
-        if (!connected) {
-          --live_;
-          NoteFailureLocked(error);
-          cv_.notify_one();
-          return Status::Unavailable("redis " + Where() + ": " + error);
-        }
-        delay_ = std::chrono::milliseconds{0};
-        retry_at_ = {};
-        *ctx = std::move(connected);
-        *fresh = true;
-        return Status::Ok();
-      }
-      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
-          live_ >= options_.pool) {
-        return Status::Unavailable("redis " + Where() + ": all " + std::to_string(options_.pool) +
-                                   " connections busy for " +
-                                   std::to_string(options_.timeout.count()) + " ms");
-      }
-    }
-  }
-
-  // Returns a healthy connection to the pool, or frees the slot of a broken
-  // one (ctx null).
-  void Release(ContextPtr ctx) {
-    std::lock_guard lock(mu_);
-    if (ctx) {
-      idle_.push_back(std::move(ctx));
-    } else {
-      --live_;
-    }
-    cv_.notify_one();
-  }
-
-  // After a pooled connection turned out broken, the others most likely are
-  // too (server restarted): drop them rather than fail on each in turn.
-  void DropIdle() {
-    std::lock_guard lock(mu_);
-    live_ -= static_cast<unsigned>(idle_.size());
-    idle_.clear();
-    cv_.notify_all();
-  }
-
-  void NoteFailure(const std::string& error) {
-    std::lock_guard lock(mu_);
-    NoteFailureLocked(error);
-  }
-
-  std::string Where() const {
-    if (!options_.unix_socket.empty()) return options_.unix_socket;
-    const bool v6 = options_.host.find(':') != std::string::npos;
-    return (v6 ? "[" + options_.host + "]" : options_.host) + ":" + std::to_string(options_.port);
-  }
-
- private:
-  void NoteFailureLocked(const std::string& error) {
-    delay_ = delay_.count() == 0 ? options_.backoff : std::min(2 * delay_, options_.max_backoff);
-    // Jitter (75..100% of the delay) keeps many clients from reconnecting in step.
-    std::uniform_int_distribution<std::int64_t> jitter(delay_.count() * 3 / 4, delay_.count());
-    retry_at_ = SteadyClock::now() + std::chrono::milliseconds(jitter(rng_));
-    last_error_ = error;
-  }
-
-  ContextPtr Connect(std::string* error) const {
-    const timeval connect_tv = ToTimeval(options_.connect_timeout);
-    ContextPtr ctx(options_.unix_socket.empty()
-                       ? redisConnectWithTimeout(options_.host.c_str(), options_.port, connect_tv)
-                       : redisConnectUnixWithTimeout(options_.unix_socket.c_str(), connect_tv));
-    if (!ctx) {
-      *error = "cannot allocate a connection";
-      return nullptr;
-    }
-    if (ctx->err != 0) {
-      *error = std::string("connect: ") + ctx->errstr;
-      return nullptr;
-    }
-    redisSetTimeout(ctx.get(), ToTimeval(options_.timeout));
-    if (options_.unix_socket.empty()) redisEnableKeepAlive(ctx.get());
-    SigpipeGuard guard;
-    auto run = [&](const Command& command, const char* what) {
-      if (!AppendCommand(ctx.get(), command)) {
-        *error = std::string(what) + ": " + ctx->errstr;
-        return false;
-      }
-      void* raw = nullptr;
-      if (redisGetReply(ctx.get(), &raw) != REDIS_OK) {
-        *error = std::string(what) + ": " + ctx->errstr;
-        return false;
-      }
-      ReplyPtr reply(static_cast<redisReply*>(raw));
-      if (reply->type == REDIS_REPLY_ERROR) {
-        *error = std::string(what) + " refused: " + ReplyError(reply.get());
-        return false;
-      }
-      return true;
-    };
-    if (!options_.password.empty()) {
-      const Command auth = options_.user.empty()
-                               ? Command{"AUTH", options_.password}
-                               : Command{"AUTH", options_.user, options_.password};
-      if (!run(auth, "AUTH")) return nullptr;
-    }
-    if (options_.db != 0) {
-      const std::string db = std::to_string(options_.db);
-      if (!run(Command{"SELECT", db}, "SELECT")) return nullptr;
-    }
-    return ctx;
-  }
-
-  const RedisStoreOptions& options_;
-  std::uint64_t generation_;  // ForkGeneration() the connections belong to
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<ContextPtr> idle_;
-  unsigned live_ = 0;  // idle + in use + being connected
-  SteadyClock::time_point retry_at_{};
-  std::chrono::milliseconds delay_{0};
-  std::string last_error_;
-  std::minstd_rand rng_;
-};
 
 class RedisStore final : public Store {
  public:
-  explicit RedisStore(RedisStoreOptions options) : options_(std::move(options)), pool_(options_) {
+  explicit RedisStore(RedisStoreOptions options) : options_(std::move(options)), router_(options_) {
     using store_internal::PercentEncode;
     std::string auth;
     if (!options_.password.empty()) auth = PercentEncode(options_.user) + ":***@";
-    if (options_.unix_socket.empty()) {
-      describe_ = "redis://" + auth + pool_.Where() + "/" + std::to_string(options_.db) + "?";
+    if (router_.cluster()) {
+      describe_ = "redis+cluster://" + auth;
+      for (std::size_t i = 0; i < options_.cluster_seeds.size(); ++i) {
+        redis_internal::Endpoint seed;
+        seed.host = options_.cluster_seeds[i].host;
+        seed.port = options_.cluster_seeds[i].port;
+        if (i > 0) describe_ += ',';
+        describe_ += seed.Name();
+      }
+      describe_ += "?";
+    } else if (options_.unix_socket.empty()) {
+      describe_ = "redis://" + auth + router_.Where() + "/" + std::to_string(options_.db) + "?";
     } else {
       describe_ = "redis+unix://" + auth + PercentEncode(options_.unix_socket) +
                   "?db=" + std::to_string(options_.db) + "&";
@@ -292,7 +123,9 @@ class RedisStore final : public Store {
     const std::string rkey = RedisKey(key);
     const Command commands[] = {{"GET", rkey}};
     std::vector<ReplyPtr> replies;
-    if (Status s = Exec(commands, &replies); !s.ok()) return FailedLookup(std::move(s), 1);
+    if (Status s = router_.Exec(rkey, commands, &replies); !s.ok()) {
+      return FailedLookup(std::move(s), 1);
+    }
     return TakeString(replies[0].get(), value);
   }
 
@@ -303,12 +136,11 @@ class RedisStore final : public Store {
     const std::string rkey = RedisKey(key);
     const Command commands[] = {{"GET", rkey}, {"PTTL", rkey}};
     std::vector<ReplyPtr> replies;
-    if (Status s = Exec(commands, &replies); !s.ok()) return FailedLookup(std::move(s), 1);
-    Status s = TakeString(replies[0].get(), value);
-    if (s.ok() && replies[1]->type == REDIS_REPLY_INTEGER && replies[1]->integer >= 0) {
-      // 0 would read as "no expiry": an entry with under 1 ms left gets 1 ms.
-      *ttl_left = std::chrono::milliseconds(std::max<long long>(replies[1]->integer, 1));
+    if (Status s = router_.Exec(rkey, commands, &replies); !s.ok()) {
+      return FailedLookup(std::move(s), 1);
     }
+    Status s = TakeString(replies[0].get(), value);
+    if (s.ok()) *ttl_left = TtlFrom(replies[1].get());
     return s;
   }
 
@@ -330,34 +162,13 @@ class RedisStore final : public Store {
     const std::string px = std::to_string(ttl.count());
     const Command set =
         ttl.count() > 0 ? Command{"SET", rkey, value, "PX", px} : Command{"SET", rkey, value};
-    std::vector<ReplyPtr> replies;
-    if (Status s = Exec(std::span(&set, 1), &replies); !s.ok()) {
-      Counters::Add(counters_.errors);
-      return s;
-    }
-    if (replies[0]->type == REDIS_REPLY_ERROR) {
-      Counters::Add(counters_.errors);
-      return Status::IOError("redis SET: " + ReplyError(replies[0].get()));
-    }
-    Counters::Add(counters_.puts);
-    return Status::Ok();
+    return Write(rkey, set, "SET", counters_.puts);
   }
 
   Status Delete(std::string_view key) override {
     if (Status s = CheckKey(key); !s.ok()) return s;
     const std::string rkey = RedisKey(key);
-    const Command commands[] = {{"DEL", rkey}};
-    std::vector<ReplyPtr> replies;
-    if (Status s = Exec(commands, &replies); !s.ok()) {
-      Counters::Add(counters_.errors);
-      return s;
-    }
-    if (replies[0]->type == REDIS_REPLY_ERROR) {
-      Counters::Add(counters_.errors);
-      return Status::IOError("redis DEL: " + ReplyError(replies[0].get()));
-    }
-    Counters::Add(counters_.deletes);
-    return Status::Ok();
+    return Write(rkey, Command{"DEL", rkey}, "DEL", counters_.deletes);
   }
 
   Status Contains(std::string_view key, bool* present) override {
@@ -366,7 +177,7 @@ class RedisStore final : public Store {
     const std::string rkey = RedisKey(key);
     const Command commands[] = {{"EXISTS", rkey}};
     std::vector<ReplyPtr> replies;
-    if (Status s = Exec(commands, &replies); !s.ok()) {
+    if (Status s = router_.Exec(rkey, commands, &replies); !s.ok()) {
       Counters::Add(counters_.errors);
       return options_.strict ? s : Status::Ok();
     }
@@ -378,10 +189,112 @@ class RedisStore final : public Store {
     return Status::Ok();
   }
 
+  // Leases (store.h): SET prefix{K}:lease <token> NX PX <ttl>, pipelined with
+  // the value lookup. A waiter subscribes to prefix{K}:done, which the
+  // holder's release publishes, and re-checks after subscribing, so a release
+  // between its first check and its subscription is not missed; it sleeps at
+  // most until the lease's own expiry (a holder that died never publishes)
+  // and kLeasePollCap.
+  //
+  // Cluster: classic SUBSCRIBE/PUBLISH rather than Redis 7's sharded
+  // SSUBSCRIBE/SPUBLISH. A PUBLISH reaches subscribers on every node, so a
+  // waiter's subscription stays valid across a failover or a slot migration
+  // (a sharded one is dropped by the node that loses the slot) and Redis 6
+  // clusters work too. The price is that each release is broadcast over the
+  // cluster bus — one small message per computed value, next to the
+  // computation negligible. Waiters still subscribe on the slot's master, the
+  // node that runs the release, so the message does not depend on the bus.
+  //
+  // Backend failures are Status::Unavailable whether or not the store is
+  // strict: the contract's "compute anyway", which is what a miss leads to.
+  Status AcquireLease(std::string_view key, const LeaseOptions& options,
+                      LeaseResult* out) override {
+    *out = LeaseResult{};
+    if (Status s = CheckKey(key); !s.ok()) return s;
+    if (options.ttl.count() <= 0) return Status::Error("lease ttl must be positive");
+    if (options.wait.count() < 0) return Status::Error("lease wait must not be negative");
+    const std::string vkey = RedisKey(key);
+    const std::string lkey = vkey + ":lease";
+    const std::string channel = vkey + ":done";
+    const std::string token = store_internal::NewLeaseToken();
+    const std::string px = std::to_string(options.ttl.count());
+    const auto deadline = SteadyClock::now() + options.wait;
+    Subscription subscription;
+    bool subscribe_tried = false;
+    while (true) {
+      LeaseRound round;
+      if (Status s = TryLease(vkey, lkey, token, px, options.check_value, &round); !s.ok()) {
+        Counters::Add(counters_.errors);
+        *out = LeaseResult{};
+        return s;
+      }
+      if (round.has_value) {
+        // A value stored before the previous holder released: hand it over,
+        // and give back the lease we may just have taken.
+        if (round.granted) (void)RunReleaseScript(lkey, token, channel);
+        Counters::Add(counters_.hits);
+        out->state = LeaseResult::State::kValue;
+        out->value = std::move(round.value);
+        out->ttl_left = round.ttl_left;
+        return Status::Ok();
+      }
+      if (round.granted) {
+        out->state = LeaseResult::State::kGranted;
+        out->token = token;
+        return Status::Ok();
+      }
+      out->waited = true;
+      const auto now = SteadyClock::now();
+      if (now >= deadline) {
+        out->state = LeaseResult::State::kTimedOut;
+        return Status::Ok();
+      }
+      if (!subscribe_tried) {
+        // Once: without a subscription (pub/sub refused, say) waiting is
+        // polling at kLeasePollCap.
+        subscribe_tried = true;
+        if (router_.Subscribe(lkey, channel, &subscription).ok()) continue;  // re-check first
+      }
+      auto block =
+          std::min(std::chrono::ceil<std::chrono::milliseconds>(deadline - now), kLeasePollCap);
+      if (round.lease_pttl >= 0) {
+        // The holder's lease ends by itself then (it may have died).
+        block = std::min(block, std::chrono::milliseconds(round.lease_pttl + 1));
+      } else if (round.lease_pttl == -2) {
+        continue;  // expired between our SET NX and PTTL: try again at once
+      }
+      if (subscription.active()) {
+        bool message = false;
+        (void)subscription.Wait(block, &message);  // broken: polling from now on
+      } else {
+        std::this_thread::sleep_for(block);
+      }
+    }
+  }
+
+  Status ReleaseLease(std::string_view key, std::string_view token) override {
+    if (Status s = CheckKey(key); !s.ok()) return s;
+    if (token.empty()) return Status::Error("empty lease token");
+    const std::string vkey = RedisKey(key);
+    if (Status s = RunReleaseScript(vkey + ":lease", token, vkey + ":done"); !s.ok()) {
+      Counters::Add(counters_.errors);
+      return s;
+    }
+    return Status::Ok();
+  }
+
   StoreStats Stats() const override { return counters_.Snapshot(); }
   std::string Describe() const override { return describe_; }
 
  private:
+  struct LeaseRound {
+    bool granted = false;
+    bool has_value = false;
+    std::string value;
+    std::chrono::milliseconds ttl_left{0};
+    long long lease_pttl = -1;  // the lease's remaining ms; -1 none or unknown, -2 gone
+  };
+
   std::string RedisKey(std::string_view key) const {
     std::string out;
     out.reserve(options_.prefix.size() + key.size() + 2);
@@ -392,7 +305,80 @@ class RedisStore final : public Store {
     return out;
   }
 
-  // MGET in batches, pipelined; with ttls_left, one PTTL per key after them.
+  // One attempt: SET NX the lease and (check_value) look the value up after
+  // it in the same round trip. After, not before: a previous holder stores
+  // the value before releasing, so a lease granted after its release comes
+  // with its value, and we do not compute it twice.
+  Status TryLease(const std::string& vkey, const std::string& lkey, const std::string& token,
+                  const std::string& px, bool check_value, LeaseRound* round) {
+    const Command commands[] = {
+        {"SET", lkey, token, "NX", "PX", px}, {"PTTL", lkey}, {"GET", vkey}, {"PTTL", vkey}};
+    std::vector<ReplyPtr> replies;
+    const std::size_t count = check_value ? 4 : 2;
+    if (!check_value || !router_.cluster() ||
+        redis_internal::KeySlot(vkey) == redis_internal::KeySlot(lkey)) {
+      if (Status s = router_.Exec(lkey, std::span(commands, count), &replies); !s.ok()) return s;
+    } else {
+      std::vector<ReplyPtr> value_replies;
+      if (Status s = router_.Exec(lkey, std::span(commands, 2), &replies); !s.ok()) return s;
+      if (Status s = router_.Exec(vkey, std::span(commands + 2, 2), &value_replies); !s.ok()) {
+        return s;
+      }
+      for (ReplyPtr& reply : value_replies) replies.push_back(std::move(reply));
+    }
+    const redisReply* set = replies[0].get();
+    if (set->type == REDIS_REPLY_ERROR) return Status::IOError("redis SET NX: " + ReplyError(set));
+    round->granted = set->type == REDIS_REPLY_STATUS;
+    if (replies[1]->type == REDIS_REPLY_INTEGER) round->lease_pttl = replies[1]->integer;
+    if (check_value) {
+      const redisReply* get = replies[2].get();
+      if (get->type == REDIS_REPLY_STRING) {
+        round->has_value = true;
+        round->value.assign(get->str, get->len);
+        round->ttl_left = TtlFrom(replies[3].get());
+      } else if (get->type != REDIS_REPLY_NIL) {
+        if (round->granted) (void)RunReleaseScript(lkey, token, vkey + ":done");
+        return Status::IOError("redis GET: " + (get->type == REDIS_REPLY_ERROR
+                                                    ? ReplyError(get)
+                                                    : std::string("unexpected reply")));
+      }
+    }
+    return Status::Ok();
+  }
+
+  // EVALSHA, or EVAL when this server has not cached the script yet (a
+  // restart, a new node).
+  Status RunReleaseScript(const std::string& lkey, std::string_view token,
+                          const std::string& channel) {
+    const std::string& sha = ReleaseScriptSha();
+    std::vector<ReplyPtr> replies;
+    const Command evalsha = {"EVALSHA", sha, "1", lkey, token, channel};
+    if (Status s = router_.Exec(lkey, std::span(&evalsha, 1), &replies); !s.ok()) return s;
+    if (redis_internal::IsErrorCode(replies[0].get(), "NOSCRIPT")) {
+      const Command eval = {"EVAL", kReleaseScript, "1", lkey, token, channel};
+      if (Status s = router_.Exec(lkey, std::span(&eval, 1), &replies); !s.ok()) return s;
+    }
+    if (replies[0]->type == REDIS_REPLY_ERROR) {
+      return Status::IOError("redis lease release: " + ReplyError(replies[0].get()));
+    }
+    return Status::Ok();
+  }
+
+  Status Write(const std::string& rkey, const Command& command, const char* what,
+               std::atomic<std::uint64_t>& success) {
+    std::vector<ReplyPtr> replies;
+    if (Status s = router_.Exec(rkey, std::span(&command, 1), &replies); !s.ok()) {
+      Counters::Add(counters_.errors);
+      return s;
+    }
+    if (replies[0]->type == REDIS_REPLY_ERROR) {
+      Counters::Add(counters_.errors);
+      return Status::IOError(std::string("redis ") + what + ": " + ReplyError(replies[0].get()));
+    }
+    Counters::Add(success);
+    return Status::Ok();
+  }
+
   Status GetManyImpl(std::span<const std::string_view> keys,
                      std::vector<std::optional<std::string>>* values,
                      std::vector<std::chrono::milliseconds>* ttls_left) {
@@ -406,6 +392,15 @@ class RedisStore final : public Store {
       if (Status s = CheckKey(key); !s.ok()) return s;
       rkeys.push_back(RedisKey(key));
     }
+    return router_.cross_slot_ok() ? GetManyMget(rkeys, values, ttls_left)
+                                   : GetManyPerKey(rkeys, values, ttls_left);
+  }
+
+  // A single server: MGET in batches, pipelined; with ttls_left, one PTTL per
+  // key after them.
+  Status GetManyMget(const std::vector<std::string>& rkeys,
+                     std::vector<std::optional<std::string>>* values,
+                     std::vector<std::chrono::milliseconds>* ttls_left) {
     std::vector<Command> commands;
     for (std::size_t begin = 0; begin < rkeys.size(); begin += kMgetBatch) {
       Command& mget = commands.emplace_back();
@@ -419,15 +414,15 @@ class RedisStore final : public Store {
       for (const std::string& rkey : rkeys) commands.push_back(Command{"PTTL", rkey});
     }
     std::vector<ReplyPtr> replies;
-    if (Status s = Exec(commands, &replies); !s.ok()) {
-      s = FailedLookup(std::move(s), keys.size());
+    if (Status s = router_.Exec(rkeys[0], commands, &replies); !s.ok()) {
+      s = FailedLookup(std::move(s), rkeys.size());
       return s.IsNotFound() ? Status::Ok() : s;
     }
     std::uint64_t hits = 0;
     for (std::size_t batch = 0; batch < batches; ++batch) {
       const redisReply* reply = replies[batch].get();
       const std::size_t begin = batch * kMgetBatch;
-      const std::size_t count = std::min(keys.size() - begin, kMgetBatch);
+      const std::size_t count = std::min(rkeys.size() - begin, kMgetBatch);
       if (reply->type != REDIS_REPLY_ARRAY || reply->elements != count) {
         Counters::Add(counters_.errors);
         if (options_.strict) {
@@ -442,16 +437,61 @@ class RedisStore final : public Store {
         if (element->type != REDIS_REPLY_STRING) continue;
         (*values)[begin + i].emplace(element->str, element->len);
         ++hits;
-        const redisReply* pttl =
-            ttls_left != nullptr ? replies[batches + begin + i].get() : nullptr;
-        if (pttl != nullptr && pttl->type == REDIS_REPLY_INTEGER && pttl->integer >= 0) {
-          (*ttls_left)[begin + i] =
-              std::chrono::milliseconds(std::max<long long>(pttl->integer, 1));
+        if (ttls_left != nullptr) {
+          (*ttls_left)[begin + i] = TtlFrom(replies[batches + begin + i].get());
         }
       }
     }
     Counters::Add(counters_.hits, hits);
-    Counters::Add(counters_.misses, keys.size() - hits);
+    Counters::Add(counters_.misses, rkeys.size() - hits);
+    return Status::Ok();
+  }
+
+  // Cluster: keys of different slots cannot share an MGET, so one GET (and
+  // PTTL) per key, pipelined per node by the router.
+  Status GetManyPerKey(const std::vector<std::string>& rkeys,
+                       std::vector<std::optional<std::string>>* values,
+                       std::vector<std::chrono::milliseconds>* ttls_left) {
+    const std::size_t per_key = ttls_left != nullptr ? 2 : 1;
+    std::vector<Command> commands;
+    commands.reserve(rkeys.size() * per_key);
+    std::vector<Router::Batch> batches(rkeys.size());
+    for (std::size_t i = 0; i < rkeys.size(); ++i) {
+      commands.push_back(Command{"GET", rkeys[i]});
+      if (ttls_left != nullptr) commands.push_back(Command{"PTTL", rkeys[i]});
+    }
+    for (std::size_t i = 0; i < rkeys.size(); ++i) {
+      batches[i].routing_key = rkeys[i];
+      batches[i].commands = std::span(commands).subspan(i * per_key, per_key);
+    }
+    router_.ExecBatches(batches);
+    std::uint64_t hits = 0;
+    std::size_t failed = 0;
+    Status first_error;
+    for (std::size_t i = 0; i < rkeys.size(); ++i) {
+      Status s = batches[i].status;
+      const redisReply* get = s.ok() ? batches[i].replies[0].get() : nullptr;
+      if (s.ok() && get->type != REDIS_REPLY_STRING && get->type != REDIS_REPLY_NIL) {
+        s = Status::IOError("redis GET: " + (get->type == REDIS_REPLY_ERROR
+                                                 ? ReplyError(get)
+                                                 : std::string("unexpected reply")));
+      }
+      if (!s.ok()) {
+        ++failed;
+        if (first_error.ok()) first_error = std::move(s);
+        continue;
+      }
+      if (get->type != REDIS_REPLY_STRING) continue;
+      (*values)[i].emplace(get->str, get->len);
+      ++hits;
+      if (ttls_left != nullptr) (*ttls_left)[i] = TtlFrom(batches[i].replies[1].get());
+    }
+    Counters::Add(counters_.hits, hits);
+    Counters::Add(counters_.misses, rkeys.size() - hits);
+    if (failed > 0) {
+      Counters::Add(counters_.errors);
+      if (options_.strict) return first_error;
+    }
     return Status::Ok();
   }
 
@@ -480,63 +520,37 @@ class RedisStore final : public Store {
     return FailedLookup(Status::IOError("redis GET: " + what), 1);
   }
 
-  // Sends `commands` pipelined on one connection; on success `replies` has one
-  // reply per command (error replies included).
-  Status Exec(std::span<const Command> commands, std::vector<ReplyPtr>* replies) {
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      ContextPtr ctx;
-      bool fresh = false;
-      if (Status s = pool_.Acquire(&ctx, &fresh); !s.ok()) return s;
-      replies->clear();
-      bool sent = true;
-      int saved_errno = 0;
-      {
-        SigpipeGuard guard;
-        for (const Command& command : commands) {
-          if (!AppendCommand(ctx.get(), command)) {
-            sent = false;
-            break;
-          }
-        }
-        while (sent && replies->size() < commands.size()) {
-          void* raw = nullptr;
-          if (redisGetReply(ctx.get(), &raw) != REDIS_OK) {
-            saved_errno = errno;
-            sent = false;
-            break;
-          }
-          replies->emplace_back(static_cast<redisReply*>(raw));
-        }
-      }
-      if (sent) {
-        pool_.Release(std::move(ctx));
-        return Status::Ok();
-      }
-      const std::string error = ctx->errstr;
-      const bool timed_out =
-          ctx->err == REDIS_ERR_IO &&
-          (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK || saved_errno == ETIMEDOUT);
-      pool_.Release(nullptr);
-      if (!timed_out && !fresh && attempt == 0) {  // a stale pooled connection
-        pool_.DropIdle();
-        continue;
-      }
-      pool_.NoteFailure(error);
-      return Status::Unavailable("redis " + pool_.Where() + ": " + error);
-    }
-    return Status::Unavailable("redis " + pool_.Where() + ": unreachable");  // not reached
-  }
-
   const RedisStoreOptions options_;
-  Pool pool_;
+  Router router_;
   std::string describe_;
   Counters counters_;
 };
 
+Status CheckPort(int port, std::string_view what) {
+  if (port <= 0 || port > 65535) {
+    return Status::Error("redis store: " + std::string(what) + " port " + std::to_string(port) +
+                         " is not in 1..65535");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status OpenRedisStore(const RedisStoreOptions& options, std::unique_ptr<Store>* out) {
-  if (options.unix_socket.empty() && options.host.empty()) {
+  if (!options.cluster_seeds.empty()) {
+    if (!options.unix_socket.empty()) {
+      return Status::Error(
+          "redis store: Redis Cluster nodes are reached over TCP, not a unix socket");
+    }
+    if (options.db != 0) {
+      return Status::Error("redis store: Redis Cluster has only database 0 (got db " +
+                           std::to_string(options.db) + ")");
+    }
+    for (const RedisStoreOptions::Seed& seed : options.cluster_seeds) {
+      if (seed.host.empty()) return Status::Error("redis store: a cluster seed has no host");
+      if (Status s = CheckPort(seed.port, "cluster seed"); !s.ok()) return s;
+    }
+  } else if (options.unix_socket.empty() && options.host.empty()) {
     return Status::Error("redis store: no host and no unix socket");
   }
   if (options.prefix.find_first_of("{}") != std::string::npos) {

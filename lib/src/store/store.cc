@@ -402,6 +402,47 @@ Status TakeRedisParams(QueryParams& params, bool allow_db, RedisStoreOptions* op
                                   "max_backoff_ms, strict");
 }
 
+// "host", "host:port", "[v6]" or "[v6]:port"; *port is left alone when the
+// text names none. `what` is the URL kind for messages.
+Status ParseHostPort(std::string_view authority, std::string_view what, std::string* host,
+                     int* port) {
+  std::string_view name = authority;
+  std::string_view port_text;
+  bool has_port = false;
+  if (!authority.empty() && authority.front() == '[') {
+    const std::size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return Status::Error(std::string(what) + ": unterminated IPv6 address in " +
+                           Quoted(authority));
+    }
+    name = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') {
+        return Status::Error(std::string(what) + ": unexpected " + Quoted(after) +
+                             " after the host");
+      }
+      port_text = after.substr(1);
+      has_port = true;
+    }
+  } else if (const std::size_t colon = authority.find(':'); colon != std::string_view::npos) {
+    name = authority.substr(0, colon);
+    port_text = authority.substr(colon + 1);
+    has_port = true;
+  }
+  if (name.empty()) return Status::Error(std::string(what) + " has no host");
+  *host = std::string(name);
+  if (has_port) {
+    std::optional<std::uint64_t> number = ParseUint(port_text);
+    if (!number || *number == 0 || *number > 65535) {
+      return Status::Error(std::string(what) + ": port " + Quoted(port_text) +
+                           " is not in 1..65535");
+    }
+    *port = static_cast<int>(*number);
+  }
+  return Status::Ok();
+}
+
 Status ParseRedisTcp(std::string_view rest, std::unique_ptr<Store>* out) {
   constexpr std::string_view kWhat = "redis:// URL";
   auto [where, query] = SplitQuery(rest);
@@ -415,35 +456,16 @@ Status ParseRedisTcp(std::string_view rest, std::unique_ptr<Store>* out) {
     if (Status s = ParseUserInfo(authority.substr(0, at), kWhat, &options); !s.ok()) return s;
     authority = authority.substr(at + 1);
   }
-  std::string_view host = authority;
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {
-    const std::size_t close = authority.find(']');
-    if (close == std::string_view::npos) {
-      return Status::Error("redis:// URL: unterminated IPv6 address in " + Quoted(authority));
-    }
-    host = authority.substr(1, close - 1);
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') {
-        return Status::Error("redis:// URL: unexpected " + Quoted(after) + " after the host");
-      }
-      port = after.substr(1);
-    }
-  } else if (const std::size_t colon = authority.find(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    port = authority.substr(colon + 1);
-  }
-  if (host.empty()) {
+  if (authority.empty() || authority.front() == ':') {
     return Status::Error("redis:// URL has no host (write redis://host:6379/0)");
   }
-  options.host = std::string(host);
-  if (!port.empty() || authority.ends_with(":")) {
-    std::optional<std::uint64_t> number = ParseUint(port);
-    if (!number || *number == 0 || *number > 65535) {
-      return Status::Error("redis:// URL: port " + Quoted(port) + " is not in 1..65535");
-    }
-    options.port = static_cast<int>(*number);
+  if (authority.find(',') != std::string_view::npos) {
+    return Status::Error("redis:// URL: " + Quoted(authority) +
+                         " lists several servers: for a Redis Cluster write "
+                         "redis+cluster://host:port,host:port");
+  }
+  if (Status s = ParseHostPort(authority, kWhat, &options.host, &options.port); !s.ok()) {
+    return s;
   }
   bool db_in_path = false;
   if (path.size() > 1) {
@@ -458,6 +480,53 @@ Status ParseRedisTcp(std::string_view rest, std::unique_ptr<Store>* out) {
   QueryParams params;
   if (Status s = QueryParams::Parse(query, std::string(kWhat), &params); !s.ok()) return s;
   if (Status s = TakeRedisParams(params, !db_in_path, &options); !s.ok()) return s;
+  return OpenRedisStore(options, out);
+}
+
+// redis+cluster://[user:password@]host[:port][,host[:port]...][/]?query — the
+// hosts are seeds for CLUSTER SLOTS; there is no database to choose.
+Status ParseRedisCluster(std::string_view rest, std::unique_ptr<Store>* out) {
+  constexpr std::string_view kWhat = "redis+cluster:// URL";
+  auto [where, query] = SplitQuery(rest);
+  const std::size_t slash = where.find('/');
+  std::string_view authority = where.substr(0, slash);
+  const std::string_view path =
+      slash == std::string_view::npos ? std::string_view() : where.substr(slash);
+  if (path.size() > 1) {
+    return Status::Error("redis+cluster:// URL: path " + Quoted(path) +
+                         " is not allowed: Redis Cluster has only database 0 (write "
+                         "redis+cluster://host:7000,host:7001?prefix=...)");
+  }
+  RedisStoreOptions options;
+  const std::size_t at = authority.rfind('@');
+  if (at != std::string_view::npos) {
+    if (Status s = ParseUserInfo(authority.substr(0, at), kWhat, &options); !s.ok()) return s;
+    authority = authority.substr(at + 1);
+  }
+  if (authority.empty()) {
+    return Status::Error(
+        "redis+cluster:// URL has no nodes (write redis+cluster://host:7000,host:7001)");
+  }
+  while (true) {
+    const std::size_t comma = authority.find(',');
+    const std::string_view one = authority.substr(0, comma);
+    if (one.empty() || one.front() == ':') {
+      return Status::Error("redis+cluster:// URL: empty host in node list " +
+                           Quoted(where.substr(0, slash)));
+    }
+    RedisStoreOptions::Seed seed;
+    if (Status s = ParseHostPort(one, kWhat, &seed.host, &seed.port); !s.ok()) return s;
+    options.cluster_seeds.push_back(std::move(seed));
+    if (comma == std::string_view::npos) break;
+    authority = authority.substr(comma + 1);
+  }
+  QueryParams params;
+  if (Status s = QueryParams::Parse(query, std::string(kWhat), &params); !s.ok()) return s;
+  if (std::optional<std::string> db = params.Take("db"); db && *db != "0") {
+    return Status::Error("redis+cluster:// URL: db=" + *db +
+                         " is not possible: Redis Cluster has only database 0");
+  }
+  if (Status s = TakeRedisParams(params, false, &options); !s.ok()) return s;
   return OpenRedisStore(options, out);
 }
 
@@ -585,8 +654,13 @@ Status OpenOne(std::string_view url, bool allow_tiered, std::unique_ptr<Store>* 
     Status (*parse)(std::string_view, std::unique_ptr<Store>*);
   };
   static constexpr Scheme kSchemes[] = {
-      {"memory://", ParseMemory},        {"disk://", ParseDisk},   {"redis://", ParseRedisTcp},
-      {"redis+unix://", ParseRedisUnix}, {"tiered:", ParseTiered},   {"http://", ParseHttp},
+      {"memory://", ParseMemory},
+      {"disk://", ParseDisk},
+      {"redis://", ParseRedisTcp},
+      {"redis+unix://", ParseRedisUnix},
+      {"redis+cluster://", ParseRedisCluster},
+      {"tiered:", ParseTiered},
+      {"http://", ParseHttp},
   };
   for (const Scheme& scheme : kSchemes) {
     if (!url.starts_with(scheme.prefix)) continue;
@@ -605,7 +679,7 @@ Status OpenOne(std::string_view url, bool allow_tiered, std::unique_ptr<Store>* 
       "unknown store URL scheme " +
       Quoted(colon == std::string_view::npos ? url : url.substr(0, colon)) +
       " (expected memory://, disk:///path, redis://host:port, redis+unix:///path, "
-      "http://host:port/namespace or tiered:A|B)");
+      "redis+cluster://host:port,host:port, http://host:port/namespace or tiered:A|B)");
 }
 
 }  // namespace

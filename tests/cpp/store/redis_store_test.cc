@@ -1,9 +1,12 @@
 // redis:// — against a redis-server each test starts on a free loopback port.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <future>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <random>
@@ -18,6 +21,8 @@
 
 namespace {
 
+using memokey::LeaseOptions;
+using memokey::LeaseResult;
 using memokey::OpenStore;
 using memokey::Status;
 using memokey::Store;
@@ -25,6 +30,7 @@ using memokey_store_test::MakeValue;
 using memokey_store_test::RedisServer;
 using memokey_store_test::SeedOf;
 using memokey_store_test::ValueIsIntact;
+using State = memokey::LeaseResult::State;
 using namespace std::chrono_literals;
 
 std::unique_ptr<Store> Open(const std::string& url) {
@@ -315,6 +321,330 @@ TEST_F(RedisStoreTest, ThreadsShareThePool) {
   EXPECT_EQ(errors.load(), 0);
   EXPECT_GT(hits.load(), 0);
   EXPECT_EQ(store->Stats().errors, 0u);
+}
+
+// --- Leases ------------------------------------------------------------------
+
+LeaseOptions Lease(std::chrono::milliseconds wait, std::chrono::milliseconds ttl = 60s,
+                   bool check_value = true) {
+  LeaseOptions options;
+  options.wait = wait;
+  options.ttl = ttl;
+  options.check_value = check_value;
+  return options;
+}
+
+TEST_F(RedisStoreTest, LeaseGrantedHeldAndReleased) {
+  auto store = Open(server_.url("prefix=ls:"));
+  LeaseResult first;
+  ASSERT_TRUE(store->AcquireLease("k", Lease(0ms, 5s), &first).ok());
+  ASSERT_EQ(first.state, State::kGranted);
+  EXPECT_FALSE(first.waited);
+  EXPECT_EQ(first.token.size(), 32u);
+  EXPECT_EQ(first.token.find_first_not_of("0123456789abcdef"), std::string::npos);
+  // The lease key sits next to the value, with the lease's ttl.
+  auto c = server_.Connect();
+  auto held = server_.Command(c.get(), "GET %s", "ls:{k}:lease");
+  ASSERT_EQ(held->type, REDIS_REPLY_STRING);
+  EXPECT_EQ(std::string(held->str, held->len), first.token);
+  auto pttl = server_.Command(c.get(), "PTTL %s", "ls:{k}:lease");
+  EXPECT_GT(pttl->integer, 0);
+  EXPECT_LE(pttl->integer, 5000);
+
+  LeaseResult second;
+  ASSERT_TRUE(store->AcquireLease("k", Lease(0ms), &second).ok());
+  EXPECT_EQ(second.state, State::kTimedOut);
+  EXPECT_TRUE(second.waited);
+  EXPECT_TRUE(second.token.empty());
+
+  ASSERT_TRUE(store->ReleaseLease("k", first.token).ok());
+  EXPECT_EQ(server_.Command(c.get(), "EXISTS %s", "ls:{k}:lease")->integer, 0);
+  ASSERT_TRUE(store->AcquireLease("k", Lease(0ms), &second).ok());
+  EXPECT_EQ(second.state, State::kGranted);
+  EXPECT_NE(second.token, first.token);
+  // Releasing twice, or an old token, changes nothing.
+  ASSERT_TRUE(store->ReleaseLease("k", first.token).ok());
+  EXPECT_EQ(server_.Command(c.get(), "EXISTS %s", "ls:{k}:lease")->integer, 1);
+  ASSERT_TRUE(store->ReleaseLease("k", second.token).ok());
+  EXPECT_EQ(store->Stats().errors, 0u);
+}
+
+TEST_F(RedisStoreTest, LeaseReleaseByAnotherTokenIsIgnored) {
+  auto store = Open(server_.url());
+  LeaseResult held;
+  ASSERT_TRUE(store->AcquireLease("k", Lease(0ms), &held).ok());
+  ASSERT_EQ(held.state, State::kGranted);
+  ASSERT_TRUE(store->ReleaseLease("k", "0123456789abcdef0123456789abcdef").ok());
+  ASSERT_TRUE(store->ReleaseLease("k", std::string(held.token.size() + 1, 'a')).ok());
+  LeaseResult other;
+  ASSERT_TRUE(store->AcquireLease("k", Lease(0ms), &other).ok());
+  EXPECT_EQ(other.state, State::kTimedOut);
+  EXPECT_EQ(store->ReleaseLease("k", "").code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(store->ReleaseLease("", held.token).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(store->AcquireLease("", Lease(0ms), &other).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(store->AcquireLease("k", Lease(0ms, 0ms), &other).code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(store->AcquireLease("k", Lease(-1ms), &other).code(), Status::Code::kInvalidArgument);
+  ASSERT_TRUE(store->ReleaseLease("k", held.token).ok());
+}
+
+// The value is there already: handed over, no lease left behind. With
+// check_value=false (refreshing a stale value) the lease is granted anyway.
+TEST_F(RedisStoreTest, LeaseValuePresentAndCheckValueFalse) {
+  auto store = Open(server_.url());
+  ASSERT_TRUE(store->Put("k", "cached", 1h).ok());
+  LeaseResult result;
+  ASSERT_TRUE(store->AcquireLease("k", Lease(0ms), &result).ok());
+  EXPECT_EQ(result.state, State::kValue);
+  EXPECT_EQ(result.value, "cached");
+  EXPECT_GT(result.ttl_left.count(), 3500 * 1000);
+  EXPECT_TRUE(result.token.empty());
+  auto c = server_.Connect();
+  EXPECT_EQ(server_.Command(c.get(), "EXISTS %s", "memokey:{k}:lease")->integer, 0);
+
+  ASSERT_TRUE(store->AcquireLease("k", Lease(0ms, 60s, false), &result).ok());
+  EXPECT_EQ(result.state, State::kGranted);
+  EXPECT_TRUE(result.value.empty());
+  LeaseResult waiter;
+  ASSERT_TRUE(store->AcquireLease("k", Lease(0ms, 60s, false), &waiter).ok());
+  EXPECT_EQ(waiter.state, State::kTimedOut);
+  // check_value=true still sees the (stale) value while the refresh runs.
+  ASSERT_TRUE(store->AcquireLease("k", Lease(0ms), &waiter).ok());
+  EXPECT_EQ(waiter.state, State::kValue);
+  ASSERT_TRUE(store->ReleaseLease("k", result.token).ok());
+}
+
+// A waiter subscribed to the lease's channel gets the value once the holder
+// stores it and releases. Correctness, not speed: the release must publish
+// on the channel the waiter listens to (checked with a subscriber of our
+// own), and the waiter must come back with the holder's value.
+TEST_F(RedisStoreTest, LeaseWaiterGetsTheHoldersValue) {
+  auto holder_store = Open(server_.url());
+  auto waiter_store = Open(server_.url());
+  LeaseResult held;
+  ASSERT_TRUE(holder_store->AcquireLease("k", Lease(0ms), &held).ok());
+  ASSERT_EQ(held.state, State::kGranted);
+  auto waiter = std::async(std::launch::async, [&] {
+    LeaseResult result;
+    Status s = waiter_store->AcquireLease("k", Lease(30s), &result);
+    return std::make_pair(s, result);
+  });
+  // Until the waiter has subscribed (and so is past its first check).
+  auto c = server_.Connect();
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  long long subscribers = 0;
+  while (subscribers == 0 && std::chrono::steady_clock::now() < deadline) {
+    auto numsub = server_.Command(c.get(), "PUBSUB NUMSUB %s", "memokey:{k}:done");
+    subscribers = numsub->element[1]->integer;
+    if (subscribers == 0) std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_EQ(subscribers, 1);
+  auto listener = server_.Connect();
+  server_.Command(listener.get(), "SUBSCRIBE %s", "memokey:{k}:done");
+
+  ASSERT_TRUE(holder_store->Put("k", "computed once").ok());
+  ASSERT_TRUE(holder_store->ReleaseLease("k", held.token).ok());
+  void* raw = nullptr;
+  ASSERT_EQ(redisGetReply(listener.get(), &raw), REDIS_OK);
+  memokey_store_test::RawReply message(static_cast<redisReply*>(raw));
+  ASSERT_EQ(message->type, REDIS_REPLY_ARRAY);
+  EXPECT_EQ(std::string(message->element[0]->str), "message");
+
+  auto [status, result] = waiter.get();
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(result.state, State::kValue);
+  EXPECT_EQ(result.value, "computed once");
+  EXPECT_TRUE(result.waited);
+  EXPECT_EQ(waiter_store->Stats().errors, 0u);
+}
+
+// Single flight: many threads (two store objects, as two processes would
+// have) want one key; exactly one computes, the others get its value.
+TEST_F(RedisStoreTest, LeaseComputesOnceAmongManyCallers) {
+  auto a = Open(server_.url("pool=2"));
+  auto b = Open(server_.url("pool=2"));
+  std::atomic<int> computed{0}, values{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      Store& store = t % 2 == 0 ? *a : *b;
+      LeaseResult result;
+      if (!store.AcquireLease("hot", Lease(30s), &result).ok()) {
+        ++other;
+        return;
+      }
+      if (result.state == State::kGranted) {
+        ++computed;
+        std::this_thread::sleep_for(50ms);  // the computation
+        if (!store.Put("hot", "result").ok() || !store.ReleaseLease("hot", result.token).ok()) {
+          ++other;
+        }
+      } else if (result.state == State::kValue && result.value == "result") {
+        ++values;
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(computed.load(), 1);
+  EXPECT_EQ(values.load(), 7);
+  EXPECT_EQ(other.load(), 0);
+}
+
+// A holder that dies without releasing (a child process, SIGKILLed): its
+// lease ends with its ttl and the next caller gets it.
+TEST_F(RedisStoreTest, LeaseOfACrashedHolderExpires) {
+  auto store = Open(server_.url());
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(ready[0]);
+    LeaseResult held;
+    const bool granted =
+        store->AcquireLease("k", Lease(0ms, 400ms), &held).ok() && held.state == State::kGranted;
+    const char byte = granted ? 'g' : 'x';
+    (void)!::write(ready[1], &byte, 1);
+    ::pause();  // "computing" until killed
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  char byte = 0;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+  ::close(ready[0]);
+  const auto granted_at = std::chrono::steady_clock::now();
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_EQ(byte, 'g');
+
+  // A wait shorter than the lease's remaining time: kTimedOut.
+  LeaseResult result;
+  ASSERT_TRUE(store->AcquireLease("k", Lease(10ms), &result).ok());
+  EXPECT_EQ(result.state, State::kTimedOut);
+  EXPECT_TRUE(result.waited);
+  // A longer wait outlasts the dead holder's lease.
+  ASSERT_TRUE(store->AcquireLease("k", Lease(20s), &result).ok());
+  const double takeover_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - granted_at)
+          .count();
+  EXPECT_EQ(result.state, State::kGranted);
+  EXPECT_TRUE(result.waited);
+  std::cout << "[ FIGURES  ] lease takeover: a SIGKILLed holder's 400 ms lease was granted to "
+               "a waiter "
+            << takeover_ms << " ms after the holder got it" << std::endl;
+  ASSERT_TRUE(store->ReleaseLease("k", result.token).ok());
+}
+
+// The release script is run by EVALSHA; a server that lost its script cache
+// (restart, SCRIPT FLUSH) gets it again through EVAL.
+TEST_F(RedisStoreTest, LeaseReleaseAfterScriptFlush) {
+  auto store = Open(server_.url());
+  for (int round = 0; round < 2; ++round) {
+    LeaseResult held;
+    ASSERT_TRUE(store->AcquireLease("k", Lease(0ms), &held).ok());
+    ASSERT_EQ(held.state, State::kGranted);
+    auto c = server_.Connect();
+    server_.Command(c.get(), "SCRIPT FLUSH");
+    ASSERT_TRUE(store->ReleaseLease("k", held.token).ok());
+    EXPECT_EQ(server_.Command(c.get(), "EXISTS %s", "memokey:{k}:lease")->integer, 0);
+  }
+}
+
+// Redis down: Unavailable (compute anyway), counted, strict or not; no crash.
+TEST_F(RedisStoreTest, LeaseWithRedisDown) {
+  const std::string query = "backoff_ms=20&timeout_ms=300&connect_timeout_ms=300";
+  auto store = Open(server_.url(query));
+  auto strict = Open(server_.url(query + "&strict=1"));
+  LeaseResult held;
+  ASSERT_TRUE(store->AcquireLease("k", Lease(0ms), &held).ok());
+  ASSERT_EQ(held.state, State::kGranted);
+  // A waiter whose server dies while it waits.
+  auto waiter = std::async(std::launch::async, [&] {
+    LeaseResult result;
+    Status s = strict->AcquireLease("k", Lease(20s), &result);
+    return std::make_pair(s, result);
+  });
+  auto c = server_.Connect();
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (server_.Command(c.get(), "PUBSUB NUMSUB %s", "memokey:{k}:done")->element[1]->integer ==
+             0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  c.reset();
+  server_.Kill();
+  auto [status, result] = waiter.get();
+  EXPECT_EQ(status.code(), Status::Code::kUnavailable) << status.ToString();
+  EXPECT_EQ(result.state, State::kUnsupported);
+
+  for (Store* s : {store.get(), strict.get()}) {
+    LeaseResult lease;
+    EXPECT_EQ(s->AcquireLease("k", Lease(1s), &lease).code(), Status::Code::kUnavailable);
+    EXPECT_EQ(lease.state, State::kUnsupported);
+    EXPECT_EQ(s->ReleaseLease("k", held.token).code(), Status::Code::kUnavailable);
+    EXPECT_GE(s->Stats().errors, 2u);
+  }
+}
+
+// --- redis+cluster:// URLs (no cluster needed: nothing connects) --------------
+
+std::string Describe(const std::string& url) {
+  std::unique_ptr<Store> store;
+  Status s = OpenStore(url, &store);
+  EXPECT_TRUE(s.ok()) << url << ": " << s.ToString();
+  return store ? store->Describe() : "";
+}
+
+std::string Refusal(const std::string& url) {
+  std::unique_ptr<Store> store;
+  Status s = OpenStore(url, &store);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << url;
+  EXPECT_EQ(store, nullptr);
+  return s.message();
+}
+
+TEST(RedisClusterUrl, CanonicalForm) {
+  EXPECT_EQ(Describe("redis+cluster://h1:7000,h2:7001,[::1]:7002"),
+            "redis+cluster://h1:7000,h2:7001,[::1]:7002?prefix=memokey:");
+  EXPECT_EQ(Describe("redis+cluster://h1/?prefix=app:&pool=2&timeout_ms=50&strict=1"),
+            "redis+cluster://h1:6379?prefix=app:&strict=1");
+  EXPECT_EQ(Describe("redis+cluster://alice:p%40ss@h:1,h:2?db=0"),
+            "redis+cluster://alice:***@h:1,h:2?prefix=memokey:");
+  EXPECT_EQ(Describe("redis+cluster://:pw@h:1"), "redis+cluster://:***@h:1?prefix=memokey:");
+  // The canonical form opens the same store.
+  const std::string canonical = Describe("redis+cluster://a:1,b:2?prefix=x:");
+  EXPECT_EQ(Describe(canonical), canonical);
+}
+
+TEST(RedisClusterUrl, Refusals) {
+  EXPECT_NE(Refusal("redis+cluster://h:1/0").find("only database 0"), std::string::npos);
+  EXPECT_NE(Refusal("redis+cluster://h:1/3").find("only database 0"), std::string::npos);
+  EXPECT_NE(Refusal("redis+cluster://h:1?db=2").find("only database 0"), std::string::npos);
+  EXPECT_NE(Refusal("redis+cluster://").find("no nodes"), std::string::npos);
+  EXPECT_NE(Refusal("redis+cluster://h:1,,h:2").find("empty host"), std::string::npos);
+  EXPECT_NE(Refusal("redis+cluster://h:1,").find("empty host"), std::string::npos);
+  EXPECT_NE(Refusal("redis+cluster://h:1,:2").find("empty host"), std::string::npos);
+  EXPECT_NE(Refusal("redis+cluster://h:1,h:99999").find("'99999'"), std::string::npos);
+  EXPECT_NE(Refusal("redis+cluster://h:x").find("'x'"), std::string::npos);
+  EXPECT_NE(Refusal("redis+cluster://[::1:7000").find("IPv6"), std::string::npos);
+  EXPECT_NE(Refusal("redis+cluster://alice@h:1").find("'alice'"), std::string::npos);
+  EXPECT_NE(Refusal("redis+cluster://h:1?prefix=a}").find("'a}'"), std::string::npos);
+  EXPECT_NE(Refusal("redis+cluster://h:1?pool=0").find("pool=0"), std::string::npos);
+  EXPECT_NE(Refusal("redis+cluster://h:1?bogus=1").find("'bogus'"), std::string::npos);
+  EXPECT_NE(Refusal("redis://h:1,h:2").find("redis+cluster://"), std::string::npos);
+
+  memokey::RedisStoreOptions options;
+  options.cluster_seeds.push_back({"h", 1});
+  options.db = 1;
+  std::unique_ptr<Store> store;
+  EXPECT_NE(memokey::OpenRedisStore(options, &store).message().find("only database 0"),
+            std::string::npos);
+  options.db = 0;
+  options.cluster_seeds.push_back({"h", 0});
+  EXPECT_EQ(memokey::OpenRedisStore(options, &store).code(), Status::Code::kInvalidArgument);
 }
 
 }  // namespace
