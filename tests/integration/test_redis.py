@@ -146,7 +146,7 @@ def test_leases_are_shared_by_servers_over_one_redis(redis):
         token = granted.headers["x-memokey-lease"]
         assert lease(b, "job").status == 409
         # The lease is a companion key in the value's hash slot.
-        assert redis.command("EXISTS", "memokeyd:{team/job}:lease") == b"1"
+        assert redis.command("EXISTS", "memokeyd:{team/job}:lease").strip() == b":1"
         waited = {}
 
         def waiter():
@@ -160,7 +160,7 @@ def test_leases_are_shared_by_servers_over_one_redis(redis):
         t.join(slack(20))
         reply = waited["reply"]
         assert (reply.status, reply.body) == (200, b"result")
-        assert redis.command("EXISTS", "memokeyd:{team/job}:lease") == b"0"
+        assert redis.command("EXISTS", "memokeyd:{team/job}:lease").strip() == b":0"
 
 
 def test_a_lease_whose_holder_vanished_expires_in_redis(redis):
