@@ -663,12 +663,7 @@ class DiskStore final : public Store {
   Status AcquireLease(std::string_view key, const LeaseOptions& options,
                       LeaseResult* out) override {
     if (Status s = CheckKey(key); !s.ok()) return s;
-    return leases_.Acquire(
-        key, options,
-        [&](std::string* value, std::chrono::milliseconds* ttl_left) {
-          return GetWithTtl(key, value, ttl_left).ok();
-        },
-        out);
+    return leases_.Acquire(key, options, store_internal::LookupIn(*this, key), out);
   }
 
   Status ReleaseLease(std::string_view key, std::string_view token) override {

@@ -75,6 +75,14 @@ Status RunLease(Backend& backend, const LeaseOptions& options, LeaseResult* out)
   }
 }
 
+// The value lookup a lease table needs, through the store's own GetWithTtl.
+inline std::function<bool(std::string*, std::chrono::milliseconds*)> LookupIn(
+    Store& store, std::string_view key) {
+  return [&store, key](std::string* value, std::chrono::milliseconds* ttl_left) {
+    return store.GetWithTtl(key, value, ttl_left).ok();
+  };
+}
+
 // memory:// — leases in a table of this process. A lease ends when released
 // or when its ttl passes; waiters sleep on a condition variable that every
 // release signals.

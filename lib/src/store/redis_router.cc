@@ -418,6 +418,18 @@ void Router::ExecBatches(std::span<Batch> batches) {
   std::vector<std::uint16_t> slots(batches.size(), 0);
   std::vector<NodePtr> sent_to(batches.size());
   std::vector<bool> rerun(batches.size(), false);
+  // A group's connection failed mid-pipeline: drop it, and rerun its
+  // batches one by one if the pool says a fresh connection may do better.
+  auto fail = [&rerun](const std::string& name, Group& group) {
+    const int saved_errno = errno;
+    const std::string error = group.ctx->errstr;
+    bool retry = false;
+    group.node->pool.Failed(std::move(group.ctx), group.fresh, saved_errno, &retry);
+    group.status = Status::Unavailable("redis " + name + ": " + error);
+    if (retry) {
+      for (std::size_t i : group.members) rerun[i] = true;
+    }
+  };
   for (std::size_t i = 0; i < batches.size(); ++i) {
     batches[i].replies.clear();
     slots[i] = cluster_ ? KeySlot(batches[i].routing_key) : 0;
@@ -444,29 +456,13 @@ void Router::ExecBatches(std::span<Batch> batches) {
       for (std::size_t i : group.members) {
         all.insert(all.end(), batches[i].commands.begin(), batches[i].commands.end());
       }
-      if (!Pipeline::Send(group.ctx.get(), all, false)) {
-        const int saved_errno = errno;
-        const std::string error = group.ctx->errstr;
-        bool retry = false;
-        group.node->pool.Failed(std::move(group.ctx), group.fresh, saved_errno, &retry);
-        group.status = Status::Unavailable("redis " + name + ": " + error);
-        if (retry) {
-          for (std::size_t i : group.members) rerun[i] = true;
-        }
-      }
+      if (!Pipeline::Send(group.ctx.get(), all, false)) fail(name, group);
     }
     for (auto& [name, group] : groups) {
       if (!group.ctx) continue;
       std::vector<ReplyPtr> replies;
       if (!Pipeline::Receive(group.ctx.get(), group.commands, false, &replies)) {
-        const int saved_errno = errno;
-        const std::string error = group.ctx->errstr;
-        bool retry = false;
-        group.node->pool.Failed(std::move(group.ctx), group.fresh, saved_errno, &retry);
-        group.status = Status::Unavailable("redis " + name + ": " + error);
-        if (retry) {
-          for (std::size_t i : group.members) rerun[i] = true;
-        }
+        fail(name, group);
         continue;
       }
       group.node->pool.Release(std::move(group.ctx));

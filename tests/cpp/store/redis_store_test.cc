@@ -283,15 +283,7 @@ TEST_F(RedisStoreTest, StoreInheritedThroughFork) {
     }
     return failures;
   };
-  std::vector<pid_t> children;
-  for (int c = 1; c <= 4; ++c) {
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) ::_exit(work(c) == 0 ? 0 : 1);
-    children.push_back(pid);
-  }
-  EXPECT_EQ(work(0), 0);
-  for (pid_t pid : children) EXPECT_TRUE(memokey_store_test::ChildSucceeded(pid));
+  memokey_store_test::RunInProcesses(4, work);
   EXPECT_EQ(store->Stats().errors, 0u);
 }
 

@@ -247,6 +247,21 @@ inline bool ChildSucceeded(pid_t pid) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+// Runs work(0) here and work(1..children) in forked children at the same
+// time; expects every one to return 0 (the number of failures it saw).
+template <class Work>
+void RunInProcesses(int children, const Work& work) {
+  std::vector<pid_t> pids;
+  for (int c = 1; c <= children; ++c) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) ::_exit(work(c) == 0 ? 0 : 1);
+    pids.push_back(pid);
+  }
+  EXPECT_EQ(work(0), 0);
+  for (pid_t pid : pids) EXPECT_TRUE(ChildSucceeded(pid));
+}
+
 inline mode_t ModeOf(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return 0;
