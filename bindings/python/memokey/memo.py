@@ -240,8 +240,11 @@ def open_store(url: str) -> Store:
 
     ``memory://?max_bytes=64M``, ``disk:///abs/path?max_bytes=1G``,
     ``redis://[user:pass@]host:port/db?prefix=memokey:&timeout_ms=1000``,
-    ``redis+unix:///path.sock``, ``http://[token@]host:port/namespace``
-    (memokeyd; see ``ServerStore``), ``tiered:URL1|URL2|...`` (fastest first).
+    ``redis+unix:///path.sock``,
+    ``redis+cluster://host:port,host:port,...?prefix=memokey:`` (a Redis
+    Cluster: the slot map is read from any of the seeds),
+    ``http://[token@]host:port/namespace`` (memokeyd; see ``ServerStore``),
+    ``tiered:URL1|URL2|...`` (fastest first).
     Raises ValueError for a bad URL, OSError when a disk directory cannot be
     created or opened. Redis connects lazily (opening never fails because
     the server is down).
