@@ -28,10 +28,22 @@ from test_server_store import server  # noqa: F401  (the memokeyd fixture)
 WORKER = Path(__file__).with_name("lease_worker.py")
 
 
-@pytest.fixture(params=["disk", "tiered", "redis", "memokeyd"])
+@pytest.fixture(scope="module")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis Cluster (3 masters, 3 replicas on loopback) for this module."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cluster"))
+    from redis_cluster import RedisCluster
+
+    with RedisCluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster.url(prefix="memokey-test:")
+
+
+@pytest.fixture(params=["disk", "tiered", "redis", "memokeyd", "cluster"])
 def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A store URL that several processes share."""
-    if request.param == "disk":
+    if request.param == "cluster":
+        yield request.getfixturevalue("cluster_url")
+    elif request.param == "disk":
         yield f"disk://{tmp_path / 'store'}?max_bytes=64M"
     elif request.param == "tiered":  # a memory tier per process in front of a shared disk
         yield f"tiered:memory://|disk://{tmp_path / 'store'}"
