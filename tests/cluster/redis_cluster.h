@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <fstream>
 #include <map>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -43,7 +44,10 @@ class RedisCluster {
 
   // Starts the nodes, creates the cluster and waits until every node reports
   // cluster_state:ok, all 16384 slots are served and every master has its
-  // replicas in sync (so that a failover can happen at once).
+  // replicas in sync (so that a failover can happen at once). A start that
+  // fails (a port taken between our check and redis-server's bind, a cluster
+  // that does not settle on a loaded machine) is retried from scratch on new
+  // ports; the failure names what each attempt saw.
   ::testing::AssertionResult Start() {
     for (const char* tool : {MEMOKEY_REDIS_SERVER, MEMOKEY_REDIS_CLI}) {
       if (::access(tool, X_OK) != 0) {
@@ -51,31 +55,14 @@ class RedisCluster {
                << tool << " not found: run scripts/setup, which installs Redis";
       }
     }
-    const int total = masters_ * (1 + replicas_);
-    for (int i = 0; i < total; ++i) {
-      Node node;
-      node.port = ClusterPort();
-      if (node.port == 0) return ::testing::AssertionFailure() << "no free port pair";
-      if (!Spawn(&node)) return ::testing::AssertionFailure() << "cannot start redis-server";
-      nodes_.push_back(node);
+    std::string failures;
+    for (int attempt = 1; attempt <= kStartAttempts; ++attempt) {
+      const std::string failure = StartOnce();
+      if (failure.empty()) return ::testing::AssertionSuccess();
+      failures += "attempt " + std::to_string(attempt) + ": " + failure + "\n";
+      Stop();
     }
-    for (const Node& node : nodes_) {
-      if (!WaitForPing(node.port)) {
-        return ::testing::AssertionFailure()
-               << "node " << node.port << " did not answer (log: " << LogOf(node.port) << ")";
-      }
-    }
-    std::vector<std::string> args = {MEMOKEY_REDIS_CLI, "--cluster", "create"};
-    for (const std::string& seed : seeds()) args.push_back(seed);
-    args.insert(args.end(), {"--cluster-replicas", std::to_string(replicas_), "--cluster-yes"});
-    const std::string log = dir_ / "create.log";
-    if (Run(args, log) != 0) {
-      return ::testing::AssertionFailure() << "redis-cli --cluster create failed: " << Slurp(log);
-    }
-    if (!WaitHealthy(std::chrono::seconds(30))) {
-      return ::testing::AssertionFailure() << "cluster did not become healthy";
-    }
-    return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << failures;
   }
 
   void Stop() {
@@ -190,14 +177,97 @@ class RedisCluster {
     pid_t pid = 0;
   };
 
-  // A port p with p and p + 10000 (the cluster bus) both free and in range.
-  static int ClusterPort() {
+  static constexpr int kStartAttempts = 3;
+  static constexpr int kBusOffset = 10000;  // redis: cluster bus port = port + 10000
+
+  // "" on success, else what went wrong.
+  std::string StartOnce() {
+    const int total = masters_ * (1 + replicas_);
+    std::set<int> taken;
+    for (int i = 0; i < total; ++i) {
+      Node node;
+      node.port = ClusterPort(&taken);
+      if (node.port == 0) return "no free port pair";
+      if (!Spawn(&node)) return "cannot start redis-server";
+      nodes_.push_back(node);
+    }
+    for (const Node& node : nodes_) {
+      if (!WaitForPing(node.port)) {
+        return "node " + std::to_string(node.port) + " did not answer: " + Tail(LogOf(node.port));
+      }
+    }
+    std::vector<std::string> args = {MEMOKEY_REDIS_CLI, "--cluster", "create"};
+    for (const std::string& seed : seeds()) args.push_back(seed);
+    args.insert(args.end(), {"--cluster-replicas", std::to_string(replicas_), "--cluster-yes"});
+    const std::string log = dir_ / "create.log";
+    if (Run(args, log) != 0) return "redis-cli --cluster create failed: " + Slurp(log);
+    if (!WaitHealthy(std::chrono::seconds(30))) {
+      return "cluster did not become healthy within 30 s\n" + Describe();
+    }
+    return {};
+  }
+
+  // A port p with p and p + 10000 (its cluster bus) both free and neither in
+  // `taken`, which gets both. Drawn at random from below the kernel's
+  // ephemeral range, so that no bind(0) and no outgoing connection elsewhere
+  // in the test run can take either port before redis-server binds it; other
+  // clusters started concurrently draw from the same range, and a collision
+  // with them fails one start, which Start() retries.
+  static int ClusterPort(std::set<int>* taken) {
+    const int ephemeral_low = EphemeralLow();
+    const bool below = ephemeral_low - kBusOffset > 2048;
+    std::mt19937 random{std::random_device{}()};
+    std::uniform_int_distribution<int> pick(below ? ephemeral_low - kBusOffset - 2048 : 0,
+                                            below ? ephemeral_low - kBusOffset - 1 : 0);
     for (int attempt = 0; attempt < 200; ++attempt) {
-      const int port = FreePort();
-      if (port <= 0 || port + 10000 > 65535) continue;
-      if (PortFree(port + 10000)) return port;
+      const int port = below ? pick(random) : FreePort();
+      if (port <= 0 || port + kBusOffset > 65535) continue;
+      if (taken->count(port) || taken->count(port + kBusOffset)) continue;
+      if (PortFree(port) && PortFree(port + kBusOffset)) {
+        taken->insert({port, port + kBusOffset});
+        return port;
+      }
     }
     return 0;
+  }
+  static int EphemeralLow() {
+    std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+    int low = 0;
+    return (range >> low) ? low : 0;
+  }
+
+  // One line per node for a failure message: port, pid, what it says about
+  // the cluster and its replication, and the end of its log.
+  std::string Describe() const {
+    std::string out;
+    for (const Node& node : nodes_) {
+      out += "  node " + std::to_string(node.port) + (node.pid > 0 ? "" : " (killed)") + ": ";
+      for (const std::string& info : {StringReply(node.port, {"CLUSTER", "INFO"}),
+                                      StringReply(node.port, {"INFO", "replication"})}) {
+        std::istringstream lines(info);
+        for (std::string line; std::getline(lines, line);) {
+          if (line.rfind("cluster_state", 0) == 0 || line.rfind("cluster_known_nodes", 0) == 0 ||
+              line.rfind("role", 0) == 0 || line.rfind("connected_slaves", 0) == 0 ||
+              line.rfind("master_link_status", 0) == 0 || line.rfind("slave", 0) == 0) {
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            out += line + " ";
+          }
+        }
+      }
+      out += "| log: " + Tail(LogOf(node.port)) + "\n";
+    }
+    return out;
+  }
+  // The last few lines of a file, joined by " / ".
+  static std::string Tail(const std::string& path, std::size_t lines = 4) {
+    std::istringstream in(Slurp(path));
+    std::vector<std::string> all;
+    for (std::string line; std::getline(in, line);) all.push_back(line);
+    std::string out;
+    for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) {
+      out += (out.empty() ? "" : " / ") + all[i];
+    }
+    return out;
   }
   static bool PortFree(int port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);

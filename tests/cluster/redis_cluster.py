@@ -20,6 +20,7 @@ stops it.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -52,11 +53,32 @@ def _port_free(port: int) -> bool:
         return True
 
 
+_BUS_OFFSET = 10000  # redis: the cluster bus port is the client port + 10000
+_START_ATTEMPTS = 3
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _cluster_port(taken: set[int]) -> int:
-    """A port p with p and its cluster bus port p + 10000 both free."""
+    """A port p with p and its cluster bus port p + 10000 both free and
+    neither in `taken`, which gets both. Drawn at random from below the
+    kernel's ephemeral range, so no bind(0) or outgoing connection elsewhere
+    in the test run can take either before redis-server binds it; a collision
+    with another cluster starting at the same time fails one start, which
+    RedisCluster.start retries."""
+    low = _ephemeral_low() - _BUS_OFFSET
     for _ in range(200):
-        port = _free_port()
-        if port + 10000 <= 65535 and port not in taken and _port_free(port + 10000):
+        port = random.randint(low - 2048, low - 1) if low > 2048 else _free_port()
+        if port + _BUS_OFFSET > 65535 or port in taken or port + _BUS_OFFSET in taken:
+            continue
+        if _port_free(port) and _port_free(port + _BUS_OFFSET):
+            taken.update((port, port + _BUS_OFFSET))
             return port
     raise RedisClusterError("no free port pair for a cluster node")
 
@@ -88,30 +110,63 @@ class RedisCluster:
 
     def start(self, timeout: float = 30.0) -> None:
         """Starts the nodes, creates the cluster and waits until it is healthy
-        (cluster_state:ok everywhere, all slots served, replicas in sync)."""
+        (cluster_state:ok everywhere, all slots served, replicas in sync).
+        A start that fails (a port taken before redis-server bound it, a
+        cluster that does not settle on a loaded machine) is retried from
+        scratch on new ports; the error names what each attempt saw."""
         if not self._server or not self._cli:
             raise RedisClusterError("redis-server / redis-cli not found: run scripts/setup")
         self.dir.mkdir(parents=True, exist_ok=True)
-        try:
-            taken: set[int] = set()
-            for _ in range(self.masters * (1 + self.replicas)):
-                port = _cluster_port(taken)
-                taken.add(port)
-                self._spawn(port)
-            for port in self._ports:
-                self._wait_ping(port)
-            create = subprocess.run(
-                [self._cli, "--cluster", "create", *self.seeds,
-                 "--cluster-replicas", str(self.replicas), "--cluster-yes"],
-                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
-            if create.returncode != 0:
-                raise RedisClusterError("redis-cli --cluster create failed:\n"
-                                        + create.stdout + create.stderr)
-            if not self._wait_healthy(timeout, require_replicas=True):
-                raise RedisClusterError("cluster did not become healthy within %ss" % timeout)
-        except BaseException:
-            self.stop()
-            raise
+        failures = []
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            try:
+                self._start_once(timeout)
+                return
+            except RedisClusterError as e:
+                failures.append("attempt %d: %s" % (attempt, e))
+                self.stop()
+            except BaseException:
+                self.stop()
+                raise
+        raise RedisClusterError("\n".join(failures))
+
+    def _start_once(self, timeout: float) -> None:
+        taken: set[int] = set()
+        for _ in range(self.masters * (1 + self.replicas)):
+            self._spawn(_cluster_port(taken))
+        for port in self._ports:
+            self._wait_ping(port)
+        create = subprocess.run(
+            [self._cli, "--cluster", "create", *self.seeds,
+             "--cluster-replicas", str(self.replicas), "--cluster-yes"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        if create.returncode != 0:
+            raise RedisClusterError("redis-cli --cluster create failed:\n"
+                                    + create.stdout + create.stderr)
+        if not self._wait_healthy(timeout, require_replicas=True):
+            raise RedisClusterError("cluster did not become healthy within %ss\n%s"
+                                    % (timeout, self._describe()))
+
+    def _describe(self) -> str:
+        """One line per node: what it says about the cluster and its
+        replication, and the end of its log."""
+        keep = ("cluster_state", "cluster_known_nodes", "role", "connected_slaves",
+                "master_link_status", "slave")
+        out = []
+        for port in self._ports:
+            try:
+                said = [line.strip() for cmd in (("CLUSTER", "INFO"), ("INFO", "replication"))
+                        for line in self.cli(port, *cmd, timeout=2).splitlines()
+                        if line.startswith(keep)]
+            except subprocess.TimeoutExpired:
+                said = ["(no answer)"]
+            try:
+                log = (self.dir / ("node-%d.log" % port)).read_text().splitlines()[-4:]
+            except OSError:
+                log = []
+            out.append("  node %d%s: %s | log: %s" % (
+                port, "" if self.alive(port) else " (dead)", " ".join(said), " / ".join(log)))
+        return "\n".join(out)
 
     def stop(self) -> None:
         """Kills every node (SIGKILL: nothing to persist) and reaps it."""
@@ -120,6 +175,7 @@ class RedisCluster:
                 proc.kill()
             proc.wait()
         self._procs.clear()
+        self._ports.clear()
 
     # --- addresses -----------------------------------------------------------
 
