@@ -3,6 +3,10 @@
 
     python3 bench/report.py [--quick] [--build-dir build/release]
 
+The Python benchmarks run with the interpreter that runs this script (a
+virtualenv's python measures the memokey installed there); memokeyd and
+bench_core come from --build-dir (MEMOKEYD=path overrides memokeyd).
+
 `scripts/dev bench [--quick]` builds the release preset, installs the Python
 package and calls this. One run collects:
 
@@ -150,7 +154,7 @@ def bench_cpp(build: Path, quick: bool, tmp: Path) -> dict[str, Any]:
             continue
         name = b.get("run_name", b["name"]).split("/repeats")[0]
         res[name] = {"cpu": b["cpu_time"] * scale[b["time_unit"]], "real": b["real_time"] * scale[b["time_unit"]],
-                     "label": b.get("label", "")}
+                     "label": b.get("label", ""), "bytes": b.get("bytes")}
     return res
 
 
@@ -160,11 +164,12 @@ def bench_py(script: str, quick: bool, tmp: Path) -> dict[str, Any]:
     return json.loads(out.read_text())
 
 
-def bench_server(quick: bool, tmp: Path) -> dict[str, Any]:
+def bench_server(build: Path, quick: bool, tmp: Path) -> dict[str, Any]:
     out = tmp / "server.json"
     try:
         # The scaling series runs in both modes: 1 s per point with --quick (about 12 s), 2 s otherwise.
         env = dict(os.environ, SCALING_DURATION="1" if quick else "2")
+        env.setdefault("MEMOKEYD", str(build / "server" / "memokeyd"))  # the build this report measures
         run(["bench/server/run.sh", *(["--quick"] if quick else []), "--scaling", "--json", str(out)], env=env)
     except subprocess.CalledProcessError as e:
         print(f"bench/server/run.sh failed ({e}): server section skipped", file=sys.stderr)
@@ -222,7 +227,7 @@ def bench_series(quick: bool) -> tuple[list[dict], list[dict]]:
 # --- plots ---------------------------------------------------------------------------------
 
 
-def plots(cpp: dict, hit: list, rss: list, server: dict) -> list[tuple[str, str]]:
+def plots(outdir: Path, cpp: dict, keys: dict, hit: list, rss: list, server: dict) -> list[tuple[str, str]]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -232,28 +237,40 @@ def plots(cpp: dict, hit: list, rss: list, server: dict) -> list[tuple[str, str]
 
     def save(fig: Any, name: str, caption: str) -> None:
         fig.tight_layout()
-        fig.savefig(HERE / name, dpi=110)
+        fig.savefig(outdir / name, dpi=110)
         plt.close(fig)
         made.append((name, caption))
 
-    series = {}
-    for bench, label in (("BM_KeyBytes", "memokey key"), ("BM_RawXXH3", "raw XXH3-128, libxxhash dispatch"),
-                         ("BM_RawXXH3Best", "raw XXH3-128, memokey's variant")):
+    # (label, points (bytes, seconds), style)
+    series: list[tuple[str, list, dict]] = []
+    for bench, label in (("BM_KeyBytes", "C++ key of a byte string"),
+                         ("BM_RawXXH3", "C++ raw XXH3-128, libxxhash dispatch"),
+                         ("BM_RawXXH3Best", "C++ raw XXH3-128, memokey's variant")):
         pts = sorted((int(k.split("/")[1]), v["cpu"]) for k, v in cpp.items() if k.startswith(bench + "/"))
         if pts:
-            series[label] = pts
+            series.append((label, pts, {"marker": "o"}))
+    pts = sorted((v["bytes"], v["cpu"]) for k, v in cpp.items() if k.startswith("BM_KeyRecords/") and v["bytes"])
+    if pts:
+        series.append(("C++ key of N records (EncodeRecord)", pts, {"marker": "s"}))
+    rec = keys.get("records_series") or []
+    if rec:
+        series.append(("Python memokey.key(list of N small dicts)", [(p["bytes"], p["key"]) for p in rec],
+                       {"marker": "^"}))
+        series.append(("Python xxh3_128(pickle.dumps(same list))", [(p["bytes"], p["pickle_xxh3"]) for p in rec],
+                       {"marker": "v", "ls": "--"}))
     if series:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for label, pts in series.items():
-            ax.loglog([p[0] for p in pts], [p[1] * 1e6 for p in pts], marker="o", label=label)
+        fig, ax = plt.subplots(figsize=(8, 5.5))
+        for label, pts, style in series:
+            ax.loglog([p[0] for p in pts], [p[1] * 1e6 for p in pts], label=label, **style)
         if "BM_KeySmallRecord" in cpp:
-            ax.axhline(cpp["BM_KeySmallRecord"]["cpu"] * 1e6, color="grey", ls=":", label="key of a small record")
-        ax.set_xlabel("input size (bytes)")
+            ax.axhline(cpp["BM_KeySmallRecord"]["cpu"] * 1e6, color="grey", ls=":", label="C++ key of a small record")
+        ax.set_xlabel("input size (bytes; for records, of their canonical form)")
         ax.set_ylabel("time per key (µs)")
-        ax.set_title("C++: key of a byte string vs raw XXH3-128")
+        ax.set_title("Key time vs input size: byte strings and structured records")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-        save(fig, "plot-key-size.png", "C++ key time vs input size (log-log), beside raw XXH3-128")
+        ax.legend(fontsize=8)
+        save(fig, "plot-key-size.png", "key time vs input size (log-log): C++ byte strings beside raw XXH3-128, "
+                                       "and lists of small records in C++ and Python")
     if hit:
         fig, ax = plt.subplots(figsize=(7, 4.5))
         ax.loglog([h["n"] for h in hit], [h["hit"] * 1e6 for h in hit], marker="o", label="memoized hit, memory tier")
@@ -287,8 +304,9 @@ def plots(cpp: dict, hit: list, rss: list, server: dict) -> list[tuple[str, str]
             ax2.semilogx(xs, [p[1]["p99_us"] / 1000 for p in pts], marker="s", ls="--", color="C1", base=2)
             ax2.set_ylabel("p99 (ms)", color="C1")
             ax.grid(True, alpha=0.3)
-        axes[0].set_title(f"memokeyd GET, embedded, {server.get('connections')} connections")
-        axes[1].set_title("memokeyd GET, embedded, 1 KiB values")
+        th = f"{server.get('threads_embedded')} thread(s), wrk -t{server.get('wrk_threads', '?')}"
+        axes[0].set_title(f"memokeyd GET, embedded ({th}), {server.get('connections')} connections", fontsize=9)
+        axes[1].set_title(f"memokeyd GET, embedded ({th}), 1 KiB values", fontsize=9)
         save(fig, "plot-server-scaling.png", "memokeyd requests/s and p99 vs value size and vs connections")
     return made
 
@@ -400,21 +418,43 @@ def report(args: argparse.Namespace, m: dict, vers: list, cpp: dict, keys: dict,
             raw = cpp.get("BM_RawXXH3Document40K", {}).get("cpu")
             L.append(f"| 26 KB canonical JSON-like document (through `memokey::Value`) | "
                      f"{fmt_time(cpp['BM_KeyDocument40K']['cpu'])} | {fmt_time(raw)} | | | |")
-        other = [k for k in cpp if not re.match(r"BM_(KeyBytes|RawXXH3|RawXXH3Best)/|BM_KeySmallRecord$|"
+        other = [k for k in cpp if not re.match(r"BM_(KeyBytes|RawXXH3|RawXXH3Best|KeyRecords)/|BM_KeySmallRecord$|"
                                                 r"BM_KeyDocument40K$|BM_RawXXH3Document40K$", k)]
         for k in other:
             L.append(f"| `{k}` | {fmt_time(cpp[k]['cpu'])} | | | | |")
         L.append("")
+        recs = sorted((int(k.split("/")[1]), v) for k, v in cpp.items() if k.startswith("BM_KeyRecords/"))
+        if recs:
+            L += ["Structured records (`BM_KeyRecords/N`): the key of a `std::vector` of N four-field records "
+                  "written through `EncodeRecord`.", "",
+                  "| records | canonical size | key | per record | GB/s |", "|---:|---:|---:|---:|---:|"]
+            for n, v in recs:
+                size = int(v["bytes"] or 0)
+                L.append(f"| {n:,} | {size:,} B | {fmt_time(v['cpu'])} | {fmt_time(v['cpu'] / n)} | "
+                         f"{size / v['cpu'] / 1e9:.2f} |")
+            L.append("")
 
     # Python keys
     if keys:
         L += ["## Python keys (`bench/python/run.py`)", "",
-              "Median time per call; *ratio* = peer time / memokey.key time (> 1: memokey is faster).", ""]
+              "Median time per call, the peers of a case timed side by side (each repeat times every peer once, "
+              "in turn); *ratio* = peer time / memokey.key time within a repeat, median over the repeats "
+              "(> 1: memokey is faster).", ""]
         for case, c in keys["cases"].items():
             L += [f"### ({case}) {c['title']}", "", "| implementation | median | ratio |", "|---|---:|---:|"]
             for name, t in c["seconds"].items():
                 rr = c["ratio"][name]
                 L.append(f"| {name} | {fmt_time(t)} | {'' if rr is None else f'{rr:.2f}'} |")
+            L.append("")
+        if keys.get("records_series"):
+            L += ["### key time vs input size: a list of n small records",
+                  "", "`[{\"id\": i, \"name\": \"user-...\", \"score\": i / 4, \"active\": ...} for i in range(n)]`; "
+                  "*ratio* = xxh3_128(pickle.dumps) time / memokey.key time, side by side.", "",
+                  "| records | canonical size | memokey.key | per record | xxh3_128(pickle.dumps) | ratio |",
+                  "|---:|---:|---:|---:|---:|---:|"]
+            for p in keys["records_series"]:
+                L.append(f"| {p['records']:,} | {p['bytes']:,} B | {fmt_time(p['key'])} | "
+                         f"{fmt_time(p['key'] / p['records'])} | {fmt_time(p['pickle_xxh3'])} | {p['ratio']:.2f} |")
             L.append("")
 
     # memo
@@ -436,21 +476,39 @@ def report(args: argparse.Namespace, m: dict, vers: list, cpp: dict, keys: dict,
     # server
     if server:
         s = server
+        wrk = s.get("wrk_threads", "?")
+
+        def p99s(side: str) -> str:  # the p99 of every round, for the spread
+            rounds = s[side].get("p99_us_rounds") or []
+            return ", ".join(f"{v / 1000:.2f}" for v in rounds)
+
         L += ["## memokeyd vs Redis (`bench/server/run.sh`)", "",
-              f"GET hits of 1 KiB values over {s['connections']} keep-alive connections, {s['keys']} keys, median "
-              f"of {s['rounds']} round(s); client and servers share the {m['cores']} cores. "
-              "*ratio* = requests/s / Redis's (median of per-round ratios).", "",
-              "| server | requests/s | p50 | p99 | vs Redis |", "|---|---:|---:|---:|---:|",
+              f"GET hits of 1 KiB values over {s['connections']} keep-alive connections, {s['keys']} keys; "
+              f"{s['rounds']} rounds of {s.get('duration', '?')} s, each side once per round, after a warm-up; "
+              f"client and servers share the {m['cores']} cores. Equal treatment: Redis runs one thread and "
+              f"redis-benchmark one client thread, so memokeyd runs {s['threads_embedded']} worker thread(s) driven "
+              f"by `wrk -t{wrk}`. requests/s, p50 and p99 are medians over the rounds; *ratio* = requests/s / "
+              "Redis's, median of per-round ratios. The last row is memokeyd's default (a worker per core) driven "
+              "by one wrk thread per core: more runnable threads than cores (see the notes).", "",
+              "| server | requests/s | p50 | p99 | vs Redis | p99 per round (ms) |", "|---|---:|---:|---:|---:|---|",
               f"| redis-benchmark against Redis | {s['redis_rps']:,.0f} | {s['redis_p50_ms']:.3f} ms | "
-              f"{s['redis_p99_ms']:.3f} ms | 1.00x |",
-              f"| memokeyd, embedded ({s['threads_embedded']} threads) | {s['embedded_rps']:,.0f} | "
+              f"{s['redis_p99_ms']:.3f} ms | 1.00x | {p99s('redis') if 'redis' in s else ''} |",
+              f"| memokeyd, embedded ({s['threads_embedded']} thread(s), wrk -t{wrk}) | {s['embedded_rps']:,.0f} | "
               f"{s['embedded']['p50_us'] / 1000:.3f} ms | {s['embedded']['p99_us'] / 1000:.3f} ms | "
-              f"{s['embedded_ratio']:.2f}x |",
-              f"| memokeyd, Redis-backed ({s['threads_redis']} threads) | {s['redis_backed_rps']:,.0f} | "
+              f"{s['embedded_ratio']:.2f}x | {p99s('embedded')} |",
+              f"| memokeyd, Redis-backed ({s['threads_redis']} thread(s), wrk -t{wrk}) | "
+              f"{s['redis_backed_rps']:,.0f} | "
               f"{s['redis_backed']['p50_us'] / 1000:.3f} ms | {s['redis_backed']['p99_us'] / 1000:.3f} ms | "
-              f"{s['redis_backed_ratio']:.2f}x |", "",
+              f"{s['redis_backed_ratio']:.2f}x | {p99s('redis_backed')} |"]
+        if "embedded_default" in s:
+            d = s["embedded_default"]
+            L.append(f"| memokeyd, embedded, default ({s['threads_default']} threads, wrk -t{s['cores']}); "
+                     f"information | {s['embedded_default_rps']:,.0f} | {d['p50_us'] / 1000:.3f} ms | "
+                     f"{d['p99_us'] / 1000:.3f} ms | {s['embedded_default_ratio']:.2f}x | {p99s('embedded_default')} |")
+        L += ["",
               f"ccache's second build, {s['cc_files']} objects, local cache wiped, every object a remote hit "
-              f"(median of {s['cc_rounds']} interleaved rounds); *ratio* = time / ccache straight to Redis:", "",
+              f"(medians of {s['cc_rounds']} rounds after a warm-up; each round builds through every target, in "
+              "a rotated order); *ratio* = time / ccache straight to Redis, median of per-round ratios:", "",
               "| build | time | ratio |", "|---|---:|---:|",
               f"| ccache -> Redis directly | {s['ccache_redis_s']:.3f} s | 1.00x |",
               f"| ccache -> memokeyd -> Redis | {s['ccache_memokeyd_redis_s']:.3f} s | "
@@ -459,6 +517,9 @@ def report(args: argparse.Namespace, m: dict, vers: list, cpp: dict, keys: dict,
               f"{s['ccache_memokeyd_embedded_ratio']:.2f}x |",
               f"| gcc, no ccache | {s['gcc_no_ccache_s']:.3f} s | {s['gcc_no_ccache_s'] / s['ccache_redis_s']:.2f}x |",
               ""]
+        if s.get("ccache_rounds"):
+            per = [r["memokeyd_redis"] / r["redis"] for r in s["ccache_rounds"]]
+            L += [f"Per-round ratios of ccache -> memokeyd -> Redis: {', '.join(f'{x:.2f}' for x in per)}.", ""]
         if s.get("scaling"):
             L += ["### memokeyd scaling (embedded store, short wrk runs)", "",
                   "| series | x | requests/s | p50 | p99 |", "|---|---:|---:|---:|---:|"]
@@ -503,8 +564,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short repeats (under 3 minutes on 2 cores)")
     parser.add_argument("--build-dir", type=Path, default=ROOT / "build" / "release")
-    parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md",
+                        help="the report; its plots are written beside it")
     args = parser.parse_args()
+    args.output.resolve().parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="memokey-report-"))
     try:
@@ -512,12 +575,14 @@ def main() -> int:
         keys = bench_py("bench/python/run.py", args.quick, tmp)
         memo = bench_py("bench/python/memo.py", args.quick, tmp)
         hit, rss = bench_series(args.quick)
-        server = bench_server(args.quick, tmp) if os.access(ROOT / "bench/server/run.sh", os.X_OK) else {}
+        run_sh = os.access(ROOT / "bench/server/run.sh", os.X_OK)
+        server = bench_server(args.build_dir, args.quick, tmp) if run_sh else {}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    for old in HERE.glob("plot-*.png"):  # no stale plot survives a run that did not make it
+    outdir = args.output.resolve().parent  # the plots go beside the report
+    for old in outdir.glob("plot-*.png"):  # no stale plot survives a run that did not make it
         old.unlink()
-    made = plots(cpp, hit, rss, server)
+    made = plots(outdir, cpp, keys, hit, rss, server)
     text = report(args, machine(), versions(), cpp, keys, memo, server, hit, rss, made, time.monotonic() - t0)
     args.output.write_text(text)
     print(text)

@@ -41,6 +41,10 @@
 
 #include "server.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -159,6 +163,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Respond();
   void OnWritten(const error_code& ec);
   void WriteContinue();
+  void AcknowledgeNow();
   void Linger();
   void Close();
   void SetPhase(Phase phase, Clock::duration timeout);
@@ -419,10 +424,23 @@ void Session::Parse() {
       }
       parser_->eager(true);
       SetPhase(Phase::kBody, worker_.config.limits.body_timeout);
+      AcknowledgeNow();
       if (request_.expect_continue && buffer_.size() == 0) return WriteContinue();
     }
     if (buffer_.size() == 0) return Read();
   }
+}
+
+// A client that writes a request's header and body in two writes without
+// TCP_NODELAY (ccache's HTTP client) holds the body back until the header is
+// acknowledged, and the kernel's delayed ACK holds that for ~40 ms: each PUT
+// of ccache's first build would wait that long. Linux clears TCP_QUICKACK by
+// itself after a while, so it is set again for every body.
+void Session::AcknowledgeNow() {
+#ifdef TCP_QUICKACK
+  const int on = 1;
+  ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
+#endif
 }
 
 void Session::WriteContinue() {

@@ -20,9 +20,17 @@ xxHash build.
 
 Each figure is the median over repeats of the mean time per call (timeit,
 with the number of calls per repeat chosen so a repeat takes ~0.2 s, or
-~0.05 s with --quick). The ratio column is peer time / memokey.key time
-(how many times faster memokey is); for the raw-buffer row of (c) it is the
-throughput ratio memokey / raw xxh3_128 (goal >= 0.85).
+~0.05 s with --quick). The peers of a case are timed side by side: every
+repeat times each of them once, in turn, so a change of load on the shared
+machine hits all of them alike. The ratio column is the median over the
+repeats of peer time / memokey.key time in that repeat (how many times
+faster memokey is); for the raw-buffer row of (c) it is the throughput
+ratio memokey / raw xxh3_128 (goal >= 0.85).
+
+A series follows: the key of a list of n small records (dicts of four
+fields) for n = 1 .. 65536 (about 40 B to 3 MiB canonical), beside
+xxh3_128(pickle.dumps) of the same list -- key time against input size for
+structured data, next to the byte-string series of bench_core.
 
 Writes the Markdown table to bench/python/results-core.md and prints it.
 """
@@ -41,7 +49,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import memokey
-from timing import fmt_time, median_seconds
+from timing import fmt_time, round_ratio, side_by_side
 
 HERE = Path(__file__).resolve().parent
 
@@ -79,9 +87,27 @@ def json_like_document(target_bytes: int = 40_000) -> dict[str, Any]:
     return doc
 
 
-def time_call(fn: Callable[[], Any], target: float, repeats: int) -> float:
-    """Median seconds per call of fn."""
-    return median_seconds(timeit.Timer(fn), target, repeats)
+def records(n: int) -> list[dict[str, Any]]:
+    """n small records, the shape of rows from a database or a JSON API."""
+    return [{"id": i, "name": f"user-{i:05d}", "score": i * 0.25, "active": i % 3 == 0} for i in range(n)]
+
+
+def records_series(quick: bool) -> list[dict[str, Any]]:
+    """memokey.key and xxh3_128(pickle.dumps) of records(n), side by side, against the size."""
+    import xxhash
+
+    h, dumps, key = xxhash.xxh3_128, pickle.dumps, memokey.key
+    out = []
+    for n in (4**i for i in range(9)):  # 1 .. 65536 records
+        x = records(n)
+        med, rounds = side_by_side({"key": timeit.Timer(lambda: key(x)),
+                                    "pickle_xxh3": timeit.Timer(lambda: h(dumps(x)).digest())},
+                                   0.02 if quick else 0.1, 3 if quick else 5)
+        out.append({"records": n, "bytes": len(memokey.dumps(x)), "key": med["key"],
+                    "pickle_xxh3": med["pickle_xxh3"], "ratio": round_ratio(rounds, "pickle_xxh3", "key")})
+        print(f"  records {n:6d} ({out[-1]['bytes']:>8d} B): key {fmt_time(med['key'])}, "
+              f"xxh3_128(pickle.dumps) {fmt_time(med['pickle_xxh3'])}", file=sys.stderr)
+    return out
 
 
 def peers(case: str, x: Any) -> list[tuple[str, Optional[Callable[[], Any]]]]:
@@ -177,17 +203,18 @@ def main() -> int:
         ("c", "64 MiB float64 numpy array", array),
     ]
     results: dict[str, list[tuple[str, Optional[float]]]] = {}
+    ratios: dict[str, dict[str, Optional[float]]] = {}
     for case, title, x in cases:
-        rows = []
-        for name, fn in peers(case, x):
-            if fn is None:
-                rows.append((name, None))
-                continue
-            # Large inputs: fewer, longer repeats are enough.
-            t = time_call(fn, target, repeats if case != "c" else max(3, repeats // 2))
-            rows.append((name, t))
-            print(f"  ({case}) {name:28s} {fmt_time(t)}", file=sys.stderr)
-        results[case] = rows
+        case_peers = peers(case, x)
+        timers = {name: timeit.Timer(fn) for name, fn in case_peers if fn is not None}
+        # Large inputs: fewer, longer repeats are enough.
+        med, rounds = side_by_side(timers, target, repeats if case != "c" else max(3, repeats // 2))
+        results[case] = [(name, med.get(name)) for name, _ in case_peers]
+        ratios[case] = {name: round_ratio(rounds, name, "memokey.key") if name in med else None
+                        for name, _ in case_peers}
+        for name, _ in case_peers:
+            print(f"  ({case}) {name:28s} {fmt_time(med.get(name))}", file=sys.stderr)
+    series = records_series(args.quick)
 
     lines = []
     lines.append("# memokey Python benchmark: keying values (issue 3, item 6)")
@@ -214,11 +241,11 @@ def main() -> int:
             pass
     lines.append(f"Machine: {cpu}, {os.cpu_count()} CPUs; {', '.join(versions)}.")
     lines.append("")
-    lines.append("Median time per call; *ratio* = peer time / memokey.key time (> 1: memokey is faster).")
+    lines.append("Median time per call, the peers of a case timed side by side; *ratio* = peer time / "
+                 "memokey.key time within a repeat, median over the repeats (> 1: memokey is faster).")
     lines.append("")
     for case, title, _x in cases:
         rows = results[case]
-        mk = dict(rows)["memokey.key"]
         lines.append(f"## ({case}) {title}")
         lines.append("")
         lines.append("| implementation | median | ratio |")
@@ -229,22 +256,32 @@ def main() -> int:
             elif name == "memokey.key":
                 lines.append(f"| **{name}** | **{fmt_time(t)}** | 1.00 |")
             else:
-                lines.append(f"| {name} | {fmt_time(t)} | {t / mk:.2f} |")
+                lines.append(f"| {name} | {fmt_time(t)} | {ratios[case][name]:.2f} |")
         lines.append("")
 
     def ratio(case: str, peer: str) -> Optional[float]:
-        d = dict(results[case])
-        return None if d.get(peer) is None else d[peer] / d["memokey.key"]
+        return ratios[case].get(peer)
 
     # memokey's own overhead on (c): against the same hash implementation
     # (lib/src/key.cc calls libxxhash's runtime-dispatched entry points on x86-64).
-    d = dict(results["c"])
-    same_lib = d.get("libxxhash XXH3_128bits_dispatch (raw buffer)") or d.get("libxxhash XXH3_128bits (raw buffer)")
+    same_lib = ratio("c", "libxxhash XXH3_128bits_dispatch (raw buffer)") or ratio(
+        "c", "libxxhash XXH3_128bits (raw buffer)")
     if same_lib is not None:
         lines.append("(c) against the same hash code -- XXH3-128 of the raw buffer through the system libxxhash "
-                     f"that memokey's core calls: {same_lib / d['memokey.key']:.2f}x the throughput (memokey's "
+                     f"that memokey's core calls: {same_lib:.2f}x the throughput (memokey's "
                      "own overhead); the python-xxhash wheel bundles a newer, faster xxHash.")
         lines.append("")
+    lines.append("## Key time vs input size: lists of small records")
+    lines.append("")
+    lines.append("`[{\"id\": i, \"name\": \"user-...\", \"score\": i / 4, \"active\": ...} for i in range(n)]`; "
+                 "size = canonical bytes; *ratio* = xxh3_128(pickle.dumps) time / memokey.key time.")
+    lines.append("")
+    lines.append("| records | canonical size | memokey.key | per record | xxh3_128(pickle.dumps) | ratio |")
+    lines.append("|---:|---:|---:|---:|---:|---:|")
+    for p in series:
+        lines.append(f"| {p['records']:,} | {p['bytes']:,} B | {fmt_time(p['key'])} | "
+                     f"{fmt_time(p['key'] / p['records'])} | {fmt_time(p['pickle_xxh3'])} | {p['ratio']:.2f} |")
+    lines.append("")
 
     goals = [
         ("(a) ≥ 4x faster than xxh3_128(pickle.dumps)", ratio("a", "xxh3_128(pickle.dumps)"), 4.0),
@@ -270,11 +307,11 @@ def main() -> int:
         args.json.write_text(json_mod.dumps({
             "cases": {case: {"title": title,
                              "seconds": {name: t for name, t in results[case]},
-                             "ratio": {name: (None if t is None else t / dict(results[case])["memokey.key"])
-                                       for name, t in results[case]}}
+                             "ratio": ratios[case]}
                       for case, title, _x in cases},
             "goals": [{"goal": text, "ratio": r, "want": want, "met": r is not None and r >= want}
                       for text, r, want in goals],
+            "records_series": series,
         }, indent=1))
     print(f"(written to {args.output})", file=sys.stderr)
     return 0

@@ -4,8 +4,10 @@
 #   1. GET hits of 1 KiB values over 50 keep-alive connections:
 #        wrk against memokeyd on its embedded memory store,
 #        wrk against memokeyd backed by Redis,
-#        redis-benchmark -t get -d 1024 -c 50 against that Redis itself.
-#      Goals: embedded >= 1.0x Redis's GET rate; Redis-backed >= 0.5x.
+#        redis-benchmark -t get -d 1024 -c 50 against that Redis itself,
+#        and, for information, wrk -t<cores> against memokeyd with its default
+#        threads (a worker per core).
+#      Goals: embedded >= 1.0x Redis's GET rate, Redis-backed >= 0.5x, p99 <= 2 ms.
 #   2. ccache's second build (local cache wiped, every object a remote hit)
 #      through memokeyd vs ccache pointed straight at Redis. Goal <= 1.1x.
 #
@@ -14,8 +16,14 @@
 #      1 KiB values), short wrk runs.
 # --json PATH also writes the medians, ratios and any scaling series as JSON.
 #
+# Equal treatment: Redis runs one thread and redis-benchmark one client
+# thread; memokeyd gets the same by default, one worker thread (--threads 1)
+# driven by one wrk thread. Every side warms up first; ratios are medians of
+# per-round ratios, p50/p99 medians over the rounds.
+#
 # Everything runs on free loopback ports and is stopped at the end (by PID).
-# MEMOKEYD=path overrides build/release/server/memokeyd.
+# Environment: MEMOKEYD=path (default build/release/server/memokeyd),
+# MEMOKEYD_THREADS (default 1), WRK_THREADS (default 1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,21 +33,25 @@ while (($#)); do
     --quick) QUICK=1 ;;
     --scaling) SCALING=1 ;;
     --json) JSON_OUT=$2; shift ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "bench/server/run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 
 MEMOKEYD=${MEMOKEYD:-build/release/server/memokeyd}
+MK_THREADS=${MEMOKEYD_THREADS:-1}
+WRK_THREADS=${WRK_THREADS:-1}
+CORES=$(nproc)
 KEYS=1000
 CONNECTIONS=50
 if ((QUICK)); then
-  DURATION=3 REQUESTS=150000 ROUNDS=1 CC_FILES=20 CC_ROUNDS=2
+  DURATION=2 ROUNDS=3 CC_FILES=40 CC_ROUNDS=9
 else
-  DURATION=8 REQUESTS=400000 ROUNDS=3 CC_FILES=40 CC_ROUNDS=5
+  DURATION=5 ROUNDS=5 CC_FILES=40 CC_ROUNDS=21
 fi
-WRK_THREADS=$(($(nproc) < 2 ? 1 : 2))
+# redis-benchmark runs a number of requests, not a duration: about as long as wrk's runs.
+REQUESTS=$((DURATION * 100000))
 
 for tool in "$MEMOKEYD" redis-server redis-benchmark wrk curl ccache python3; do
   command -v "$tool" >/dev/null 2>&1 || [[ -x $tool ]] || { echo "missing: $tool (scripts/setup installs it)" >&2; exit 1; }
@@ -65,7 +77,7 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --l
 PIDS+=($!)
 for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
-start_memokeyd() {  # name, extra args...; sets URL_<name>
+start_memokeyd() {  # name, extra args...; sets URL_<name> and THREADS_<name>
   local name=$1; shift
   "$MEMOKEYD" --listen 127.0.0.1:0 "$@" >"$TMP/$name.log" 2>&1 &
   PIDS+=($!)
@@ -77,15 +89,15 @@ start_memokeyd() {  # name, extra args...; sets URL_<name>
   done
   [[ -n $addr ]] || { cat "$TMP/$name.log" >&2; exit 1; }
   printf -v "URL_$name" 'http://%s' "$addr"
+  printf -v "THREADS_$name" '%s' "$(grep -o '"threads":[0-9]*' "$TMP/$name.log" | head -1 | cut -d: -f2)"
 }
-start_memokeyd embedded
-start_memokeyd redis --store "redis://127.0.0.1:$REDIS_PORT"
-THREADS_EMBEDDED=$(grep -o '"threads":[0-9]*' "$TMP/embedded.log" | head -1 | cut -d: -f2)
-THREADS_REDIS=$(grep -o '"threads":[0-9]*' "$TMP/redis.log" | head -1 | cut -d: -f2)
+start_memokeyd embedded --threads "$MK_THREADS"
+start_memokeyd redis --threads "$MK_THREADS" --store "redis://127.0.0.1:$REDIS_PORT"
+start_memokeyd default  # its default threads: a worker per core
 
 # --- preload 1 KiB values -----------------------------------------------------------
 head -c 1024 /dev/urandom >"$TMP/value"
-for name in embedded redis; do
+for name in embedded redis default; do
   url_var="URL_$name"
   # curl's URL globbing: KEYS PUTs over one keep-alive connection.
   curl -sS -o /dev/null -X PUT --data-binary @"$TMP/value" "${!url_var}/v1/bench/k[0-$((KEYS - 1))]"
@@ -93,39 +105,39 @@ done
 redis-benchmark -p "$REDIS_PORT" -t set -d 1024 -r "$KEYS" -n $((KEYS * 30)) -q >/dev/null
 
 # --- GET throughput -----------------------------------------------------------------
-median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
-
-run_wrk() {  # url -> JSON line
-  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s bench/server/get.lua "$1" -- "$KEYS" | tail -1
+run_wrk() {  # url threads seconds -> JSON line
+  wrk -t"$2" -c"$CONNECTIONS" -d"$3s" -s bench/server/get.lua "$1" -- "$KEYS" | tail -1
 }
-run_redis_benchmark() {  # -> "rps p50_ms p99_ms"
-  redis-benchmark -p "$REDIS_PORT" -t get -d 1024 -r "$KEYS" -c "$CONNECTIONS" -n "$REQUESTS" --csv |
-    python3 -c 'import csv,sys; r=list(csv.reader(sys.stdin))[-1]; print(r[1], r[4], r[6])'
+run_redis_benchmark() {  # requests -> JSON line
+  redis-benchmark -p "$REDIS_PORT" -t get -d 1024 -r "$KEYS" -c "$CONNECTIONS" -n "$1" --csv |
+    python3 -c 'import csv,json,sys; r=list(csv.reader(sys.stdin))[-1]
+print(json.dumps({"rps": float(r[1]), "p50_us": float(r[4]) * 1000, "p99_us": float(r[6]) * 1000}))'
+}
+check_wrk() {  # JSON line: no errors
+  if [[ $(json_field "$1" non_2xx) != 0 || $(json_field "$1" socket_errors) != 0 ]]; then
+    echo "wrk saw errors: $1" >&2; exit 1
+  fi
 }
 
-declare -a EMB_RPS=() RED_RPS=() REDIS_RPS=() EMB_RATIO=() RED_RATIO=()
+# Warm-up: connections, caches and the servers' allocators, unmeasured.
+run_redis_benchmark 50000 >/dev/null
+run_wrk "$URL_embedded" "$WRK_THREADS" 1 >/dev/null
+run_wrk "$URL_redis" "$WRK_THREADS" 1 >/dev/null
+run_wrk "$URL_default" "$CORES" 1 >/dev/null
+
+ROUNDS_JSON="$TMP/rounds.jsonl"
+: >"$ROUNDS_JSON"
 for round in $(seq "$ROUNDS"); do
-  line=$(run_redis_benchmark)
-  read -r rps p50 p99 <<<"$line"
-  REDIS_RPS+=("$rps"); REDIS_P50=$p50; REDIS_P99=$p99
-  EMB_JSON=$(run_wrk "$URL_embedded")
-  EMB_RPS+=("$(json_field "$EMB_JSON" rps)")
-  RED_JSON=$(run_wrk "$URL_redis")
-  RED_RPS+=("$(json_field "$RED_JSON" rps)")
-  for j in "$EMB_JSON" "$RED_JSON"; do
-    if [[ $(json_field "$j" non_2xx) != 0 || $(json_field "$j" socket_errors) != 0 ]]; then
-      echo "wrk saw errors: $j" >&2; exit 1
-    fi
-  done
-  EMB_RATIO+=("$(python3 -c "print(${EMB_RPS[-1]} / $rps)")")
-  RED_RATIO+=("$(python3 -c "print(${RED_RPS[-1]} / $rps)")")
-  echo "round $round: redis $rps/s, memokeyd embedded ${EMB_RPS[-1]}/s, memokeyd+redis ${RED_RPS[-1]}/s"
+  redis_json=$(run_redis_benchmark "$REQUESTS")
+  emb_json=$(run_wrk "$URL_embedded" "$WRK_THREADS" "$DURATION")
+  red_json=$(run_wrk "$URL_redis" "$WRK_THREADS" "$DURATION")
+  def_json=$(run_wrk "$URL_default" "$CORES" "$DURATION")
+  for j in "$emb_json" "$red_json" "$def_json"; do check_wrk "$j"; done
+  echo "{\"redis\":$redis_json,\"embedded\":$emb_json,\"redis_backed\":$red_json,\"embedded_default\":$def_json}" \
+    >>"$ROUNDS_JSON"
+  echo "round $round: redis $(json_field "$redis_json" rps)/s, memokeyd embedded $(json_field "$emb_json" rps)/s," \
+    "memokeyd+redis $(json_field "$red_json" rps)/s, embedded default threads $(json_field "$def_json" rps)/s"
 done
-REDIS_MED=$(median "${REDIS_RPS[@]}")
-EMB_MED=$(median "${EMB_RPS[@]}")
-RED_MED=$(median "${RED_RPS[@]}")
-EMB_RATIO_MED=$(median "${EMB_RATIO[@]}")
-RED_RATIO_MED=$(median "${RED_RATIO[@]}")
 hits_embedded=$(curl -s "$URL_embedded/metrics" | awk '$1=="memokeyd_cache_hits_total"{print $2}')
 miss_embedded=$(curl -s "$URL_embedded/metrics" | awk '$1=="memokeyd_cache_misses_total"{print $2}')
 
@@ -187,21 +199,22 @@ ccache_second_build() {  # remote-url -> seconds; the local cache starts empty
   python3 -c "print($t1 - $t0)"
 }
 CC_TARGETS=("redis://127.0.0.1:$REDIS_PORT" "$URL_redis/ccache-bench" "$URL_embedded/ccache-bench")
+CC_NAMES=(redis memokeyd_redis memokeyd_embedded)
 for target in "${CC_TARGETS[@]}"; do ccache_populate "$target"; done
-declare -a CC_T0=() CC_T1=() CC_T2=() CC_R1=() CC_R2=()
-for round in $(seq "$CC_ROUNDS"); do  # interleaved, so that load changes hit every target alike
-  a=$(ccache_second_build "${CC_TARGETS[0]}")
-  b=$(ccache_second_build "${CC_TARGETS[1]}")
-  c=$(ccache_second_build "${CC_TARGETS[2]}")
-  CC_T0+=("$a"); CC_T1+=("$b"); CC_T2+=("$c")
-  CC_R1+=("$(python3 -c "print($b / $a)")"); CC_R2+=("$(python3 -c "print($c / $a)")")
+for target in "${CC_TARGETS[@]}"; do ccache_second_build "$target" >/dev/null; done  # warm-up, unmeasured
+CC_JSON="$TMP/ccache.jsonl"
+: >"$CC_JSON"
+for round in $(seq "$CC_ROUNDS"); do
+  # Interleaved, so that load changes hit every target alike, and in a rotated
+  # order, so that no target always runs first.
+  line=""
+  for i in 0 1 2; do
+    t=$(((i + round) % 3))
+    line+="\"${CC_NAMES[t]}\":$(ccache_second_build "${CC_TARGETS[t]}"),"
+  done
+  echo "{${line%,}}" >>"$CC_JSON"
 done
 unset CCACHE_CONFIGPATH CCACHE_REMOTE_STORAGE CCACHE_DIR
-CC_REDIS=$(median "${CC_T0[@]}")
-CC_MK_REDIS=$(median "${CC_T1[@]}")
-CC_MK_EMB=$(median "${CC_T2[@]}")
-CC_MK_REDIS_RATIO=$(median "${CC_R1[@]}")
-CC_MK_EMB_RATIO=$(median "${CC_R2[@]}")
 t0=$(now)
 (cd "$CCACHE_SRC" && rm -f ./*.o && for f in u*.c; do gcc -O2 -c "$f" -o "${f%.c}.o"; done)
 t1=$(now)
@@ -210,44 +223,62 @@ CC_NONE=$(python3 -c "print($t1 - $t0)")
 # --- report ----------------------------------------------------------------------------
 # Ratios are medians of per-round ratios: the sides of one round run back to
 # back, so a load change on the machine moves both.
-python3 - <<EOF
-emb, red, redis = $EMB_MED, $RED_MED, $REDIS_MED
-emb_json, red_json = $EMB_JSON, $RED_JSON
+python3 - "$ROUNDS_JSON" "$CC_JSON" "$SCALING_JSON" "$JSON_OUT" <<EOF
+import json, statistics, sys
+rounds = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+cc = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+scaling = [json.loads(l) for l in open(sys.argv[3]) if l.strip()]
+med = statistics.median
+
+def summary(side):  # medians over the rounds
+    return {k: med(r[side][k] for r in rounds) for k in ("rps", "p50_us", "p99_us")} | {
+        "p99_us_rounds": [r[side]["p99_us"] for r in rounds]}
+
+def ratio(side):
+    return med(r[side]["rps"] / r["redis"]["rps"] for r in rounds)
+
+redis, emb, red, dflt = (summary(s) for s in ("redis", "embedded", "redis_backed", "embedded_default"))
+cc_t = {k: med(r[k] for r in cc) for k in ("redis", "memokeyd_redis", "memokeyd_embedded")}
+cc_r = {k: med(r[k] / r["redis"] for r in cc) for k in ("memokeyd_redis", "memokeyd_embedded")}
 print()
 print("memokeyd vs Redis: GET hits, 1 KiB values, $CONNECTIONS keep-alive connections, $KEYS keys, "
-      "median of $ROUNDS round(s)")
-print("  ($(nproc) cores shared by client and servers; wrk -t$WRK_THREADS -d${DURATION}s; "
-      "redis-benchmark -t get -d 1024 -c $CONNECTIONS -r $KEYS -n $REQUESTS)")
-print(f"  {'':36}{'requests/s':>12}{'p50':>10}{'p99':>10}{'vs Redis':>10}")
-print(f"  {'redis-benchmark against Redis':36}{redis:>12,.0f}{float('$REDIS_P50'):>8.3f}ms{float('$REDIS_P99'):>8.3f}ms{1:>9.2f}x")
-print(f"  {'memokeyd, embedded ($THREADS_EMBEDDED threads)':36}{emb:>12,.0f}{emb_json['p50_us']/1000:>8.3f}ms"
-      f"{emb_json['p99_us']/1000:>8.3f}ms{$EMB_RATIO_MED:>9.2f}x   goal >= 1.0x")
-print(f"  {'memokeyd, Redis-backed ($THREADS_REDIS threads)':36}{red:>12,.0f}{red_json['p50_us']/1000:>8.3f}ms"
-      f"{red_json['p99_us']/1000:>8.3f}ms{$RED_RATIO_MED:>9.2f}x   goal >= 0.5x")
-print("  (p50/p99: last round; hits/misses seen by the embedded memokeyd: $hits_embedded/$miss_embedded)")
+      "medians of $ROUNDS round(s)")
+print("  ($CORES cores shared by client and servers; Redis: 1 thread, redis-benchmark: 1 client thread, "
+      "-n $REQUESTS;")
+print("   memokeyd: --threads $MK_THREADS, wrk -t$WRK_THREADS -d${DURATION}s)")
+print(f"  {'':44}{'requests/s':>12}{'p50':>10}{'p99':>10}{'vs Redis':>10}")
+def row(label, s, r, goal=""):
+    print(f"  {label:44}{s['rps']:>12,.0f}{s['p50_us'] / 1000:>8.3f}ms{s['p99_us'] / 1000:>8.3f}ms{r:>9.2f}x{goal}")
+row("redis-benchmark against Redis", redis, 1.0)
+row("memokeyd, embedded ($THREADS_embedded thread(s))", emb, ratio("embedded"), "   goal >= 1.0x, p99 <= 2 ms")
+row("memokeyd, Redis-backed ($THREADS_redis thread(s))", red, ratio("redis_backed"), "   goal >= 0.5x")
+row("memokeyd, embedded, default ($THREADS_default), wrk -t$CORES", dflt, ratio("embedded_default"),
+    "   (information)")
+print("  (hits/misses seen by the embedded memokeyd: $hits_embedded/$miss_embedded)")
 print()
 print("ccache second build, $CC_FILES objects, local cache wiped, every object a remote hit "
-      "(median of $CC_ROUNDS interleaved rounds):")
-print(f"  {'ccache -> Redis directly':36}{$CC_REDIS:>8.3f} s{1:>9.2f}x")
-print(f"  {'ccache -> memokeyd -> Redis':36}{$CC_MK_REDIS:>8.3f} s{$CC_MK_REDIS_RATIO:>9.2f}x   goal <= 1.1x")
-print(f"  {'ccache -> memokeyd (embedded)':36}{$CC_MK_EMB:>8.3f} s{$CC_MK_EMB_RATIO:>9.2f}x")
-print(f"  {'gcc, no ccache':36}{$CC_NONE:>8.3f} s{$CC_NONE / $CC_REDIS:>9.2f}x")
+      "(medians of $CC_ROUNDS interleaved rounds, order rotated):")
+print(f"  {'ccache -> Redis directly':36}{cc_t['redis']:>8.3f} s{1:>9.2f}x")
+print(f"  {'ccache -> memokeyd -> Redis':36}{cc_t['memokeyd_redis']:>8.3f} s{cc_r['memokeyd_redis']:>9.2f}x   goal <= 1.1x")
+print(f"  {'ccache -> memokeyd (embedded)':36}{cc_t['memokeyd_embedded']:>8.3f} s{cc_r['memokeyd_embedded']:>9.2f}x")
+print(f"  {'gcc, no ccache':36}{$CC_NONE:>8.3f} s{$CC_NONE / cc_t['redis']:>9.2f}x")
+if sys.argv[4]:
+    json.dump({
+        "connections": $CONNECTIONS, "keys": $KEYS, "rounds": $ROUNDS, "duration": $DURATION,
+        "cc_files": $CC_FILES, "cc_rounds": $CC_ROUNDS, "cores": $CORES, "wrk_threads": $WRK_THREADS,
+        "threads_embedded": int("$THREADS_embedded" or 0), "threads_redis": int("$THREADS_redis" or 0),
+        "threads_default": int("$THREADS_default" or 0),
+        "redis_rps": redis["rps"], "redis_p50_ms": redis["p50_us"] / 1000, "redis_p99_ms": redis["p99_us"] / 1000,
+        "redis": redis,
+        "embedded_rps": emb["rps"], "embedded": emb, "embedded_ratio": ratio("embedded"),
+        "redis_backed_rps": red["rps"], "redis_backed": red, "redis_backed_ratio": ratio("redis_backed"),
+        "embedded_default_rps": dflt["rps"], "embedded_default": dflt,
+        "embedded_default_ratio": ratio("embedded_default"),
+        "ccache_redis_s": cc_t["redis"], "ccache_memokeyd_redis_s": cc_t["memokeyd_redis"],
+        "ccache_memokeyd_redis_ratio": cc_r["memokeyd_redis"],
+        "ccache_memokeyd_embedded_s": cc_t["memokeyd_embedded"],
+        "ccache_memokeyd_embedded_ratio": cc_r["memokeyd_embedded"],
+        "ccache_rounds": cc, "gcc_no_ccache_s": $CC_NONE,
+        "scaling": scaling,
+    }, open(sys.argv[4], "w"), indent=1)
 EOF
-
-if [[ -n $JSON_OUT ]]; then
-  python3 - "$JSON_OUT" "$SCALING_JSON" <<EOF
-import json, sys
-scaling = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
-json.dump({
-    "connections": $CONNECTIONS, "keys": $KEYS, "rounds": $ROUNDS, "cc_files": $CC_FILES, "cc_rounds": $CC_ROUNDS,
-    "threads_embedded": int("$THREADS_EMBEDDED" or 0), "threads_redis": int("$THREADS_REDIS" or 0),
-    "redis_rps": $REDIS_MED, "redis_p50_ms": float("$REDIS_P50"), "redis_p99_ms": float("$REDIS_P99"),
-    "embedded_rps": $EMB_MED, "embedded": $EMB_JSON, "embedded_ratio": $EMB_RATIO_MED,
-    "redis_backed_rps": $RED_MED, "redis_backed": $RED_JSON, "redis_backed_ratio": $RED_RATIO_MED,
-    "ccache_redis_s": $CC_REDIS, "ccache_memokeyd_redis_s": $CC_MK_REDIS, "ccache_memokeyd_redis_ratio": $CC_MK_REDIS_RATIO,
-    "ccache_memokeyd_embedded_s": $CC_MK_EMB, "ccache_memokeyd_embedded_ratio": $CC_MK_EMB_RATIO,
-    "gcc_no_ccache_s": $CC_NONE,
-    "scaling": scaling,
-}, open(sys.argv[1], "w"), indent=1)
-EOF
-fi

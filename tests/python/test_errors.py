@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import types
 
@@ -178,3 +179,34 @@ def test_bad_arguments():
         memokey.key()
     with pytest.raises(TypeError):
         memokey.key(1, nmspace="x")
+
+
+def test_hook_that_empties_the_containers_being_walked():
+    # Small dicts and lists are walked on borrowed references until Python
+    # code may run; a hook that empties them must not free what the walk
+    # still uses, and the walk must not leak references either.
+    kept = "v" * 100
+    holder: dict = {}
+
+    def clear(obj):
+        holder["dict"].clear()
+        holder["list"].clear()
+        return 0
+
+    memokey.register(tt.RegisteredChild, clear)
+    try:
+        for _ in range(3):
+            before = sys.getrefcount(kept)
+            inner = {"a": ["x" * 64 for _ in range(3)], "b": tt.RegisteredChild(0),
+                     "c": {"k": kept}}
+            outer = [["q" * 64], inner, ["z" * 64], kept]
+            holder.update(dict=inner, list=outer)
+            with pytest.raises(memokey.CanonicalizationError, match="changed"):
+                memokey.dumps(outer)
+            holder.clear()
+            del inner, outer
+            assert sys.getrefcount(kept) == before
+    finally:
+        memokey.unregister(tt.RegisteredChild)
+    # and an intact document still encodes
+    assert memokey.dumps({"c": {"k": kept}, "a": [1]}) == memokey.dumps({"a": [1], "c": {"k": kept}})

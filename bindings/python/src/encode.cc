@@ -14,12 +14,21 @@
 // sorted by key before encoding (text encodings order by UTF-8 length, then
 // bytes), with the order of recurring key sequences cached.
 //
+// References are taken lazily: small dicts and lists walk their entries and
+// items as borrowed references, which nothing can change or free while no
+// Python code runs. Before anything that may run Python code (a hook,
+// __reduce_ex__, an attribute read, an allocation the garbage collector
+// tracks) or release the GIL, protect() takes the references the enclosing
+// frames need (Walker::Borrowed). A JSON-like document runs no Python code,
+// so it is walked without touching a reference count.
+//
 // Errors cost nothing until they happen: a failing frame records the reason
 // (and the Python exception that caused it, if any); every frame it unwinds
 // through prepends its path segment ([i], ['key'], .attr), and the outermost
 // call raises memokey.CanonicalizationError("obj['cfg'].items[3]: reason").
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -370,8 +379,10 @@ class Writer {
         std::memcpy(&b, src + size - 4, 4);
         std::memcpy(dst, &a, 4);
         std::memcpy(dst + size - 4, &b, 4);
-      } else {
-        for (std::size_t i = 0; i < size; ++i) dst[i] = src[i];
+      } else if (size != 0) {  // 1..3 bytes: first, middle, last
+        dst[0] = src[0];
+        dst[size / 2] = src[size / 2];
+        dst[size - 1] = src[size - 1];
       }
       n_ += size;
       return;
@@ -482,13 +493,19 @@ class Writer {
   std::uint8_t buf_[kCapacity];
 };
 
-// UTF-8 of an exact str without a call for compact ASCII strings.
-inline const char* Utf8Of(PyObject* o, Py_ssize_t* n) {
-  if (PyUnicode_IS_COMPACT_ASCII(o)) {
-    *n = PyUnicode_GET_LENGTH(o);
-    return reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(o));
-  }
-  return PyUnicode_AsUTF8AndSize(o, n);
+// The value of an int of at most one internal digit, read without a call.
+MEMOKEY_INLINE bool CompactLong(PyObject* o, std::int64_t* v) {
+#if PY_VERSION_HEX >= 0x030C0000
+  if (!PyUnstable_Long_IsCompact(reinterpret_cast<PyLongObject*>(o))) return false;
+  *v = static_cast<std::int64_t>(PyUnstable_Long_CompactValue(reinterpret_cast<PyLongObject*>(o)));
+  return true;
+#else
+  const Py_ssize_t size = Py_SIZE(o);
+  if (size < -1 || size > 1) return false;
+  *v = static_cast<std::int64_t>(size) *
+       static_cast<std::int64_t>(reinterpret_cast<PyLongObject*>(o)->ob_digit[0]);
+  return true;
+#endif
 }
 
 class Walker {
@@ -496,11 +513,10 @@ class Walker {
   Walker(State& st, Writer& w, WalkScratch& scratch)
       : st_(st),
         w_(w),
-        active_(scratch.active),
         pool_(scratch.pool),
         order_(scratch.order),
         key_orders_(scratch.key_orders),
-        base_(scratch.active.size()) {}
+        path_size_(0) {}
 
   // One value at depth d. Scalars of the exact built-in types are written
   // inline in the caller's loop; everything else goes to container().
@@ -519,13 +535,11 @@ class Walker {
       return true;
     }
     if (t == &PyLong_Type) {
-#if PY_VERSION_HEX >= 0x030C0000
-      if (PyUnstable_Long_IsCompact(reinterpret_cast<PyLongObject*>(o))) {
-        w_.int64(static_cast<std::int64_t>(
-            PyUnstable_Long_CompactValue(reinterpret_cast<PyLongObject*>(o))));
+      std::int64_t small;
+      if (CompactLong(o, &small)) {
+        w_.int64(small);
         return true;
       }
-#endif
       return integer(o, d);
     }
     if (o == Py_None) {
@@ -557,8 +571,16 @@ class Walker {
     return false;
   }
   bool seg_index(Py_ssize_t i) { return seg("[" + std::to_string(i) + "]"); }
-  bool seg_key(PyObject* k) { return seg("[" + Repr(k) + "]"); }
-  bool seg_attr(PyObject* name) { return seg("." + Utf8(name)); }
+  bool seg_key(PyObject* k) { return seg("[" + repr(k) + "]"); }
+  bool seg_attr(PyObject* name) {
+    protect();
+    return seg("." + Utf8(name));
+  }
+  // repr(o) for a message: may run Python code.
+  std::string repr(PyObject* o) {
+    protect();
+    return Repr(o);
+  }
   bool seg_attr(const char* name) { return seg(std::string(".") + name); }
 
   MEMOKEY_INLINE bool deeper(unsigned child_depth) {
@@ -571,23 +593,88 @@ class Walker {
                 " levels (the canonical form's depth limit)");
   }
   MEMOKEY_INLINE bool push(PyObject* o) {
-    for (std::size_t i = base_; i < active_.size(); ++i) {
-      if (active_[i] == o) [[unlikely]]
+    for (std::size_t i = 0; i < path_size_; ++i) {
+      if (path_[i] == o) [[unlikely]]
         return cycle(o);
     }
-    if (active_.size() < active_.capacity()) [[likely]] {
-      active_.emplace_back(o);
-    } else {
-      grow_push(o);
-    }
+    // Every container on the path is nested one level deeper than the one
+    // before it and depth is checked first, so this does not fill up.
+    if (path_size_ == kMaxPath) [[unlikely]]
+      return too_deep();
+    path_[path_size_++] = o;
     return true;
   }
-  [[gnu::noinline]] void grow_push(PyObject* o) { active_.push_back(o); }
   [[gnu::noinline]] bool cycle(PyObject* o) {
     return fail(std::string("cycle: this ") + Py_TYPE(o)->tp_name +
                 " contains itself (canonical form has no references)");
   }
-  void pop() { active_.pop_back(); }
+  void pop() { --path_size_; }
+
+  // --- borrowed references ---------------------------------------------------
+  // Small dicts and lists do not take references on the entries and items
+  // they walk: while no Python code runs (and the GIL is held), nothing can
+  // change or free them. Each such container registers a Borrowed frame;
+  // everything that may run Python code, allocate objects the garbage
+  // collector tracks or release the GIL calls protect() first, which takes
+  // the references the frames on the path need from then on (a dict's
+  // entries, a list's current item), as the walk always did.
+  struct Borrowed {
+    Borrowed(Walker& w, TextEntry* e) : walker(w), below(w.borrowed_), entries(e) {
+      w.borrowed_ = this;
+    }
+    ~Borrowed() {
+      walker.borrowed_ = below;
+      if (owned) {
+        for (std::size_t i = 0; i < count; ++i) {
+          Py_DECREF(entries[i].k);
+          Py_DECREF(entries[i].v);
+        }
+      }
+      Py_XDECREF(held);
+    }
+    Borrowed(const Borrowed&) = delete;
+    Borrowed& operator=(const Borrowed&) = delete;
+    // A list's item is done: drops the reference protect() took on it.
+    MEMOKEY_INLINE void item_done() {
+      if (held != nullptr) [[unlikely]] {
+        PyObject* h = held;
+        held = nullptr;
+        item = nullptr;  // the reference dropped may have been its last
+        Py_DECREF(h);
+      }
+    }
+    Walker& walker;
+    Borrowed* below;
+    TextEntry* entries;        // a dict's entries [0, count), or nullptr for a list
+    std::size_t count = 0;     // dict: entries collected so far
+    bool owned = false;        // dict: references taken on every entry
+    PyObject* item = nullptr;  // list: the item being walked
+    PyObject* held = nullptr;  // list: the reference taken on it
+  };
+  // Takes the references the Borrowed frames on the path need. A frame
+  // protected once stays so for what it is walking now (a dict for all its
+  // entries, a list for its current item), and the frames below it were
+  // protected at the same time: the walk down the frames stops there.
+  MEMOKEY_INLINE void protect() {
+    if (borrowed_ != nullptr) protect_frames();
+  }
+  [[gnu::noinline]] void protect_frames();
+  // Without a GIL other threads run meanwhile: take the references always.
+  static constexpr bool kBorrow =
+#ifdef Py_GIL_DISABLED
+      false;
+#else
+      true;
+#endif
+  // UTF-8 of a str: without a call for compact ASCII strings.
+  MEMOKEY_INLINE const char* utf8(PyObject* o, Py_ssize_t* n) {
+    if (PyUnicode_IS_COMPACT_ASCII(o)) {
+      *n = PyUnicode_GET_LENGTH(o);
+      return reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(o));
+    }
+    protect();  // encoding may fail, and a failure allocates an exception
+    return PyUnicode_AsUTF8AndSize(o, n);
+  }
 
   // --- pieces ---------------------------------------------------------------
   bool text(PyObject* o);
@@ -640,11 +727,15 @@ class Walker {
 
   State& st_;
   Writer& w_;
-  std::vector<PyObject*>& active_;
   std::vector<TextEntry>& pool_;
   std::vector<std::uint32_t>& order_;
   KeyOrderCache& key_orders_;
-  const std::size_t base_;  // entries below belong to an outer call (a nested memokey call)
+  // The containers on the current path, for the cycle check (a nested
+  // memokey call has its own Walker and path). Left uninitialized.
+  static constexpr std::size_t kMaxPath = 2 * std::size_t{kMaxDepth} + 8;
+  std::size_t path_size_;
+  PyObject* path_[kMaxPath];
+  Borrowed* borrowed_ = nullptr;  // the innermost Borrowed frame
   bool oversized_ = false;
   // The failure record, made when something fails (the success path
   // constructs and destroys nothing).
@@ -662,6 +753,7 @@ class Walker {
 };
 
 bool Walker::fail_py(const std::string& context) {
+  protect();  // normalizing and formatting the exception may run Python code
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
   if (type == nullptr) return fail(context);
@@ -686,6 +778,24 @@ bool Walker::fail_py(const std::string& context) {
     if (!text.empty()) msg += ": " + text;
   }
   return fail(context.empty() ? msg : context + " (" + msg + ")");
+}
+
+void Walker::protect_frames() {
+  for (Borrowed* f = borrowed_; f != nullptr; f = f->below) {
+    if (f->entries != nullptr) {
+      if (f->owned) return;
+      for (std::size_t i = 0; i < f->count; ++i) {
+        Py_INCREF(f->entries[i].k);
+        Py_INCREF(f->entries[i].v);
+      }
+      f->owned = true;
+    } else if (f->held != nullptr) {
+      return;
+    } else if (f->item != nullptr) {
+      Py_INCREF(f->item);
+      f->held = f->item;
+    }
+  }
 }
 
 void Walker::raise() {
@@ -725,7 +835,7 @@ void Walker::raise() {
 
 bool Walker::text(PyObject* o) {
   Py_ssize_t n;
-  const char* s = Utf8Of(o, &n);
+  const char* s = utf8(o, &n);
   if (s == nullptr) {
     return fail_py("str with a lone surrogate has no UTF-8 form, so no canonical form");
   }
@@ -734,23 +844,11 @@ bool Walker::text(PyObject* o) {
 }
 
 bool Walker::integer(PyObject* o, unsigned d) {
-  // Small ints (one internal digit) without a call.
-#if PY_VERSION_HEX >= 0x030C0000
-  if (PyUnstable_Long_IsCompact(reinterpret_cast<PyLongObject*>(o))) {
-    w_.int64(static_cast<std::int64_t>(
-        PyUnstable_Long_CompactValue(reinterpret_cast<PyLongObject*>(o))));
+  std::int64_t small;
+  if (CompactLong(o, &small)) {
+    w_.int64(small);
     return true;
   }
-#else
-  {
-    const Py_ssize_t size = Py_SIZE(o);
-    if (size >= -1 && size <= 1) {
-      w_.int64(static_cast<std::int64_t>(size) *
-               static_cast<std::int64_t>(reinterpret_cast<PyLongObject*>(o)->ob_digit[0]));
-      return true;
-    }
-  }
-#endif
   int overflow = 0;
   const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
   if (overflow == 0) {
@@ -792,6 +890,7 @@ bool Walker::integer(PyObject* o, unsigned d) {
 
 bool Walker::bytes(const void* data, std::size_t size) {
   if (size >= kReleaseGilMin) {
+    protect();  // other threads run meanwhile
     w_.flush();
     GilRelease unlocked;
     w_.bytes(data, size);
@@ -833,12 +932,14 @@ bool Walker::list_items(PyObject* o, unsigned d) {
   }
   if (!deeper(d + 1) || !push(o)) return false;
   w_.array(static_cast<std::uint64_t>(n));
+  Borrowed frame(*this, nullptr);
   for (Py_ssize_t i = 0; i < n; ++i) {
     if (i >= PyList_GET_SIZE(o)) return fail("the list changed size while it was being encoded");
     PyObject* item = PyList_GET_ITEM(o, i);
-    Py_INCREF(item);
+    frame.item = item;
+    if constexpr (!kBorrow) protect();
     const bool ok = value(item, d + 1);
-    Py_DECREF(item);
+    frame.item_done();
     if (!ok) return seg_index(i);
   }
   if (PyList_GET_SIZE(o) != n) return fail("the list changed size while it was being encoded");
@@ -846,41 +947,82 @@ bool Walker::list_items(PyObject* o, unsigned d) {
   return true;
 }
 
-// Sorts entries by (UTF-8 length, bytes): the order of their text encodings.
-[[gnu::always_inline]] inline bool TextLess(const TextEntry& x, const TextEntry& y) {
-  if (x.size != y.size) return x.size < y.size;
-  return std::memcmp(x.key, y.key, x.size) < 0;
+// Big-endian loads: unsigned comparisons of them order bytes like memcmp.
+MEMOKEY_INLINE std::uint64_t LoadBe32(const char* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return __builtin_bswap32(v);
 }
 
-// Owns the references held by a small on-stack entry array.
-struct EntryRefs {
-  TextEntry* entries;
-  std::size_t count = 0;
-  ~EntryRefs() {
-    for (std::size_t i = 0; i < count; ++i) {
-      Py_DECREF(entries[i].k);
-      Py_DECREF(entries[i].v);
-    }
+// Sorts entries by (UTF-8 length, bytes): the order of their text encodings.
+// Keys of up to 8 bytes compare without a call: 4..8 bytes as (first 4,
+// last 4) -- where they overlap the bytes are equal, so the first difference
+// decides as in memcmp -- and 1..3 bytes as (first, middle, last).
+MEMOKEY_INLINE bool TextLess(const TextEntry& x, const TextEntry& y) {
+  if (x.size != y.size) return x.size < y.size;
+  const std::size_t n = x.size;
+  if (n > 8) return std::memcmp(x.key, y.key, n) < 0;
+  if (n >= 4) {
+    return (LoadBe32(x.key) << 32 | LoadBe32(x.key + n - 4)) <
+           (LoadBe32(y.key) << 32 | LoadBe32(y.key + n - 4));
   }
-};
+  if (n == 0) return false;
+  auto bytes3 = [n](const char* p) {
+    return static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[0])) << 16 |
+           static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[n / 2])) << 8 |
+           static_cast<std::uint8_t>(p[n - 1]);
+  };
+  return bytes3(x.key) < bytes3(y.key);
+}
+
+// The cache slot of a key sequence: one multiply over the first and last
+// key and the count (the top bits of the product). The full comparison in
+// CachedOrder decides whether it holds this sequence.
+KeyOrderCache::Slot& OrderSlot(KeyOrderCache& cache, const TextEntry* entries, std::size_t count) {
+  static_assert((KeyOrderCache::kSlots & (KeyOrderCache::kSlots - 1)) == 0);
+  constexpr int kSlotBits = std::countr_zero(KeyOrderCache::kSlots);
+  const std::uint64_t hash = ((reinterpret_cast<std::uintptr_t>(entries[0].k) ^
+                               (reinterpret_cast<std::uintptr_t>(entries[count - 1].k) << 7)) +
+                              count) *
+                             0x9E3779B97F4A7C15ULL;
+  return cache.slots[hash >> (64 - kSlotBits)];
+}
+
+// The canonical order the slot remembers for exactly these key objects, or
+// nullptr. (The slot owns its keys, so the same pointers are the same strings.)
+MEMOKEY_INLINE const std::uint32_t* CachedOrder(const KeyOrderCache::Slot& slot,
+                                                const TextEntry* entries, std::size_t count) {
+  if (slot.keys.size() != count) return nullptr;
+  PyObject* const* keys = slot.keys.data();
+  bool same = true;
+  for (std::size_t i = 0; i < count; ++i) same &= keys[i] == entries[i].k;
+  return same ? slot.order.data() : nullptr;
+}
+
+void Remember(KeyOrderCache::Slot& slot, const TextEntry* entries, std::size_t count,
+              const std::uint32_t* order) {
+  if (count > KeyOrderCache::kMaxKeys) return;
+  for (PyObject* k : slot.keys) Py_DECREF(k);
+  slot.keys.resize(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    Py_INCREF(entries[i].k);
+    slot.keys[i] = entries[i].k;
+  }
+  slot.order.assign(order, order + count);
+}
 
 void Walker::small_text_key_order(const TextEntry* entries, std::size_t count,
                                   std::uint32_t* order) {
-  std::uint64_t hash = (count * 0x9E3779B97F4A7C15ULL) ^
-                       reinterpret_cast<std::uintptr_t>(entries[0].k) ^
-                       (reinterpret_cast<std::uintptr_t>(entries[count - 1].k) << 7);
-  hash ^= hash >> 29;
-  hash *= 0xBF58476D1CE4E5B9ULL;
-  hash ^= hash >> 32;
-  KeyOrderCache::Slot& slot = key_orders_.slots[hash % KeyOrderCache::kSlots];
-  if (slot.hash == hash && slot.keys.size() == count) {
-    bool same = true;
-    for (std::size_t i = 0; i < count && same; ++i) same = slot.keys[i] == entries[i].k;
-    if (same) {
-      const std::uint32_t* cached = slot.order.data();
-      for (std::size_t i = 0; i < count; ++i) order[i] = cached[i];
-      return;
-    }
+  if (count == 2) {  // one comparison is cheaper than the cache
+    const bool swap = TextLess(entries[1], entries[0]);
+    order[0] = swap ? 1 : 0;
+    order[1] = swap ? 0 : 1;
+    return;
+  }
+  KeyOrderCache::Slot& slot = OrderSlot(key_orders_, entries, count);
+  if (const std::uint32_t* cached = CachedOrder(slot, entries, count)) {
+    for (std::size_t i = 0; i < count; ++i) order[i] = cached[i];
+    return;
   }
   for (std::size_t i = 0; i < count; ++i) {  // insertion sort
     const auto v = static_cast<std::uint32_t>(i);
@@ -891,14 +1033,7 @@ void Walker::small_text_key_order(const TextEntry* entries, std::size_t count,
     }
     order[j] = v;
   }
-  for (PyObject* k : slot.keys) Py_DECREF(k);
-  slot.keys.resize(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    Py_INCREF(entries[i].k);
-    slot.keys[i] = entries[i].k;
-  }
-  slot.order.assign(order, order + count);
-  slot.hash = hash;
+  Remember(slot, entries, count, order);
 }
 
 // A dict of 2..16 entries with text keys, from arrays on the stack. Sets
@@ -906,23 +1041,38 @@ void Walker::small_text_key_order(const TextEntry* entries, std::size_t count,
 bool Walker::small_text_dict(PyObject* o, Py_ssize_t n, unsigned d, bool* handled) {
   TextEntry entries[16];
   std::uint32_t order[16];
-  EntryRefs refs{entries};
+  Borrowed frame(*this, entries);
+  // The count and the ownership live in registers while collecting; the
+  // frame is updated before anything that may call protect().
+  std::size_t count = 0;
+  bool owned = false;
   Py_ssize_t pos = 0;
   PyObject *k, *v;
   for (Py_ssize_t i = 0; i < n && PyDict_Next(o, &pos, &k, &v); ++i) {
     Py_ssize_t size;
-    const char* s = PyUnicode_CheckExact(k) ? Utf8Of(k, &size) : nullptr;
-    if (s == nullptr || refs.count == 16) {
-      PyErr_Clear();
-      *handled = false;
-      return true;
+    const char* s;
+    if (Py_IS_TYPE(k, &PyUnicode_Type) && PyUnicode_IS_COMPACT_ASCII(k)) [[likely]] {
+      size = PyUnicode_GET_LENGTH(k);
+      s = reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(k));
+    } else {
+      frame.count = count;
+      s = PyUnicode_CheckExact(k) ? utf8(k, &size) : nullptr;  // may protect()
+      owned = frame.owned;
+      if (s == nullptr) {
+        PyErr_Clear();
+        *handled = false;
+        return true;
+      }
     }
-    Py_INCREF(k);
-    Py_INCREF(v);
-    entries[refs.count++] = TextEntry{s, static_cast<std::size_t>(size), k, v};
+    if (owned) [[unlikely]] {
+      Py_INCREF(k);
+      Py_INCREF(v);
+    }
+    entries[count++] = TextEntry{s, static_cast<std::size_t>(size), k, v};
   }
+  frame.count = count;
   *handled = true;
-  const std::size_t count = refs.count;
+  if constexpr (!kBorrow) protect();
   small_text_key_order(entries, count, order);
   w_.map(count);
   for (std::size_t i = 0; i < count; ++i) {
@@ -937,57 +1087,20 @@ bool Walker::small_text_dict(PyObject* o, Py_ssize_t n, unsigned d, bool* handle
 
 const std::uint32_t* Walker::text_key_order(std::size_t base, std::size_t count) {
   const std::size_t order_base = order_.size();
-  // The slot is chosen by the count and the first and last key; the full
-  // comparison below decides.
-  std::uint64_t hash = (count * 0x9E3779B97F4A7C15ULL) ^
-                       reinterpret_cast<std::uintptr_t>(pool_[base].k) ^
-                       (reinterpret_cast<std::uintptr_t>(pool_[base + count - 1].k) << 7);
-  hash ^= hash >> 29;
-  hash *= 0xBF58476D1CE4E5B9ULL;
-  hash ^= hash >> 32;
-  KeyOrderCache::Slot& slot = key_orders_.slots[hash % KeyOrderCache::kSlots];
-  if (slot.hash == hash && slot.keys.size() == count) {
-    bool same = true;
-    for (std::size_t i = 0; i < count && same; ++i) same = slot.keys[i] == pool_[base + i].k;
-    if (same) {
-      order_.insert(order_.end(), slot.order.begin(), slot.order.end());
-      return order_.data() + order_base;
-    }
+  const TextEntry* entries = pool_.data() + base;
+  KeyOrderCache::Slot& slot = OrderSlot(key_orders_, entries, count);
+  if (const std::uint32_t* cached = CachedOrder(slot, entries, count)) {
+    order_.insert(order_.end(), cached, cached + count);
+    return order_.data() + order_base;
   }
   // Text encodings order by (UTF-8 length, bytes); a dict's str keys are distinct.
   for (std::size_t i = 0; i < count; ++i) order_.push_back(static_cast<std::uint32_t>(i));
-  const TextEntry* entries = pool_.data() + base;
-  auto less = [entries](std::uint32_t a, std::uint32_t b) {
-    const TextEntry& x = entries[a];
-    const TextEntry& y = entries[b];
-    if (x.size != y.size) return x.size < y.size;
-    return std::memcmp(x.key, y.key, x.size) < 0;
-  };
   std::uint32_t* first = order_.data() + order_base;
-  if (count <= 16) {  // insertion sort
-    for (std::size_t i = 1; i < count; ++i) {
-      const std::uint32_t v = first[i];
-      std::size_t j = i;
-      while (j > 0 && less(v, first[j - 1])) {
-        first[j] = first[j - 1];
-        --j;
-      }
-      first[j] = v;
-    }
-  } else {
-    std::sort(first, first + count, less);
-  }
-  if (count <= KeyOrderCache::kMaxKeys) {
-    for (PyObject* k : slot.keys) Py_DECREF(k);
-    slot.keys.clear();
-    for (std::size_t i = 0; i < count; ++i) {
-      Py_INCREF(pool_[base + i].k);
-      slot.keys.push_back(pool_[base + i].k);
-    }
-    slot.order.assign(first, first + count);
-    slot.hash = hash;
-  }
-  return order_.data() + order_base;
+  std::sort(first, first + count, [entries](std::uint32_t a, std::uint32_t b) {
+    return TextLess(entries[a], entries[b]);
+  });
+  Remember(slot, entries, count, first);
+  return first;
 }
 
 bool Walker::dict_map(PyObject* o, unsigned d) {
@@ -1005,14 +1118,14 @@ bool Walker::dict_map(PyObject* o, unsigned d) {
     Py_INCREF(v);
     w_.map(1);
     Py_ssize_t size;
-    const char* s = PyUnicode_CheckExact(k) ? Utf8Of(k, &size) : nullptr;
+    const char* s = PyUnicode_CheckExact(k) ? utf8(k, &size) : nullptr;
     bool ok;
     if (s != nullptr) {
       w_.text_unchecked(std::string_view(s, static_cast<std::size_t>(size)));
       ok = value(v, d + 1) || seg_key(k);
     } else {
       PyErr_Clear();
-      ok = (value(k, d + 1) || seg("<key " + Repr(k) + ">")) && (value(v, d + 1) || seg_key(k));
+      ok = (value(k, d + 1) || seg("<key " + repr(k) + ">")) && (value(v, d + 1) || seg_key(k));
     }
     Py_DECREF(k);
     Py_DECREF(v);
@@ -1037,7 +1150,7 @@ bool Walker::dict_map(PyObject* o, unsigned d) {
     bool all_text = true;
     while (PyDict_Next(o, &pos, &k, &v)) {
       Py_ssize_t size;
-      const char* s = PyUnicode_CheckExact(k) ? Utf8Of(k, &size) : nullptr;
+      const char* s = PyUnicode_CheckExact(k) ? utf8(k, &size) : nullptr;
       if (s == nullptr) {
         PyErr_Clear();
         all_text = false;
@@ -1086,7 +1199,7 @@ bool Walker::dict_map(PyObject* o, unsigned d) {
     Ref key = Ref::borrow(k), val = Ref::borrow(v);
     w_.item();
     if (!value(k, d + 1)) {
-      return seg("<key " + Repr(k) + ">");
+      return seg("<key " + repr(k) + ">");
     }
     if (!value(v, d + 1)) return seg_key(k);
   }
@@ -1112,7 +1225,7 @@ bool Walker::str_key_map(PyObject* o, unsigned d) {
   while (PyDict_Next(o, &pos, &k, &v)) {
     Ref key = Ref::borrow(k), val = Ref::borrow(v);
     w_.item();
-    if (!value(k, d + 1)) return seg("<key " + Repr(k) + ">");
+    if (!value(k, d + 1)) return seg("<key " + repr(k) + ">");
     if (!value(v, d + 1)) return PyUnicode_Check(k) ? seg_attr(k) : seg_key(k);
   }
   if (PyDict_GET_SIZE(o) != n) return fail("the dict changed size while it was being encoded");
@@ -1127,6 +1240,7 @@ bool Walker::str_key_map(PyObject* o, unsigned d) {
 }
 
 bool Walker::set(PyObject* o, unsigned d, std::uint64_t tag_number) {
+  protect();  // the iterator is an object the garbage collector tracks
   if (!deeper(d + 1) || (PySet_GET_SIZE(o) > 0 && !deeper(d + 2)) || !push(o)) return false;
   w_.tag(tag_number);
   w_.begin_set();
@@ -1137,7 +1251,7 @@ bool Walker::set(PyObject* o, unsigned d, std::uint64_t tag_number) {
     Ref item = Ref::steal(PyIter_Next(it.get()));
     if (!item) break;
     w_.item();
-    if (!value(item.get(), d + 2)) return seg("{" + Repr(item.get()) + "}");
+    if (!value(item.get(), d + 2)) return seg("{" + repr(item.get()) + "}");
   }
   if (PyErr_Occurred()) return fail_py("cannot iterate");
   w_.end_set();
@@ -1165,7 +1279,7 @@ bool Walker::ordered_items(PyObject* o, unsigned d) {
       if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, k.get());
       return fail_py("the OrderedDict changed while it was being encoded");
     }
-    if (!value(k.get(), d + 2)) return seg("<key " + Repr(k.get()) + ">");
+    if (!value(k.get(), d + 2)) return seg("<key " + repr(k.get()) + ">");
     if (!value(v.get(), d + 2)) return seg_key(k.get());
   }
   if (PyErr_Occurred()) return fail_py("cannot iterate");
@@ -1401,6 +1515,7 @@ bool Walker::classify(PyTypeObject* t, TypeInfo* ti) {
 }
 
 bool Walker::other(PyObject* o, unsigned d) {
+  protect();  // from here on Python code may run
   const std::shared_ptr<TypeInfo>* found = info(Py_TYPE(o));
   if (found == nullptr) return fail_py("cannot inspect its type");
   const std::shared_ptr<TypeInfo> hold = *found;  // valid even if the cache is cleared meanwhile
@@ -2114,7 +2229,7 @@ bool Walker::reduce(PyObject* o, unsigned d, const TypeInfo& ti) {
         }
         w_.item();
         if (!value(PyTuple_GET_ITEM(pair, 0), vd + 1))
-          return seg("<key " + Repr(PyTuple_GET_ITEM(pair, 0)) + ">");
+          return seg("<key " + repr(PyTuple_GET_ITEM(pair, 0)) + ">");
         if (!value(PyTuple_GET_ITEM(pair, 1), vd + 1)) return seg_key(PyTuple_GET_ITEM(pair, 0));
       }
       try {
@@ -2151,9 +2266,7 @@ bool Walker::reduce(PyObject* o, unsigned d, const TypeInfo& ti) {
 namespace {
 
 // Drops what a failed (or interrupted) walk left on the scratch stacks.
-[[gnu::noinline]] void Unwind(WalkScratch& scratch, std::size_t active_base, std::size_t pool_base,
-                              std::size_t order_base) {
-  scratch.active.resize(active_base);
+[[gnu::noinline]] void Unwind(WalkScratch& scratch, std::size_t pool_base, std::size_t order_base) {
   for (std::size_t i = pool_base; i < scratch.pool.size(); ++i) {
     Py_DECREF(scratch.pool[i].k);
     Py_DECREF(scratch.pool[i].v);
@@ -2167,7 +2280,6 @@ namespace {
 bool EncodeObject(State& st, Encoder& enc, WalkScratch& scratch, PyObject* obj, bool* oversized) {
   // Nested calls (a __memokey__ hook calling memokey.key with the same
   // scratch) stack up above the outer call's entries.
-  const std::size_t active_base = scratch.active.size();
   const std::size_t pool_base = scratch.pool.size();
   const std::size_t order_base = scratch.order.size();
   Writer writer(enc);
@@ -2177,17 +2289,17 @@ bool EncodeObject(State& st, Encoder& enc, WalkScratch& scratch, PyObject* obj, 
     ok = w.value(obj, 0);
     if (ok) writer.flush();
   } catch (const std::bad_alloc&) {
-    Unwind(scratch, active_base, pool_base, order_base);
+    Unwind(scratch, pool_base, order_base);
     PyErr_NoMemory();
     return false;
   } catch (const std::exception& e) {
-    Unwind(scratch, active_base, pool_base, order_base);
+    Unwind(scratch, pool_base, order_base);
     PyErr_Format(st.canonicalization_error ? st.canonicalization_error : PyExc_TypeError, "obj: %s",
                  e.what());
     return false;
   }
   if (!ok) {
-    Unwind(scratch, active_base, pool_base, order_base);
+    Unwind(scratch, pool_base, order_base);
     w.raise();
     return false;
   }

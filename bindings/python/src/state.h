@@ -146,7 +146,6 @@ struct KeyOrderCache {
   static constexpr std::size_t kSlots = 32;
   static constexpr std::size_t kMaxKeys = 64;
   struct Slot {
-    std::uint64_t hash = 0;
     std::vector<PyObject*> keys;       // owned references
     std::vector<std::uint32_t> order;  // canonical position -> insertion index
   };
@@ -163,7 +162,6 @@ struct KeyOrderCache {
 
 // Scratch of one walk, reused across calls.
 struct WalkScratch {
-  std::vector<PyObject*> active;     // containers on the current path (cycle check)
   std::vector<TextEntry> pool;       // dict entries being sorted, nested dicts stacked
   std::vector<std::uint32_t> order;  // sort scratch, nested dicts stacked
   KeyOrderCache key_orders;
