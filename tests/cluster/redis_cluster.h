@@ -296,22 +296,6 @@ class RedisCluster {
     return node->pid > 0;
   }
 
-  static pid_t SpawnProcess(std::vector<std::string> args, const std::string& output) {
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0600);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    return rc == 0 ? pid : 0;
-  }
-
   static int Run(const std::vector<std::string>& args, const std::string& output) {
     const pid_t pid = SpawnProcess(args, output);
     if (pid <= 0) return -1;
