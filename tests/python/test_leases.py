@@ -373,6 +373,38 @@ def test_store_lease_api(tmp_path: Path) -> None:
         store.lease("k", wait=-1)
 
 
+class _Interrupted(Exception):
+    pass
+
+
+def test_a_signal_interrupts_a_lease_wait(one_store: memokey.Store) -> None:
+    # A waiter blocked on another holder's lease handles signals while it
+    # waits (Ctrl-C works): the handler's exception comes out of lease()
+    # long before the 60 s wait would have ended with 'timed_out'.
+    holder = one_store.lease("busy", ttl=120, wait=0)
+    assert holder.state == "granted"
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise _Interrupted()
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    waiting = threading.Event()
+    timer = threading.Thread(target=lambda: (waiting.wait(), time.sleep(0.3),
+                                             os.kill(os.getpid(), signal.SIGUSR1)))
+    timer.start()
+    try:
+        with pytest.raises(_Interrupted):
+            waiting.set()
+            one_store.lease("busy", ttl=120, wait=60)
+    finally:
+        timer.join()
+        signal.signal(signal.SIGUSR1, previous)
+        one_store.release_lease("busy", holder.token)
+    after = one_store.lease("busy", wait=0)  # the interrupted waiter took nothing
+    assert after.state == "granted"
+    one_store.release_lease("busy", after.token)
+
+
 def test_lease_on_unreachable_server(dead_redis_url: str) -> None:
     lenient = memokey.open_store(dead_redis_url).lease("k", wait=0)
     assert lenient.state == "unavailable" and lenient.error

@@ -13,6 +13,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/string_view.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -204,6 +205,9 @@ const char* kLeaseDoc =
     "seconds (value) or None (no expiry, or the store cannot tell). waited: another\n"
     "holder was seen. error: str (unavailable) or None.";
 
+// Longest uninterrupted lease wait: how late Ctrl-C may act on Store.lease.
+constexpr std::chrono::milliseconds kLeaseSignalSlice{250};
+
 const char* kLeaseMethodDoc =
     "lease(key, ttl=60.0, wait=60.0, check_value=True) -> Lease\n\n"
     "Claim key: \"I am computing this value, wait for it\" -- single flight across\n"
@@ -217,9 +221,10 @@ const char* kLeaseMethodDoc =
     "releases; ttl does not apply there). It is advisory: a holder slower than ttl\n"
     "loses it and a second caller may compute too -- a duplicate computation, never\n"
     "a wrong value.\n\n"
-    "The GIL is released while waiting; the wait cannot be interrupted (Ctrl-C acts\n"
-    "when it ends). A store without leases answers 'unsupported'. A server that\n"
-    "cannot be reached answers 'unavailable' (as get() answers a miss), or raises\n"
+    "The GIL is released while waiting; signals are handled every quarter second, so\n"
+    "Ctrl-C interrupts the wait (KeyboardInterrupt). A store without leases answers\n"
+    "'unsupported'. A server that cannot be reached answers 'unavailable' (as get()\n"
+    "answers a miss), or raises\n"
     "ConnectionError when the store was opened with ?strict=1. A bad key or\n"
     "duration raises ValueError; other store failures raise OSError.";
 
@@ -334,10 +339,29 @@ void BindStoreClass(nb::module_& m) {
             options.check_value = check_value;
             PyLease out;
             Status s;
-            {
-              nb::gil_scoped_release release;
-              s = self.store->AcquireLease(k, options, &out.result);
+            // The wait runs in slices, with a look at pending signals
+            // between them, so that Ctrl-C interrupts it as it does
+            // time.sleep. Each slice is a whole AcquireLease: a value or a
+            // release seen in one ends the wait at once.
+            const auto deadline = std::chrono::steady_clock::now() + options.wait;
+            bool waited = false;
+            while (true) {
+              LeaseOptions slice = options;
+              slice.wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          deadline - std::chrono::steady_clock::now()),
+                                      std::chrono::milliseconds{0}, kLeaseSignalSlice);
+              {
+                nb::gil_scoped_release release;
+                s = self.store->AcquireLease(k, slice, &out.result);
+              }
+              waited = waited || out.result.waited;
+              if (!s.ok() || out.result.state != LeaseResult::State::kTimedOut ||
+                  std::chrono::steady_clock::now() >= deadline) {
+                break;
+              }
+              if (PyErr_CheckSignals() != 0) throw nb::python_error();
             }
+            out.result.waited = waited;
             if (s.code() == Status::Code::kUnavailable && !IsStrict(*self.store)) {
               out.state = "unavailable";
               out.error = s.ToString();
