@@ -228,6 +228,8 @@ Route Handler::Handle(const Request& request, Response* out) {
 Handler::ReadPlan Handler::PrepareRead(const Request& request, std::string_view* key,
                                        Response* out) {
   if (request.method != Method::kGet && request.method != Method::kHead) return ReadPlan::kNotARead;
+  // A batch has no TTLs (one MGET); a client that wants one is answered alone.
+  if (!request.want_ttl.empty()) return ReadPlan::kNotARead;
   const Target target = ParseTarget(request.target);
   if (target.route != Route::kObject) return ReadPlan::kNotARead;
   return PrepareObjectRead(request, target, key, out);
@@ -271,9 +273,14 @@ void Handler::HandleObject(const Request& request, const Target& target, Respons
       // request to the next: no allocation for same-sized values.
       std::optional<std::string> value(std::move(out->body));
       value->clear();
-      const Status s = store_.Get(key, &*value);
+      Millis ttl_left{0};
+      const Status s = request.want_ttl.empty() ? store_.Get(key, &*value)
+                                                : store_.GetWithTtl(key, &*value, &ttl_left);
       if (!s.ok()) value.reset();
       FinishRead(request, s.IsNotFound() ? Status::Ok() : s, &value, out);
+      if (out->status == 200 && ttl_left.count() > 0) {
+        out->headers.emplace_back("X-Memokey-TTL", std::to_string(ttl_left.count()) + "ms");
+      }
       return;
     }
     case Method::kPut: {

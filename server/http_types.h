@@ -38,6 +38,9 @@ struct Request {
   std::string lease_ttl;
   std::string lease_wait;
   std::string lease_check;
+  // X-Memokey-Want-TTL (any value): a GET's answer carries the entry's
+  // remaining time to live in X-Memokey-TTL ("<n>ms"; absent: no expiry).
+  std::string want_ttl;
   bool expect_continue = false;
   bool keep_alive = true;
   // Set by the parser when a header that must appear at most once came twice
@@ -58,6 +61,7 @@ struct Request {
     lease_ttl.clear();
     lease_wait.clear();
     lease_check.clear();
+    want_ttl.clear();
     expect_continue = false;
     keep_alive = true;
     duplicate_header = false;

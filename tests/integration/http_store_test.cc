@@ -153,6 +153,23 @@ TEST(HttpStore, TtlIsSentToTheServer) {
   EXPECT_TRUE(store->Get("long", &value).ok());
 }
 
+TEST(HttpStore, GetWithTtlReportsTheRemainingTime) {
+  Server server;
+  auto store = Open(server.Url("ns"));
+  ASSERT_TRUE(store->Put("brief", "v", 60s).ok());
+  ASSERT_TRUE(store->Put("forever", "w").ok());
+  std::string value;
+  std::chrono::milliseconds ttl_left{-1};
+  ASSERT_TRUE(store->GetWithTtl("brief", &value, &ttl_left).ok());
+  EXPECT_EQ(value, "v");
+  EXPECT_GT(ttl_left.count(), 0);
+  EXPECT_LE(ttl_left.count(), 60000);
+  ASSERT_TRUE(store->GetWithTtl("forever", &value, &ttl_left).ok());
+  EXPECT_EQ(value, "w");
+  EXPECT_EQ(ttl_left.count(), 0);  // no expiry
+  EXPECT_TRUE(store->GetWithTtl("absent", &value, &ttl_left).IsNotFound());
+}
+
 TEST(HttpStore, TokensAndRights) {
   Server server({"--token", "rw:ns:writer-secret", "--token", "r:ns:reader-secret"});
   auto writer = Open(server.Url("ns", "writer-secret"));

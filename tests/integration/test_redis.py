@@ -37,6 +37,23 @@ def test_two_servers_share_one_redis(redis):
         assert curl(a.url + "/readyz").status == 200
 
 
+def test_a_get_that_asks_is_told_the_remaining_ttl(redis):
+    # Reads are batched into MGETs, which carry no TTLs: a GET with
+    # X-Memokey-Want-TTL is answered on its own, with X-Memokey-TTL.
+    with Memokeyd("--store", redis.url, "--threads", "1") as s:
+        assert curl(s.url + "/v1/team/ttl", "-X", "PUT", "-H", "X-Memokey-TTL: 60s", data=b"x").status == 201
+        assert curl(s.url + "/v1/team/forever", "-X", "PUT", data=b"y").status == 201
+        asked = curl(s.url + "/v1/team/ttl", "-H", "X-Memokey-Want-TTL: 1")
+        assert (asked.status, asked.body) == (200, b"x")
+        left = asked.headers["x-memokey-ttl"]
+        assert left.endswith("ms") and 0 < int(left[:-2]) <= 60_000
+        plain = curl(s.url + "/v1/team/ttl")
+        assert (plain.status, plain.body) == (200, b"x") and "x-memokey-ttl" not in plain.headers
+        forever = curl(s.url + "/v1/team/forever", "-H", "X-Memokey-Want-TTL: 1")
+        assert (forever.status, forever.body) == (200, b"y") and "x-memokey-ttl" not in forever.headers
+        assert curl(s.url + "/v1/team/absent", "-H", "X-Memokey-Want-TTL: 1").status == 404
+
+
 def test_namespaces_are_separate_redis_keys(redis):
     with Memokeyd("--store", redis.url, "--threads", "1") as s:
         assert curl(s.url + "/v1/one/k", "-X", "PUT", data=b"1").status == 201

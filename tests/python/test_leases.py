@@ -224,9 +224,14 @@ def test_holder_that_raises_releases_at_once(one_store: memokey.Store) -> None:
 # --- (f) stale-while-revalidate ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["disk", "redis"])
+@pytest.mark.parametrize("backend", ["disk", "redis", "memokeyd"])
 def test_stale_while_revalidate(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    url = f"disk://{tmp_path / 'store'}" if backend == "disk" else request.getfixturevalue("redis_url")
+    if backend == "disk":
+        url = f"disk://{tmp_path / 'store'}"
+    elif backend == "redis":
+        url = request.getfixturevalue("redis_url")
+    else:  # the remaining TTL comes back in X-Memokey-TTL
+        url = request.getfixturevalue("server").replace("http://", "http://write-secret@") + "/team"
     store = memokey.open_store(url)
     generations: list[int] = []
     lock = threading.Lock()

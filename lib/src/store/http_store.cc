@@ -83,26 +83,16 @@ class HttpStore final : public Store {
   explicit HttpStore(HttpStoreOptions options) : options_(std::move(options)) {}
 
   Status Get(std::string_view key, std::string* value) override {
-    if (Status s = store_internal::CheckKey(key); !s.ok()) return s;
-    http::response<http::string_body> response;
-    if (Status s = Exchange(http::verb::get, key, {}, std::chrono::milliseconds{0}, &response);
-        !s.ok()) {
-      Counters::Add(counters_.errors);
-      Counters::Add(counters_.misses);
-      return options_.strict ? s : Status::NotFound("server unavailable: " + s.message());
-    }
-    if (response.result() == http::status::not_found) {
-      Counters::Add(counters_.misses);
-      return Status::NotFound();
-    }
-    if (response.result() != http::status::ok) {
-      Counters::Add(counters_.errors);
-      Counters::Add(counters_.misses);
-      return options_.strict ? Refused(response) : Status::NotFound(Refused(response).message());
-    }
-    Counters::Add(counters_.hits);
-    *value = std::move(response.body());
-    return Status::Ok();
+    return Fetch(key, value, nullptr);
+  }
+
+  // Asks for the remaining time to live too (X-Memokey-Want-TTL; memokeyd
+  // answers X-Memokey-TTL when the entry has one). Such a GET is not part of
+  // the server's batched reads, so plain Get does not ask.
+  Status GetWithTtl(std::string_view key, std::string* value,
+                    std::chrono::milliseconds* ttl_left) override {
+    *ttl_left = std::chrono::milliseconds{0};
+    return Fetch(key, value, ttl_left);
   }
 
   Status Put(std::string_view key, std::string_view value, std::chrono::milliseconds ttl) override {
@@ -268,6 +258,31 @@ class HttpStore final : public Store {
     }
     connection->stream.socket().set_option(tcp::no_delay(true));
     *out = std::move(connection);
+    return Status::Ok();
+  }
+
+  Status Fetch(std::string_view key, std::string* value, std::chrono::milliseconds* ttl_left) {
+    if (Status s = store_internal::CheckKey(key); !s.ok()) return s;
+    http::request<http::string_body> request = NewRequest(http::verb::get, key);
+    if (ttl_left != nullptr) request.set("X-Memokey-Want-TTL", "1");
+    http::response<http::string_body> response;
+    if (Status s = Send(request, options_.timeout, &response); !s.ok()) {
+      Counters::Add(counters_.errors);
+      Counters::Add(counters_.misses);
+      return options_.strict ? s : Status::NotFound("server unavailable: " + s.message());
+    }
+    if (response.result() == http::status::not_found) {
+      Counters::Add(counters_.misses);
+      return Status::NotFound();
+    }
+    if (response.result() != http::status::ok) {
+      Counters::Add(counters_.errors);
+      Counters::Add(counters_.misses);
+      return options_.strict ? Refused(response) : Status::NotFound(Refused(response).message());
+    }
+    Counters::Add(counters_.hits);
+    if (ttl_left != nullptr) *ttl_left = ParseMs(response["X-Memokey-TTL"]);
+    *value = std::move(response.body());
     return Status::Ok();
   }
 
