@@ -36,8 +36,10 @@ namespace memokey_store_test {
 
 class RedisCluster {
  public:
-  explicit RedisCluster(int masters = 3, int replicas = 1)
-      : masters_(masters), replicas_(replicas) {}
+  // With a password, every node requires it (requirepass) and replicas use
+  // it to sync (masterauth).
+  explicit RedisCluster(int masters = 3, int replicas = 1, std::string password = {})
+      : masters_(masters), replicas_(replicas), password_(std::move(password)) {}
   ~RedisCluster() { Stop(); }
   RedisCluster(const RedisCluster&) = delete;
   RedisCluster& operator=(const RedisCluster&) = delete;
@@ -137,7 +139,9 @@ class RedisCluster {
   // A direct connection to one node, and a command on it.
   RawContext Connect(int port) const {
     timeval tv{2, 0};
-    return RawContext(redisConnectWithTimeout("127.0.0.1", port, tv));
+    RawContext c(redisConnectWithTimeout("127.0.0.1", port, tv));
+    if (c && c->err == 0 && !password_.empty()) CommandOn(c.get(), {"AUTH", password_});
+    return c;
   }
   RawReply Command(int port, const std::vector<std::string>& args) const {
     RawContext c = Connect(port);
@@ -199,6 +203,7 @@ class RedisCluster {
     std::vector<std::string> args = {MEMOKEY_REDIS_CLI, "--cluster", "create"};
     for (const std::string& seed : seeds()) args.push_back(seed);
     args.insert(args.end(), {"--cluster-replicas", std::to_string(replicas_), "--cluster-yes"});
+    if (!password_.empty()) args.insert(args.end(), {"--no-auth-warning", "-a", password_});
     const std::string log = dir_ / "create.log";
     if (Run(args, log) != 0) return "redis-cli --cluster create failed: " + Slurp(log);
     if (!WaitHealthy(std::chrono::seconds(30))) {
@@ -284,7 +289,7 @@ class RedisCluster {
 
   bool Spawn(Node* node) {
     const std::string port = std::to_string(node->port);
-    const std::vector<std::string> args = {
+    std::vector<std::string> args = {
         MEMOKEY_REDIS_SERVER, "--port", port, "--bind", "127.0.0.1", "--cluster-enabled", "yes",
         "--cluster-config-file", dir_ / ("nodes-" + port + ".conf"), "--cluster-node-timeout",
         "1000", "--appendonly", "no",
@@ -292,6 +297,9 @@ class RedisCluster {
         // the default 5 s of waiting for more.
         "--repl-diskless-sync-delay", "0", "--save", "", "--daemonize", "no", "--dir", dir_.path(),
         "--dbfilename", "dump-" + port + ".rdb", "--logfile", LogOf(node->port)};
+    if (!password_.empty()) {
+      args.insert(args.end(), {"--requirepass", password_, "--masterauth", password_});
+    }
     node->pid = SpawnProcess(args, "/dev/null");
     return node->pid > 0;
   }
@@ -395,6 +403,7 @@ class RedisCluster {
 
   const int masters_;
   const int replicas_;
+  const std::string password_;
   TempDir dir_;
   std::vector<Node> nodes_;
 };

@@ -341,6 +341,61 @@ TEST_F(RedisClusterTest, Leases) {
   EXPECT_EQ(store->Stats().errors, 0u);
 }
 
+// A cluster whose nodes require a password: the URL's password reaches
+// every node the store talks to (the seeds, each master's pool, the
+// subscription a lease waiter opens); a wrong or missing one is a clear error.
+TEST(RedisClusterAuth, PasswordFromTheUrlReachesEveryNode) {
+  RedisCluster cluster(3, 1, "cluster-secret");
+  ASSERT_TRUE(cluster.Start());
+  const std::string scheme = "redis+cluster://";
+  auto with_password = [&](const std::string& userinfo) {
+    std::string url = cluster.url("auth:", "strict=1");
+    return url.insert(scheme.size(), userinfo);
+  };
+  auto store = Open(with_password(":cluster-secret@"));
+  std::set<int> masters;
+  for (int i = 0; i < 30; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    masters.insert(cluster.MasterOfSlot(SlotOf("auth:", key)));
+    ASSERT_TRUE(store->Put(key, "v" + std::to_string(i)).ok()) << key;
+  }
+  EXPECT_EQ(masters.size(), 3u);
+  std::vector<std::string> names;
+  for (int i = 0; i < 30; ++i) names.push_back("k" + std::to_string(i));
+  std::vector<std::string_view> keys(names.begin(), names.end());
+  std::vector<std::optional<std::string>> values;
+  ASSERT_TRUE(store->GetMany(keys, &values).ok());
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(values[i], "v" + std::to_string(i));
+
+  LeaseResult holder;
+  ASSERT_TRUE(store->AcquireLease("leased", {}, &holder).ok());
+  ASSERT_EQ(holder.state, State::kGranted);
+  auto waiter = std::async(std::launch::async, [&] {
+    LeaseOptions options;
+    options.wait = 30s;
+    LeaseResult result;
+    Status s = store->AcquireLease("leased", options, &result);
+    return std::make_pair(s, result);
+  });
+  ASSERT_TRUE(store->Put("leased", "computed").ok());
+  ASSERT_TRUE(store->ReleaseLease("leased", holder.token).ok());
+  auto [status, result] = waiter.get();
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(result.state, State::kValue);
+  EXPECT_EQ(result.value, "computed");
+  EXPECT_EQ(store->Stats().errors, 0u);
+
+  std::string value;
+  // Redis's own reasons reach the caller.
+  for (const auto& [userinfo, reason] :
+       {std::pair<std::string, std::string>{":wrong-secret@", "WRONGPASS"}, {"", "NOAUTH"}}) {
+    auto refused = Open(with_password(userinfo));
+    const Status s = refused->Get("k1", &value);
+    EXPECT_FALSE(s.ok()) << "password '" << userinfo << "'";
+    EXPECT_NE(s.message().find(reason), std::string::npos) << s.ToString();
+  }
+}
+
 // Forked children use the parent's store (its pools hold connections to
 // every master): each process must get its own connections.
 TEST_F(RedisClusterTest, StoreInheritedThroughFork) {
