@@ -219,13 +219,12 @@ class RedisCluster {
   // clusters started concurrently draw from the same range, and a collision
   // with them fails one start, which Start() retries.
   static int ClusterPort(std::set<int>* taken) {
-    const int ephemeral_low = EphemeralLow();
-    const bool below = ephemeral_low - kBusOffset > 2048;
+    // Ports below `top` have their bus port below the ephemeral range too.
+    const int top = EphemeralLow() - kBusOffset;
     std::mt19937 random{std::random_device{}()};
-    std::uniform_int_distribution<int> pick(below ? ephemeral_low - kBusOffset - 2048 : 0,
-                                            below ? ephemeral_low - kBusOffset - 1 : 0);
+    std::uniform_int_distribution<int> below(top - 2048, top - 1);
     for (int attempt = 0; attempt < 200; ++attempt) {
-      const int port = below ? pick(random) : FreePort();
+      const int port = top > 2048 ? below(random) : FreePort();
       if (port <= 0 || port + kBusOffset > 65535) continue;
       if (taken->count(port) || taken->count(port + kBusOffset)) continue;
       if (PortFree(port) && PortFree(port + kBusOffset)) {
@@ -242,7 +241,11 @@ class RedisCluster {
   }
 
   // One line per node for a failure message: port, pid, what it says about
-  // the cluster and its replication, and the end of its log.
+  // the cluster and its replication (the INFO fields below), and the end of
+  // its log.
+  static constexpr std::string_view kDescribed[] = {
+      "cluster_state",    "cluster_known_nodes", "role",
+      "connected_slaves", "master_link_status",  "slave"};
   std::string Describe() const {
     std::string out;
     for (const Node& node : nodes_) {
@@ -251,12 +254,10 @@ class RedisCluster {
                                       StringReply(node.port, {"INFO", "replication"})}) {
         std::istringstream lines(info);
         for (std::string line; std::getline(lines, line);) {
-          if (line.rfind("cluster_state", 0) == 0 || line.rfind("cluster_known_nodes", 0) == 0 ||
-              line.rfind("role", 0) == 0 || line.rfind("connected_slaves", 0) == 0 ||
-              line.rfind("master_link_status", 0) == 0 || line.rfind("slave", 0) == 0) {
-            if (!line.empty() && line.back() == '\r') line.pop_back();
-            out += line + " ";
-          }
+          const auto starts = [&line](std::string_view prefix) { return line.starts_with(prefix); };
+          if (std::none_of(std::begin(kDescribed), std::end(kDescribed), starts)) continue;
+          if (line.back() == '\r') line.pop_back();
+          out += line + " ";
         }
       }
       out += "| log: " + Tail(LogOf(node.port)) + "\n";

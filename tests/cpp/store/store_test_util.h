@@ -94,7 +94,6 @@ inline std::uint64_t SeedOf(std::string_view value) {
   return seed;
 }
 
-// A TCP port that was free a moment ago (the kernel's pick for port 0).
 // Starts args[0] with `args`, stdin from /dev/null, stdout and stderr to
 // `output` (created or truncated); the child's pid, or 0.
 inline pid_t SpawnProcess(std::vector<std::string> args, const std::string& output = "/dev/null") {
@@ -112,6 +111,7 @@ inline pid_t SpawnProcess(std::vector<std::string> args, const std::string& outp
   return rc == 0 ? pid : 0;
 }
 
+// A TCP port that was free a moment ago (the kernel's pick for port 0).
 inline int FreePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
