@@ -25,7 +25,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates curl \
-      libxxhash0 libhiredis0.14 libssl3 libzstd1 liblmdb0 libtomlplusplus3 \
+      libxxhash0 libhiredis0.14 libssl3 libzstd1 libsqlite3-0 libtomlplusplus3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /var/lib/memokey --shell /usr/sbin/nologin memokey
 COPY --from=build /out/bin/ /usr/local/bin/

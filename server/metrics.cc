@@ -215,6 +215,9 @@ void Metrics::Render(const memokey::StoreStats& store, std::chrono::steady_clock
   Header(out, "memokeyd_store_expired_total", "counter",
          "Entries dropped because their TTL passed.");
   Sample(out, "memokeyd_store_expired_total", store.expired);
+  Header(out, "memokeyd_store_damaged_total", "counter",
+         "Entries found damaged (checksum mismatch): deleted, answered as misses, never served.");
+  Sample(out, "memokeyd_store_damaged_total", store.damaged);
   Header(out, "memokeyd_store_bytes", "gauge",
          "Bytes held by the store (0 when it cannot tell, e.g. Redis).");
   Sample(out, "memokeyd_store_bytes", store.bytes);

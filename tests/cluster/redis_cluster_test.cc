@@ -341,6 +341,98 @@ TEST_F(RedisClusterTest, Leases) {
   EXPECT_EQ(store->Stats().errors, 0u);
 }
 
+// Values damaged on their master behind the store's back (SETRANGE of one
+// byte; a valid frame of another key): on every path — Get, the per-node
+// GetMany pipelines, a lease's value lookup, including the key without a hash
+// tag whose value and lease live in different slots — a miss, counted, and
+// deleted on the master that held it. Never the bytes.
+TEST_F(RedisClusterTest, DamagedValuesAreMissesOnEveryNode) {
+  constexpr std::size_t kFrameBytes = 3 + 8;  // "mk1" + checksum ahead of each value
+  auto store = Open(cluster_.url("dm:"));
+  auto rkey = [](const std::string& key) { return "dm:{" + key + "}"; };
+  auto master = [](const std::string& key) { return SlotOf("dm:", key); };
+  auto flip = [&](const std::string& key, std::size_t offset) {
+    const int port = cluster_.MasterOfSlot(master(key));
+    const std::string old = cluster_.StringReply(
+        port, {"GETRANGE", rkey(key), std::to_string(offset), std::to_string(offset)});
+    ASSERT_EQ(old.size(), 1u) << key;
+    const std::string flipped(1, static_cast<char>(old[0] ^ 0x01));
+    EXPECT_EQ(
+        IntReply(cluster_.Command(port, {"SETRANGE", rkey(key), std::to_string(offset), flipped})),
+        static_cast<long long>(kFrameBytes + 64));
+  };
+  auto in_redis = [&](const std::string& key) {
+    return IntReply(cluster_.Command(cluster_.MasterOfSlot(master(key)), {"EXISTS", rkey(key)})) ==
+           1;
+  };
+
+  std::vector<std::string> keys;
+  std::set<int> damaged_masters;
+  for (int i = 0; i < 60; ++i) {
+    keys.push_back("d" + std::to_string(i));
+    ASSERT_TRUE(store->Put(keys.back(), MakeValue(i, 64), 1h).ok());
+  }
+  std::vector<bool> damaged(keys.size(), false);
+  for (std::size_t i = 0; i < keys.size(); i += 5) {
+    flip(keys[i], kFrameBytes + i % 64);
+    damaged[i] = true;
+    damaged_masters.insert(cluster_.MasterOfSlot(master(keys[i])));
+  }
+  EXPECT_EQ(damaged_masters.size(), 3u);  // 12 keys: every master has some
+  const std::vector<std::string_view> views(keys.begin(), keys.end());
+  std::vector<std::optional<std::string>> values;
+  std::vector<std::chrono::milliseconds> ttls;
+  ASSERT_TRUE(store->GetManyWithTtl(views, &values, &ttls).ok());
+  std::uint64_t count = 0;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (damaged[i]) {
+      ++count;
+      EXPECT_EQ(values[i], std::nullopt) << i;
+      EXPECT_FALSE(in_redis(keys[i])) << i;
+    } else {
+      ASSERT_TRUE(values[i].has_value()) << i;
+      EXPECT_EQ(*values[i], MakeValue(i, 64)) << i;
+      EXPECT_GT(ttls[i].count(), 0) << i;
+    }
+  }
+  EXPECT_EQ(store->Stats().damaged, count);
+  EXPECT_EQ(store->Stats().misses, count);
+
+  // Get: a frame moved from another key (on another master, even).
+  std::size_t other = 1;
+  while (cluster_.MasterOfSlot(master(keys[other])) == cluster_.MasterOfSlot(master(keys[2]))) {
+    ++other;
+  }
+  const std::string moved =
+      cluster_.StringReply(cluster_.MasterOfSlot(master(keys[other])), {"GET", rkey(keys[other])});
+  ASSERT_EQ(moved.size(), kFrameBytes + 64);
+  ASSERT_EQ(
+      cluster_.StringReply(cluster_.MasterOfSlot(master(keys[2])), {"SET", rkey(keys[2]), moved}),
+      "OK");
+  std::string value;
+  EXPECT_TRUE(store->Get(keys[2], &value).IsNotFound());
+  EXPECT_FALSE(in_redis(keys[2]));
+  EXPECT_EQ(store->Stats().damaged, ++count);
+  ASSERT_TRUE(store->Get(keys[other], &value).ok());
+  EXPECT_EQ(value, MakeValue(other, 64));
+
+  // Leases: the damaged value is not handed over, the lease is granted.
+  for (const std::string key : {"leased", "}no-tag"}) {
+    ASSERT_TRUE(store->Put(key, MakeValue(99, 64)).ok());
+    flip(key, kFrameBytes + 10);
+    LeaseOptions quick;
+    quick.wait = 0ms;
+    LeaseResult result;
+    ASSERT_TRUE(store->AcquireLease(key, quick, &result).ok());
+    EXPECT_EQ(result.state, State::kGranted) << key;
+    EXPECT_TRUE(result.value.empty());
+    EXPECT_FALSE(in_redis(key)) << key;
+    EXPECT_EQ(store->Stats().damaged, ++count);
+    ASSERT_TRUE(store->ReleaseLease(key, result.token).ok());
+  }
+  EXPECT_EQ(store->Stats().errors, 0u);
+}
+
 // A cluster whose nodes require a password: the URL's password reaches
 // every node the store talks to (the seeds, each master's pool, the
 // subscription a lease waiter opens); a wrong or missing one is a clear error.

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -96,7 +97,10 @@ class MemoProcess : public ::testing::TestWithParam<Mode> {
 
 std::shared_ptr<memokey::Store> OpenDisk(const Dirs& dirs) {
   std::unique_ptr<memokey::Store> store;
-  if (!memokey::OpenStore(dirs.store_url, &store).ok()) return nullptr;
+  if (const memokey::Status s = memokey::OpenStore(dirs.store_url, &store); !s.ok()) {
+    std::fprintf(stderr, "pid %d: %s\n", static_cast<int>(::getpid()), s.ToString().c_str());
+    return nullptr;
+  }
   return std::shared_ptr<memokey::Store>(std::move(store));
 }
 

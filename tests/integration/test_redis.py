@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from mkd import Memokeyd, RedisServer, curl, request, slack
+from mkd import Memokeyd, RedisServer, curl, metric, request, slack
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +185,72 @@ def test_a_lease_whose_holder_vanished_expires_in_redis(redis):
         assert lease(a, "lost", ttl="300ms").status == 201  # never released
         reply = lease(a, "lost", wait="5s")
         assert reply.status == 201 and reply.headers.get("x-memokey-lease-waited") == "1"
+
+
+def test_values_damaged_in_redis_are_never_served(redis):
+    """Values damaged in Redis behind memokeyd's back (SETRANGE of one byte, in
+    the value or its checksum) are answered 404, never 200 with other bytes,
+    deleted from Redis and counted in memokeyd_store_damaged_total. Reads go
+    concurrently, so that damaged and intact values share MGET batches."""
+    import http.client
+    import random
+    import threading
+
+    rng = random.Random(12)
+    frame = 3 + 8  # "mk1" + checksum ahead of each value
+    with Memokeyd("--store", redis.url + "?prefix=dmg:", "--threads", "2") as s:
+        values = {f"v{i}": rng.randbytes(rng.randint(1, 5000)) for i in range(50)}
+        for key, value in values.items():
+            assert request(s, "PUT", f"/v1/team/{key}", body=value).status == 201
+        assert metric(s, "memokeyd_store_damaged_total") == 0
+        damaged = set(rng.sample(sorted(values), 7))
+        for n, key in enumerate(sorted(damaged)):
+            # One in the checksum, the others anywhere in the value.
+            offset = 3 + n if n == 0 else frame + rng.randrange(len(values[key]))
+            rkey = f"dmg:{{team/{key}}}"
+            old = redis.command("GETRANGE", rkey, str(offset), str(offset))
+            assert old.startswith(b"$1\r\n"), old
+            new = "y" if old[4:5] == b"x" else "x"
+            assert redis.command("SETRANGE", rkey, str(offset), new).startswith(b":")
+
+        answers = {}
+        lock = threading.Lock()
+
+        def client(keys):
+            conn = http.client.HTTPConnection(s.host, s.port, timeout=slack(20))
+            try:
+                for key in keys:
+                    # Some ask for the TTL: answered alone (GetWithTtl), not batched.
+                    headers = {"X-Memokey-Want-TTL": "1"} if key.endswith("3") else {}
+                    conn.request("GET", f"/v1/team/{key}", headers=headers)
+                    r = conn.getresponse()
+                    body = r.read()
+                    with lock:
+                        answers[key] = (r.status, body)
+            finally:
+                conn.close()
+
+        keys = sorted(values)
+        threads = [threading.Thread(target=client, args=(keys[n::8],)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(answers) == 50
+        for key, (status, body) in answers.items():
+            assert status in (200, 404), (key, status)
+            if status == 200:
+                assert body == values[key], key  # never other bytes
+        assert {k for k, (status, _) in answers.items() if status == 404} == damaged
+        assert metric(s, "memokeyd_store_damaged_total") == len(damaged)
+        for key in damaged:
+            assert redis.command("EXISTS", f"dmg:{{team/{key}}}").strip() == b":0", key
+            assert request(s, "GET", f"/v1/team/{key}").status == 404
+        assert metric(s, "memokeyd_store_damaged_total") == len(damaged)
+
+        # A lease's value lookup does not hand a damaged value over either.
+        assert request(s, "PUT", "/v1/team/job", body=b"result").status == 201
+        assert redis.command("SETRANGE", "dmg:{team/job}", str(frame), "R").startswith(b":")
+        granted = lease(s, "job")
+        assert granted.status == 201 and granted.body != b"result", granted
+        assert metric(s, "memokeyd_store_damaged_total") == len(damaged) + 1

@@ -42,7 +42,8 @@ def test_get_put_delete_contains(store):
     assert store.get("k") is None
     s = store.stats()
     assert set(s) == {"hits", "misses", "puts", "deletes", "errors", "evictions", "expired",
-                      "bytes", "entries"}
+                      "damaged", "bytes", "entries"}
+    assert s["damaged"] == 0
     assert s["puts"] >= 3 and s["hits"] >= 3 and s["errors"] == 0
     assert isinstance(store.describe(), str) and "://" in store.describe()
     assert repr(store).startswith("memokey.Store(")

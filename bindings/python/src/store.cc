@@ -120,6 +120,7 @@ nb::dict StatsDict(const StoreStats& s) {
   d["errors"] = s.errors;
   d["evictions"] = s.evictions;
   d["expired"] = s.expired;
+  d["damaged"] = s.damaged;
   d["bytes"] = s.bytes;
   d["entries"] = s.entries;
   return d;

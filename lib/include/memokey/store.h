@@ -1,8 +1,8 @@
-// memokey/store.h — byte-string key/value stores: memory, disk (LMDB), Redis, tiered.
+// memokey/store.h — byte-string key/value stores: memory, disk (SQLite), Redis, tiered.
 //
 // Contract (every implementation)
-//   * Keys are arbitrary byte strings of 1 to kMaxStoreKeyBytes bytes (LMDB's
-//     key limit); an empty or longer key is Status::Error (InvalidArgument).
+//   * Keys are arbitrary byte strings of 1 to kMaxStoreKeyBytes bytes; an
+//     empty or longer key is Status::Error (InvalidArgument).
 //     Values are arbitrary byte strings. Stores never look inside either: the
 //     value envelope (envelope.h) is the layer that signs and checks values.
 //   * Get: OK and *value filled on a hit; Status::NotFound on a miss. A store
@@ -17,9 +17,13 @@
 //     not fail the caller's computation because a result is big.
 //   * Delete: OK whether or not the key was present.
 //   * Nothing throws except std::bad_alloc.
+//   * A store never returns bytes other than the ones put under that key:
+//     persistent stores (disk, Redis) check a checksum per entry on every
+//     read; a damaged entry is deleted and answered as a miss, counted in
+//     stats.damaged.
 //   * Every store is safe to use from many threads at once, and across fork():
-//     in a child, disk and Redis stores reopen their LMDB environment and
-//     connections on first use instead of sharing the parent's (which LMDB
+//     in a child, disk and Redis stores open their own database connections
+//     and sockets on first use instead of sharing the parent's (which SQLite
 //     forbids and which would mix up Redis replies); a memory store is copied.
 //
 // URLs (OpenStore). Sizes take the suffixes K/M/G/T and KiB/MiB/GiB/TiB (powers
@@ -29,24 +33,28 @@
 //       In-process, sharded (shards default: max_bytes / 4 MiB, clamped to
 //       1..16), S3-FIFO eviction by bytes, TTL. An entry larger than one shard's
 //       share of max_bytes is not admitted. Default max_bytes 64 MiB.
-//   disk:///absolute/path?max_bytes=1G&sync=meta&map_size=3G
-//       LMDB environment in that directory (created 0700, parents too; an
-//       existing one must belong to this user and not be group/other-writable).
+//   disk:///absolute/path?max_bytes=1G&sync=meta
+//       One SQLite database in WAL mode in that directory (created 0700,
+//       parents too; an existing one must belong to this user and not be
+//       group/other-writable): <dir>/store.db, with <dir>/leases/ for leases.
 //       Shared safely by many threads and processes; a crash (kill -9) never
-//       leaves a torn value. Eviction oldest-write-first (FIFO, expired entries
-//       first): updating recency on reads would turn every lookup into a write
-//       transaction serialized across processes. sync=full|meta|none (default
-//       meta: one fdatasync per write, milliseconds on ordinary disks; a
-//       machine crash may lose the last transaction but never integrity.
-//       none: ~10 us per small write, survives process crashes only; a machine
-//       crash can corrupt the file). Relative paths are
-//       refused (they would depend on the working directory). Default max_bytes
-//       1 GiB. map_size is the LMDB map (the file's size limit; space is used
-//       as needed), by default 2 x max_bytes + 64 MiB: pages freed by a write
-//       are reusable only by later ones, and large values need contiguous
-//       pages. A full map is answered by evicting harder and retrying. Within
-//       one process the stores of a directory share one environment: the
-//       first one's sync mode applies, and the map grows to the largest asked.
+//       leaves a torn value. No file content can crash the store or make it
+//       serve other bytes than were put: every row carries a checksum checked
+//       on read (a damaged row is dropped, a miss, counted in stats.damaged),
+//       and a database SQLite reports malformed is moved to <dir>/damaged/ and
+//       replaced by an empty one at once (counted too; the newest three are
+//       kept for inspection). A directory removed under a running process
+//       (rm -rf of the cache) is re-created at the next write. Eviction is
+//       least recently used first (expired entries first); a hit does not
+//       write: access times are batched into this process's next write.
+//       sync=full|meta|none (default meta: SQLite's synchronous=NORMAL, no
+//       fsync per write; a machine crash may lose the last writes but never
+//       corrupts the file. full: an fsync per write. none: no fsync at all;
+//       survives process crashes, a machine crash can damage the file, which
+//       is then detected and replaced). Relative paths are refused (they
+//       would depend on the working directory). Default max_bytes 1 GiB.
+//       Not for network filesystems (WAL needs shared memory between the
+//       processes): share a cache between machines through memokeyd.
 //   redis://[user:password@]host[:port][/db]?prefix=memokey:&timeout_ms=1000
 //       &connect_timeout_ms=1000&pool=4&strict=0&backoff_ms=100&max_backoff_ms=1000
 //   redis+unix://[user:password@]/path/to/redis.sock?db=0&...
@@ -62,6 +70,16 @@
 //       prefix{K}:done, land in the same slot. A prefix must not contain '{'
 //       or '}'. TTL via SET ... PX. Stats bytes/entries are 0 (Redis keeps
 //       those, not the client). rediss:// (TLS) is not supported.
+//       Each value is stored framed: "mk1", an XXH3-64 checksum of the store
+//       key and the value, then the value (11 bytes more per entry). Every
+//       read (Get, GetMany, a lease's value lookup; both deployments)
+//       verifies it: a value that fails — damaged in Redis, moved from
+//       another key, not framed — is a miss, counted in stats.damaged, and
+//       deleted (only if still the bytes read; best effort). Values written
+//       by versions without the frame are therefore misses (a cold cache
+//       after the upgrade); an older version reading framed values would
+//       return the frame with them, so old and new versions must not share
+//       a prefix. Contains (EXISTS) does not read the value.
 //       Leases: SET prefix{K}:lease <token> NX PX <ttl>; released by a script
 //       that deletes it only for its token and PUBLISHes on prefix{K}:done,
 //       where waiters are subscribed (polling at most every 250 ms, and at
@@ -122,6 +140,7 @@ struct StoreStats {
   std::uint64_t errors = 0;     // backend failures (unreachable server, I/O)
   std::uint64_t evictions = 0;  // entries dropped for space (and values not admitted)
   std::uint64_t expired = 0;    // entries dropped because their TTL had passed
+  std::uint64_t damaged = 0;    // entries (or whole files) found damaged: dropped, never served
   std::uint64_t bytes = 0;      // bytes charged against max_bytes: key + value + overhead
   std::uint64_t entries = 0;
 };
@@ -223,8 +242,6 @@ struct DiskStoreOptions {
   enum class Sync : std::uint8_t { kFull, kMeta, kNone };
   std::string path;  // absolute
   std::uint64_t max_bytes = std::uint64_t{1} << 30;
-  // LMDB map (the most the data file can grow to); 0: 2 x max_bytes + 64 MiB.
-  std::uint64_t map_size = 0;
   Sync sync = Sync::kMeta;
 };
 Status OpenDiskStore(const DiskStoreOptions& options, std::unique_ptr<Store>* out);

@@ -1,21 +1,45 @@
-// disk:// — a store in an LMDB environment shared by threads and processes.
+// disk:// — a store in one SQLite database (WAL mode) shared by threads and
+// processes. docs/STORAGE.md has the measured comparison behind this choice.
 //
-// Why LMDB: readers never block and never take a lock file round trip after
-// their first transaction (MDB_NOTLS + a pool of reset read transactions), a
-// write is one ACID transaction (copy-on-write B+tree: a process killed in the
-// middle of a write leaves the previous committed state, never a torn value),
-// and processes coordinate through LMDB's own robust mutexes, which the next
-// writer recovers when a holder died.
+// Why SQLite: no file content can crash it or make it serve other bytes than
+// it was given. SQLite reads its file with pread (mmap_size=0: a truncated
+// file cannot raise SIGBUS), answers SQLITE_CORRUPT for a malformed one, and
+// its test suite fuzzes database files. WAL gives many readers and one
+// writer across processes, and a process killed in a write leaves the last
+// committed state. What SQLite does not check is the content of a row, so
+// each row carries a checksum (integrity.h) verified before a byte is
+// returned.
 //
-// Layout (four named databases):
-//   data    key -> [expires ms since epoch, u64 LE; 0 = never][seq, u64 LE][value]
-//   order   seq (u64 BE) -> key          oldest write first: the eviction order
-//   expiry  expires (BE) + seq (BE) -> key, for entries with a TTL: expired first
-//   meta    "layout" -> "memokey-disk-1";  "bytes" -> u64 LE, the charged total
-// All four change in the same write transaction, so they always agree.
+// Layout: <dir>/store.db (+ -wal, -shm), <dir>/leases/ (leases.h), and
+// <dir>/damaged/ where a database that SQLite reports malformed is moved.
+//   entries(id, key UNIQUE, value, expires ms since epoch or 0, atime ms of
+//           last use: the LRU order, checksum of (key, value, expires))
+//   meta(name, value): "bytes" and "entries", the totals of what is charged
+//           against max_bytes, kept in the same transactions as the rows.
+//
+// Damage: a row whose checksum fails is deleted and answered as a miss
+// (StoreStats::damaged). A database SQLite calls malformed is quarantined —
+// renamed into <dir>/damaged/ under a lock, so concurrent detectors agree —
+// and a fresh one created: the store caches again at once. The directory or
+// file removed under a running process (rm -rf of the cache) is noticed by
+// comparing the open file's inode with the path's, at every write and at most
+// once a second on reads, and the store re-creates it.
+//
+// LRU by access with cheap reads: a hit does not write. It records the key in
+// a small in-process table, written to the rows with the next write
+// transaction of this store (or when the table fills or ages). Eviction takes
+// the least recently used rows first, expired ones before all.
+//
+// fork(): SQLite connections must not cross fork() (SQLite's process-wide
+// lock bookkeeping would be wrong in the child). A pthread_atfork handler
+// therefore waits for the connections in use and closes every connection of
+// every disk store before the fork; both processes then open new ones on
+// their next call.
 
 #include <fcntl.h>
-#include <lmdb.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -24,17 +48,21 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
-#include <map>
+#include <filesystem>
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
+#include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "integrity.h"
 #include "leases.h"
 #include "memokey/store.h"
 #include "store_internal.h"
@@ -45,83 +73,39 @@ namespace {
 using store_internal::CheckKey;
 using store_internal::CheckTtl;
 using store_internal::Counters;
+using store_internal::EntryChecksum;
 using store_internal::WallMs;
 
-constexpr std::string_view kLayout = "memokey-disk-1";
-constexpr std::size_t kHeaderBytes = 16;
-// Beyond key and value: the order record (a second copy of the key plus a seq)
-// and B-tree node headers.
+constexpr const char* kDbName = "store.db";
+// PRAGMA application_id: tells our database from any other SQLite file.
+constexpr int kApplicationId = 0x6d6b6431;  // "mkd1"
+constexpr int kBusyTimeoutMs = 5000;
+// Beyond key and value: the row header, the unique index's copy of the key,
+// the atime index entry.
 constexpr std::uint64_t kEntryOverhead = 64;
-constexpr std::uint64_t kMapSlack = std::uint64_t{64} << 20;
-constexpr unsigned kMaxReaders = 1024;
-constexpr std::size_t kReaderPoolMax = 8;
-// Expired entries removed per Put, so that one write never pays for a backlog.
-constexpr int kSweepPerPut = 256;
-constexpr int kPutAttempts = 4;
+constexpr std::size_t kPoolMax = 8;
+// Expired rows removed per write, so that one write never pays for a backlog.
+constexpr int kSweepPerPut = 64;
+// Pending access times: written when this many are waiting, or the oldest
+// has waited this long, even if no write comes.
+constexpr std::size_t kTouchFlushCount = 512;
+constexpr std::int64_t kTouchFlushMs = 5000;
+// How often a read checks that the database file is still the one at its path.
+constexpr std::int64_t kPathCheckMs = 1000;
+constexpr int kQuarantineKeep = 3;
 
 std::uint64_t Charge(std::size_t key_size, std::size_t value_size) {
-  return 2 * std::uint64_t{key_size} + value_size + kHeaderBytes + 8 + kEntryOverhead;
+  return std::uint64_t{key_size} + value_size + kEntryOverhead;
 }
 
-std::uint64_t MapSizeFor(std::uint64_t max_bytes) {
-  constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
-  const std::uint64_t limit = std::uint64_t{1} << 46;  // 64 TiB of address space
-  std::uint64_t size = max_bytes > (limit - kMapSlack) / 2 ? limit : 2 * max_bytes + kMapSlack;
-  return (size + kMiB - 1) / kMiB * kMiB;
+bool IsDamage(int rc) {
+  const int primary = rc & 0xff;
+  return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
 }
 
-void PutLe64(char* out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(v >> (8 * i));
+std::string Errno(std::string_view what, const std::string& path) {
+  return "disk store: " + std::string(what) + " " + path + ": " + std::strerror(errno);
 }
-std::uint64_t GetLe64(const char* in) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<unsigned char>(in[i])} << (8 * i);
-  return v;
-}
-void PutBe64(char* out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(v >> (56 - 8 * i));
-}
-std::uint64_t GetBe64(const char* in) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = v << 8 | static_cast<unsigned char>(in[i]);
-  return v;
-}
-
-MDB_val Val(std::string_view s) {
-  return MDB_val{s.size(), const_cast<char*>(s.data())};  // LMDB does not write through it
-}
-std::string_view View(const MDB_val& v) {
-  return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
-}
-
-Status LmdbStatus(std::string_view what, int rc) {
-  return Status::IOError("disk store: " + std::string(what) + ": " + mdb_strerror(rc));
-}
-
-struct Header {
-  std::int64_t expires = 0;
-  std::uint64_t seq = 0;
-};
-bool ParseHeader(const MDB_val& v, Header* h) {
-  if (v.mv_size < kHeaderBytes) return false;
-  const char* p = static_cast<const char*>(v.mv_data);
-  h->expires = static_cast<std::int64_t>(GetLe64(p));
-  h->seq = GetLe64(p + 8);
-  return true;
-}
-
-struct EnvCloser {
-  void operator()(MDB_env* env) const { mdb_env_close(env); }
-};
-struct TxnAborter {
-  void operator()(MDB_txn* txn) const { mdb_txn_abort(txn); }
-};
-struct CursorCloser {
-  void operator()(MDB_cursor* cursor) const { mdb_cursor_close(cursor); }
-};
-using EnvPtr = std::unique_ptr<MDB_env, EnvCloser>;
-using TxnPtr = std::unique_ptr<MDB_txn, TxnAborter>;
-using CursorPtr = std::unique_ptr<MDB_cursor, CursorCloser>;
 
 // Creates `path` and missing parents with mode 0700; an existing final
 // directory must be ours and closed to others, since whoever can write there
@@ -130,16 +114,16 @@ Status PrepareDirectory(const std::string& path) {
   for (std::size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
     const std::string prefix = path.substr(0, slash);
     if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
-      return Status::IOError("disk store: cannot create directory " + prefix + ": " +
-                             std::strerror(errno));
+      return Status::IOError(Errno("cannot create directory", prefix));
     }
     if (slash == std::string::npos) break;
   }
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return Status::IOError("disk store: cannot stat " + path + ": " + std::strerror(errno));
+  if (::stat(path.c_str(), &st) != 0) return Status::IOError(Errno("cannot stat", path));
+  if (!S_ISDIR(st.st_mode)) {
+    return Status::IOError("disk store: " + path +
+                           " is not a directory; remove it or choose another path");
   }
-  if (!S_ISDIR(st.st_mode)) return Status::IOError("disk store: " + path + " is not a directory");
   if (st.st_uid != ::geteuid()) {
     return Status::IOError("disk store: " + path + " belongs to another user (uid " +
                            std::to_string(st.st_uid) + ")");
@@ -150,415 +134,280 @@ Status PrepareDirectory(const std::string& path) {
   return Status::Ok();
 }
 
-// One LMDB environment. LMDB forbids opening an environment twice in one
-// process (closing either copy would drop the other's fcntl locks), so every
-// DiskStore of a directory shares one Env through the registry below.
-class Env {
+struct FileId {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  bool operator==(const FileId&) const = default;
+};
+
+bool IdOf(const std::string& path, FileId* id) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return false;
+  *id = FileId{st.st_dev, st.st_ino};
+  return true;
+}
+
+struct StmtFinalizer {
+  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+
+// Resets a statement (and clears its bindings) when the scope ends, so that it
+// holds no read snapshot between calls.
+class Use {
  public:
-  ~Env() {
-    if (::getpid() != pid_) {
-      // A forked child inherited this object. Closing would release the
-      // parent's reader slots in the shared lock file, so leave it all be.
-      for (TxnPtr& txn : idle_readers_) static_cast<void>(txn.release());
-      static_cast<void>(env_.release());
-      return;
-    }
-    idle_readers_.clear();  // before the environment closes
+  explicit Use(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~Use() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
   }
+  Use(const Use&) = delete;
+  Use& operator=(const Use&) = delete;
+  sqlite3_stmt* operator->() const { return stmt_; }
+  sqlite3_stmt* get() const { return stmt_; }
 
-  struct Passkey {
-   private:
-    friend class Env;
-    Passkey() = default;
-  };
-  explicit Env(Passkey) : pid_(::getpid()) {}
+ private:
+  sqlite3_stmt* stmt_;
+};
 
-  static Status Open(const DiskStoreOptions& options, std::shared_ptr<Env>* out);
+void BindBlob(sqlite3_stmt* stmt, int index, std::string_view bytes) {
+  // SQLITE_STATIC: the caller's bytes outlive the statement's use.
+  sqlite3_bind_blob64(stmt, index, bytes.empty() ? "" : bytes.data(), bytes.size(), SQLITE_STATIC);
+}
 
-  MDB_env* env() const { return env_.get(); }
-  MDB_dbi data = 0, order = 0, expiry = 0, meta = 0;
+std::string_view ColumnBlob(sqlite3_stmt* stmt, int column) {
+  const void* data = sqlite3_column_blob(stmt, column);
+  const int size = sqlite3_column_bytes(stmt, column);
+  return data == nullptr
+             ? std::string_view()
+             : std::string_view(static_cast<const char*>(data), static_cast<std::size_t>(size));
+}
 
-  // Every transaction holds this shared; adopting a map grown by another
-  // process (MDB_MAP_RESIZED) needs it exclusive, as no transaction of this
-  // process may be active then.
-  std::shared_mutex& resize_mutex() { return resize_mu_; }
-
-  // A read-only transaction, renewed from the pool when possible.
-  int BeginRead(TxnPtr* txn) {
-    {
-      std::lock_guard lock(pool_mu_);
-      if (!idle_readers_.empty()) {
-        *txn = std::move(idle_readers_.back());
-        idle_readers_.pop_back();
-      }
-    }
-    if (*txn) {
-      const int rc = mdb_txn_renew(txn->get());
-      if (rc != 0) txn->reset();
+// sqlite3_exec, retried while the database is busy. Switching a new database
+// to WAL needs an exclusive lock that SQLite does not wait for through the
+// busy handler, so processes opening a new store at once must take turns.
+int ExecRetrying(sqlite3* db, const char* sql, int (*row)(void*, int, char**, char**) = nullptr,
+                 void* row_arg = nullptr) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  for (int attempt = 0;; ++attempt) {
+    const int rc = sqlite3_exec(db, sql, row, row_arg, nullptr);
+    const int primary = rc & 0xff;
+    if ((primary != SQLITE_BUSY && primary != SQLITE_LOCKED) ||
+        std::chrono::steady_clock::now() >= deadline) {
       return rc;
     }
-    MDB_txn* raw = nullptr;
-    const int rc = mdb_txn_begin(env_.get(), nullptr, MDB_RDONLY, &raw);
-    txn->reset(raw);
-    return rc;
+    if (sqlite3_get_autocommit(db) == 0) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_sleep(std::min(1 + attempt, 20));
   }
-  void EndRead(TxnPtr txn) {
-    mdb_txn_reset(txn.get());
-    std::lock_guard lock(pool_mu_);
-    if (idle_readers_.size() < kReaderPoolMax) idle_readers_.push_back(std::move(txn));
+}
+
+// One connection with its prepared statements. Used by one thread at a time.
+class Connection {
+ public:
+  enum Statement {
+    kSelect,    // value, expires, checksum, atime by key
+    kInsert,    // key, value, expires, atime, checksum
+    kDelete,    // by key, RETURNING the charged size
+    kSweep,     // expired rows (at most ?2) as of ?1, RETURNING sizes
+    kEvict,     // the least recently used row, RETURNING its size
+    kTouch,     // atime = ?2 where key = ?1 and atime < ?2
+    kReadMeta,  // value by name
+    kAddMeta,   // value += ?2 by name (clamped at 0)
+    kBegin,     // BEGIN IMMEDIATE
+    kCommit,
+    kRollback,
+    kStatementCount
+  };
+
+  ~Connection() {
+    for (StmtPtr& s : stmts_) s.reset();  // before the database closes
+    if (db_ != nullptr) sqlite3_close_v2(db_);
   }
-  // Called with resize_mutex() held exclusively.
-  int AdoptMapSize(std::uint64_t at_least) {
-    {
-      std::lock_guard lock(pool_mu_);
-      idle_readers_.clear();
-    }
-    MDB_envinfo info{};
-    mdb_env_info(env_.get(), &info);
-    // 0 adopts the size another process set; a larger value grows the map.
-    return mdb_env_set_mapsize(env_.get(), at_least > info.me_mapsize ? at_least : 0);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Opens (creating if needed) the database at `file`. *damaged: the failure
+  // is a malformed file, to be quarantined.
+  static Status Open(const std::string& file, int synchronous, std::unique_ptr<Connection>* out,
+                     bool* damaged);
+
+  sqlite3* db() const { return db_; }
+  sqlite3_stmt* stmt(Statement s) const { return stmts_[s].get(); }
+  const FileId& file_id() const { return file_id_; }
+  std::uint64_t epoch = 0;  // the pool's epoch it was opened in
+
+  // Runs a statement that returns no rows; SQLite's result code.
+  int Exec(Statement s) {
+    Use use(stmt(s));
+    const int rc = sqlite3_step(use.get());
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+  }
+
+  std::string Error(int rc) const {
+    std::string text = sqlite3_errstr(rc);
+    const char* detail = sqlite3_errmsg(db_);
+    if (detail != nullptr && text != detail) text += std::string(" (") + detail + ")";
+    return text;
   }
 
  private:
-  EnvPtr env_;
-  pid_t pid_;
-  std::shared_mutex resize_mu_;
-  std::mutex pool_mu_;
-  std::vector<TxnPtr> idle_readers_;
+  Connection() = default;
+
+  sqlite3* db_ = nullptr;
+  FileId file_id_;
+  StmtPtr stmts_[kStatementCount];
 };
 
-struct Registry {
-  std::mutex mu;
-  std::map<std::pair<dev_t, ino_t>, std::pair<pid_t, std::weak_ptr<Env>>> envs;
-};
-// Process-wide by necessity: the LMDB rule above is per process.
-Registry& TheRegistry() {
-  static Registry registry;
-  return registry;
-}
-
-Status Env::Open(const DiskStoreOptions& options, std::shared_ptr<Env>* out) {
-  if (Status s = PrepareDirectory(options.path); !s.ok()) return s;
-  struct stat st {};
-  if (::stat(options.path.c_str(), &st) != 0) {
-    return Status::IOError("disk store: cannot stat " + options.path + ": " + std::strerror(errno));
-  }
-  const std::uint64_t map_size =
-      options.map_size != 0 ? options.map_size : MapSizeFor(options.max_bytes);
-  Registry& registry = TheRegistry();
-  std::lock_guard registry_lock(registry.mu);
-  const auto id = std::make_pair(st.st_dev, st.st_ino);
-  if (auto found = registry.envs.find(id); found != registry.envs.end()) {
-    if (found->second.first == ::getpid()) {
-      if (std::shared_ptr<Env> existing = found->second.second.lock()) {
-        MDB_envinfo info{};
-        mdb_env_info(existing->env(), &info);
-        if (map_size > info.me_mapsize) {
-          std::unique_lock resize(existing->resize_mutex());
-          if (int rc = existing->AdoptMapSize(map_size); rc != 0) {
-            return LmdbStatus("growing the map", rc);
-          }
-        }
-        *out = std::move(existing);
-        return Status::Ok();
-      }
-    }
-    registry.envs.erase(found);
-  }
-
-  auto env = std::make_unique<Env>(Passkey());
-  MDB_env* raw = nullptr;
-  if (int rc = mdb_env_create(&raw); rc != 0) return LmdbStatus("mdb_env_create", rc);
-  env->env_.reset(raw);
-  mdb_env_set_maxdbs(raw, 4);
-  mdb_env_set_maxreaders(raw, kMaxReaders);
-  if (int rc = mdb_env_set_mapsize(raw, map_size); rc != 0) {
-    return LmdbStatus("mdb_env_set_mapsize", rc);
-  }
-  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
-  if (options.sync == DiskStoreOptions::Sync::kMeta) flags |= MDB_NOMETASYNC;
-  if (options.sync == DiskStoreOptions::Sync::kNone) flags |= MDB_NOSYNC;
-  if (int rc = mdb_env_open(raw, options.path.c_str(), flags, 0600); rc != 0) {
-    return LmdbStatus("opening " + options.path, rc);
-  }
-  int dead = 0;
-  mdb_reader_check(raw, &dead);  // slots of processes that were killed
-
-  MDB_txn* txn_raw = nullptr;
-  if (int rc = mdb_txn_begin(raw, nullptr, 0, &txn_raw); rc != 0) {
-    return LmdbStatus("mdb_txn_begin", rc);
-  }
-  TxnPtr txn(txn_raw);
-  struct Named {
-    const char* name;
-    MDB_dbi* dbi;
+Status Connection::Open(const std::string& file, int synchronous, std::unique_ptr<Connection>* out,
+                        bool* damaged) {
+  *damaged = false;
+  std::unique_ptr<Connection> c(new Connection());
+  const int open_rc = sqlite3_open_v2(
+      file.c_str(), &c->db_,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE,
+      nullptr);
+  auto fail = [&](std::string_view what, int rc) {
+    *damaged = IsDamage(rc) || rc == SQLITE_CANTOPEN;
+    return Status::IOError("disk store: " + std::string(what) + " " + file + ": " +
+                           (c->db_ != nullptr ? c->Error(rc) : std::string(sqlite3_errstr(rc))));
   };
-  for (Named named : {Named{"data", &env->data}, Named{"order", &env->order},
-                      Named{"expiry", &env->expiry}, Named{"meta", &env->meta}}) {
-    if (int rc = mdb_dbi_open(txn.get(), named.name, MDB_CREATE, named.dbi); rc != 0) {
-      return LmdbStatus(std::string("opening database ") + named.name, rc);
+  if (open_rc != SQLITE_OK) return fail("opening", open_rc);
+  ::chmod(file.c_str(), 0600);
+  IdOf(file, &c->file_id_);
+  sqlite3_extended_result_codes(c->db_, 1);
+  sqlite3_busy_timeout(c->db_, kBusyTimeoutMs);
+
+  // mmap_size=0: reads through pread only, so a file truncated by someone
+  // else cannot SIGBUS us. cell_size_check: finer detection of damaged pages.
+  // trusted_schema=OFF: a planted schema cannot run functions.
+  const std::string setup = std::string(
+                                "PRAGMA mmap_size=0;"
+                                "PRAGMA cell_size_check=ON;"
+                                "PRAGMA trusted_schema=OFF;"
+                                "PRAGMA journal_mode=WAL;"
+                                "PRAGMA synchronous=") +
+                            std::to_string(synchronous) + ";";
+  if (int rc = ExecRetrying(c->db_, setup.c_str()); rc != SQLITE_OK) {
+    return fail("setting up", rc);
+  }
+  // The schema, created by the first connection ever (IMMEDIATE: two
+  // processes creating it at once take turns).
+  const char* schema =
+      "BEGIN IMMEDIATE;"
+      "CREATE TABLE IF NOT EXISTS entries("
+      "  id INTEGER PRIMARY KEY,"
+      "  key BLOB NOT NULL UNIQUE,"
+      "  value BLOB NOT NULL,"
+      "  expires INTEGER NOT NULL,"
+      "  atime INTEGER NOT NULL,"
+      "  checksum INTEGER NOT NULL);"
+      "CREATE INDEX IF NOT EXISTS entries_by_atime ON entries(atime);"
+      "CREATE INDEX IF NOT EXISTS entries_by_expiry ON entries(expires) WHERE expires != 0;"
+      "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+      "INSERT OR IGNORE INTO meta VALUES('bytes', 0), ('entries', 0);"
+      "COMMIT;";
+  long long app_id = 0;
+  int rc = ExecRetrying(
+      c->db_, "PRAGMA application_id",
+      [](void* app_id_out, int columns, char** values, char**) {
+        if (columns == 1 && values[0] != nullptr)
+          *static_cast<long long*>(app_id_out) = std::atoll(values[0]);
+        return 0;
+      },
+      &app_id);
+  if (rc != SQLITE_OK) return fail("reading", rc);
+  if (app_id != kApplicationId) {
+    if (app_id != 0) {
+      *damaged = true;
+      return Status::IOError("disk store: " + file + " is not a memokey store (application_id " +
+                             std::to_string(app_id) + ")");
+    }
+    const std::string stamp = "PRAGMA application_id=" + std::to_string(kApplicationId) + ";";
+    if (rc = ExecRetrying(c->db_, stamp.c_str()); rc != SQLITE_OK) {
+      return fail("creating", rc);
     }
   }
-  MDB_val layout_key = Val("layout");
-  MDB_val layout{};
-  int rc = mdb_get(txn.get(), env->meta, &layout_key, &layout);
-  if (rc == MDB_NOTFOUND) {
-    layout = Val(kLayout);
-    rc = mdb_put(txn.get(), env->meta, &layout_key, &layout, 0);
-  } else if (rc == 0 && View(layout) != kLayout) {
-    return Status::IOError("disk store: " + options.path + " holds layout '" +
-                           std::string(View(layout)) + "', expected '" + std::string(kLayout) +
-                           "'");
+  if (rc = ExecRetrying(c->db_, schema); rc != SQLITE_OK) {
+    sqlite3_exec(c->db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    // A table of ours with other columns is a layout we cannot read: damage.
+    *damaged = IsDamage(rc) || (rc & 0xff) == SQLITE_ERROR;
+    return fail("creating the tables of", rc);
   }
-  if (rc != 0) return LmdbStatus("reading the layout", rc);
-  if (rc = mdb_txn_commit(txn.release()); rc != 0) return LmdbStatus("mdb_txn_commit", rc);
 
-  // Closing must happen under the registry lock, or a concurrent Open of the
-  // same directory could open a second MDB_env while this one is closing.
-  std::shared_ptr<Env> shared(env.release(), [](Env* e) {
-    std::lock_guard lock(TheRegistry().mu);
-    std::default_delete<Env>()(e);
-  });
-  registry.envs[id] = {::getpid(), shared};
-  *out = std::move(shared);
+  static constexpr const char* kSql[kStatementCount] = {
+      "SELECT value, expires, checksum, atime FROM entries WHERE key = ?1",
+      "INSERT INTO entries(key, value, expires, atime, checksum) VALUES(?1, ?2, ?3, ?4, ?5)",
+      "DELETE FROM entries WHERE key = ?1 RETURNING length(key) + length(value)",
+      "DELETE FROM entries WHERE id IN (SELECT id FROM entries WHERE expires != 0 AND "
+      "expires <= ?1 ORDER BY expires LIMIT ?2) RETURNING length(key) + length(value)",
+      "DELETE FROM entries WHERE id IN (SELECT id FROM entries ORDER BY atime, id LIMIT 1) "
+      "RETURNING length(key) + length(value)",
+      "UPDATE entries SET atime = ?2 WHERE key = ?1 AND atime < ?2",
+      "SELECT value FROM meta WHERE name = ?1",
+      "UPDATE meta SET value = max(0, value + ?2) WHERE name = ?1",
+      "BEGIN IMMEDIATE",
+      "COMMIT",
+      "ROLLBACK",
+  };
+  for (int i = 0; i < kStatementCount; ++i) {
+    sqlite3_stmt* raw = nullptr;
+    rc = sqlite3_prepare_v3(c->db_, kSql[i], -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    c->stmts_[i].reset(raw);
+    if (rc != SQLITE_OK) {
+      *damaged = IsDamage(rc) || (rc & 0xff) == SQLITE_ERROR;
+      return fail("preparing statements on", rc);
+    }
+  }
+  *out = std::move(c);
   return Status::Ok();
 }
 
-// Shared-locks the environment and holds a read transaction.
-class ReadTxn {
- public:
-  explicit ReadTxn(Env& env) : env_(env), lock_(env.resize_mutex()) {
-    rc_ = env_.BeginRead(&txn_);
-    if (rc_ == MDB_MAP_RESIZED) {
-      lock_.unlock();
-      {
-        std::unique_lock resize(env_.resize_mutex());
-        rc_ = env_.AdoptMapSize(0);
-      }
-      lock_.lock();
-      if (rc_ == 0) rc_ = env_.BeginRead(&txn_);
-    }
-  }
-  ~ReadTxn() {
-    if (txn_) env_.EndRead(std::move(txn_));
-  }
-  ReadTxn(const ReadTxn&) = delete;
-  ReadTxn& operator=(const ReadTxn&) = delete;
+class DiskStore;
 
-  int rc() const { return rc_; }
-  MDB_txn* get() const { return txn_.get(); }
-
- private:
-  Env& env_;
-  std::shared_lock<std::shared_mutex> lock_;
-  TxnPtr txn_;
-  int rc_ = 0;
+// Every open disk store, for the fork handler (see the top of the file).
+// Process-wide by necessity: pthread_atfork handlers take no argument.
+struct ForkRegistry {
+  std::mutex mu;
+  std::set<DiskStore*> stores;
 };
-
-// Write-side operations on memokey's layout, inside one write transaction.
-// They return LMDB codes (0 = success) so that MDB_MAP_FULL can be told apart.
-class Writer {
- public:
-  Writer(Env& env, MDB_txn* txn) : env_(env), txn_(txn) {}
-
-  struct Counts {
-    std::uint64_t evicted = 0;
-    std::uint64_t expired = 0;
-  };
-
-  int ReadTotal(std::uint64_t* total) const {
-    MDB_val k = Val("bytes");
-    MDB_val v{};
-    const int rc = mdb_get(txn_, env_.meta, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-      *total = 0;
-      return 0;
-    }
-    if (rc != 0) return rc;
-    if (v.mv_size != 8) return MDB_CORRUPTED;
-    *total = GetLe64(static_cast<const char*>(v.mv_data));
-    return 0;
-  }
-
-  int WriteTotal(std::uint64_t total) const {
-    char buf[8];
-    PutLe64(buf, total);
-    MDB_val k = Val("bytes");
-    MDB_val v = Val(std::string_view(buf, sizeof buf));
-    return mdb_put(txn_, env_.meta, &k, &v, 0);
-  }
-
-  // Removes `key` (if present) with its order and expiry records.
-  int Remove(std::string_view key, std::uint64_t* total) const {
-    MDB_val k = Val(key);
-    MDB_val v{};
-    const int rc = mdb_get(txn_, env_.data, &k, &v);
-    if (rc == MDB_NOTFOUND) return 0;
-    if (rc != 0) return rc;
-    return RemoveEntry(key, v, total);
-  }
-
-  // Removes expired entries, oldest expiry first, at most `limit`.
-  int SweepExpired(std::int64_t now, int limit, std::uint64_t* total, Counts* counts) const {
-    std::string index_key, data_key;
-    for (int i = 0; i < limit; ++i) {
-      int rc = First(env_.expiry, &index_key, &data_key);
-      if (rc == MDB_NOTFOUND) return 0;
-      if (rc != 0) return rc;
-      if (index_key.size() != 16 || static_cast<std::int64_t>(GetBe64(index_key.data())) > now) {
-        return 0;
-      }
-      if (rc = RemoveVia(env_.expiry, index_key, data_key, total); rc != 0) return rc;
-      ++counts->expired;
-    }
-    return 0;
-  }
-
-  // Evicts the oldest writes until *total <= target.
-  int EvictTo(std::uint64_t target, std::uint64_t* total, Counts* counts) const {
-    std::string index_key, data_key;
-    while (*total > target) {
-      int rc = First(env_.order, &index_key, &data_key);
-      if (rc == MDB_NOTFOUND) {
-        *total = 0;  // nothing left: the accounting can only be zero
-        return 0;
-      }
-      if (rc != 0) return rc;
-      if (rc = RemoveVia(env_.order, index_key, data_key, total); rc != 0) return rc;
-      ++counts->evicted;
-    }
-    return 0;
-  }
-
-  // Inserts a new entry (the key must be absent) with the next sequence number.
-  int Insert(std::string_view key, std::string_view value, std::int64_t expires) const {
-    std::uint64_t seq = 1;
-    {
-      MDB_cursor* raw = nullptr;
-      if (int rc = mdb_cursor_open(txn_, env_.order, &raw); rc != 0) return rc;
-      CursorPtr cursor(raw);
-      MDB_val lk{}, lv{};
-      const int rc = mdb_cursor_get(cursor.get(), &lk, &lv, MDB_LAST);
-      if (rc == 0 && lk.mv_size == 8) seq = GetBe64(static_cast<const char*>(lk.mv_data)) + 1;
-      if (rc != 0 && rc != MDB_NOTFOUND) return rc;
-    }
-    MDB_val k = Val(key);
-    // MDB_RESERVE: the value is copied once, straight into the map.
-    MDB_val reserved{kHeaderBytes + value.size(), nullptr};
-    if (int rc = mdb_put(txn_, env_.data, &k, &reserved, MDB_RESERVE); rc != 0) return rc;
-    char* out = static_cast<char*>(reserved.mv_data);
-    PutLe64(out, static_cast<std::uint64_t>(expires));
-    PutLe64(out + 8, seq);
-    if (!value.empty()) std::memcpy(out + kHeaderBytes, value.data(), value.size());
-    char seq_be[8];
-    PutBe64(seq_be, seq);
-    MDB_val sk = Val(std::string_view(seq_be, 8));
-    if (int rc = mdb_put(txn_, env_.order, &sk, &k, 0); rc != 0) return rc;
-    if (expires != 0) {
-      char ek_buf[16];
-      PutBe64(ek_buf, static_cast<std::uint64_t>(expires));
-      PutBe64(ek_buf + 8, seq);
-      MDB_val ek = Val(std::string_view(ek_buf, 16));
-      if (int rc = mdb_put(txn_, env_.expiry, &ek, &k, 0); rc != 0) return rc;
-    }
-    return 0;
-  }
-
- private:
-  // Removes `key`, whose data record is `v`, with its order and expiry records.
-  // `key` must not point into the map (callers pass their own copies).
-  int RemoveEntry(std::string_view key, const MDB_val& v, std::uint64_t* total) const {
-    Header header;
-    const bool parsed = ParseHeader(v, &header);  // before any change moves `v`
-    const std::uint64_t charge =
-        Charge(key.size(), v.mv_size >= kHeaderBytes ? v.mv_size - kHeaderBytes : 0);
-    if (parsed) {
-      char seq[8];
-      PutBe64(seq, header.seq);
-      MDB_val sk = Val(std::string_view(seq, 8));
-      if (int rc = mdb_del(txn_, env_.order, &sk, nullptr); rc != 0 && rc != MDB_NOTFOUND) {
-        return rc;
-      }
-      if (header.expires != 0) {
-        char ek_buf[16];
-        PutBe64(ek_buf, static_cast<std::uint64_t>(header.expires));
-        PutBe64(ek_buf + 8, header.seq);
-        MDB_val ek = Val(std::string_view(ek_buf, 16));
-        if (int rc = mdb_del(txn_, env_.expiry, &ek, nullptr); rc != 0 && rc != MDB_NOTFOUND) {
-          return rc;
-        }
-      }
-    }
-    MDB_val k = Val(key);
-    if (int rc = mdb_del(txn_, env_.data, &k, nullptr); rc != 0 && rc != MDB_NOTFOUND) return rc;
-    *total = *total > charge ? *total - charge : 0;
-    return 0;
-  }
-
-  // The first record of index `dbi`: its key, and its value (a data key).
-  int First(MDB_dbi dbi, std::string* index_key, std::string* data_key) const {
-    MDB_cursor* raw = nullptr;
-    if (int rc = mdb_cursor_open(txn_, dbi, &raw); rc != 0) return rc;
-    CursorPtr cursor(raw);
-    MDB_val k{}, v{};
-    if (int rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST); rc != 0) return rc;
-    index_key->assign(View(k));
-    data_key->assign(View(v));
-    return 0;
-  }
-
-  // Removes the entry that `index_key` in index `dbi` points to.
-  int RemoveVia(MDB_dbi dbi, const std::string& index_key, const std::string& data_key,
-                std::uint64_t* total) const {
-    MDB_val k = Val(data_key);
-    MDB_val v{};
-    const int rc = mdb_get(txn_, env_.data, &k, &v);
-    if (rc == 0) return RemoveEntry(data_key, v, total);
-    if (rc != MDB_NOTFOUND) return rc;
-    MDB_val ik = Val(index_key);  // a dangling index record: drop it
-    return mdb_del(txn_, dbi, &ik, nullptr);
-  }
-
-  Env& env_;
-  MDB_txn* txn_;
-};
-
-// Runs fn(Writer&) in a write transaction of `env`, committing when it
-// returns 0.
-template <typename Fn>
-int WithWriteTxn(Env& env, Fn&& fn) {
-  std::shared_lock lock(env.resize_mutex());
-  MDB_txn* raw = nullptr;
-  int rc = mdb_txn_begin(env.env(), nullptr, 0, &raw);
-  if (rc == MDB_MAP_RESIZED) {
-    lock.unlock();
-    {
-      std::unique_lock resize(env.resize_mutex());
-      rc = env.AdoptMapSize(0);
-    }
-    lock.lock();
-    if (rc == 0) rc = mdb_txn_begin(env.env(), nullptr, 0, &raw);
-  }
-  if (rc != 0) return rc;
-  TxnPtr txn(raw);
-  Writer writer(env, txn.get());
-  if (rc = fn(writer); rc != 0) return rc;  // aborted by TxnPtr
-  return mdb_txn_commit(txn.release());
+ForkRegistry& TheForkRegistry() {
+  static ForkRegistry registry;
+  return registry;
 }
+void RegisterForFork(DiskStore* store);
+void UnregisterForFork(DiskStore* store);
 
 class DiskStore final : public Store {
  public:
-  DiskStore(std::shared_ptr<Env> env, const DiskStoreOptions& options)
-      : options_(options),
-        leases_(options.path + "/leases"),
-        generation_(store_internal::ForkGeneration()) {
-    current_.store(env.get(), std::memory_order_release);
-    owners_.push_back(std::move(env));
+  explicit DiskStore(const DiskStoreOptions& options)
+      : options_(options), file_(options.path + "/" + kDbName), leases_(options.path + "/leases") {
     describe_ = "disk://" + store_internal::PercentEncode(options.path) +
                 "?max_bytes=" + std::to_string(options.max_bytes);
     if (options.sync == DiskStoreOptions::Sync::kFull) describe_ += "&sync=full";
     if (options.sync == DiskStoreOptions::Sync::kNone) describe_ += "&sync=none";
-    if (options.map_size != 0) describe_ += "&map_size=" + std::to_string(options.map_size);
+    RegisterForFork(this);
+  }
+
+  ~DiskStore() override {
+    UnregisterForFork(this);
+    std::unique_ptr<Connection> c;
+    if (Acquire(&c).ok()) {
+      FlushTouches(*c);
+      Release(std::move(c));
+    }
+  }
+
+  // Opens the first connection, so that OpenStore reports a directory it
+  // cannot use; a damaged database is quarantined here already.
+  Status Init() {
+    // The files of the LMDB engine this store replaced (layout memokey-disk-1):
+    // a cache's old content, only taking space now.
+    for (const char* old : {"/data.mdb", "/lock.mdb"}) ::unlink((options_.path + old).c_str());
+    std::unique_ptr<Connection> c;
+    if (Status s = Acquire(&c); !s.ok()) return s;
+    Release(std::move(c));
+    return Status::Ok();
   }
 
   Status Get(std::string_view key, std::string* value) override {
@@ -570,92 +419,106 @@ class DiskStore final : public Store {
                     std::chrono::milliseconds* ttl_left) override {
     if (Status s = CheckKey(key); !s.ok()) return s;
     *ttl_left = std::chrono::milliseconds{0};
-    Status open;
-    Env* env = CurrentEnv(&open);
-    if (env == nullptr) return Failed(std::move(open), true);
-    ReadTxn txn(*env);
-    if (txn.rc() != 0) return Failed(LmdbStatus("reading", txn.rc()), true);
-    MDB_val k = Val(key);
-    MDB_val v{};
-    const int rc = mdb_get(txn.get(), env->data, &k, &v);
-    if (rc == MDB_NOTFOUND) {
+    const std::int64_t now = WallMs();
+    CheckPathNow(now);
+    std::unique_ptr<Connection> c;
+    std::string repaired;
+    if (Status s = Acquire(&c, &repaired); !s.ok()) return Missed(s);
+    if (!repaired.empty()) {  // the database was just replaced: an empty one
+      Release(std::move(c));
       Counters::Add(counters_.misses);
-      return Status::NotFound();
+      return Status::NotFound(repaired);
     }
-    if (rc != 0) return Failed(LmdbStatus("reading", rc), true);
-    Header header;
-    if (!ParseHeader(v, &header)) return Failed(LmdbStatus("reading", MDB_CORRUPTED), true);
-    if (header.expires != 0) {
-      const std::int64_t now = WallMs();
-      if (header.expires <= now) {
-        Counters::Add(counters_.misses);
-        return Status::NotFound();
+    bool hit = false, damaged = false;
+    std::int64_t atime = 0;
+    int rc;
+    {
+      Use select(c->stmt(Connection::kSelect));
+      BindBlob(select.get(), 1, key);
+      rc = sqlite3_step(select.get());
+      if (rc == SQLITE_ROW) {
+        const std::string_view stored = ColumnBlob(select.get(), 0);
+        const std::int64_t expires = sqlite3_column_int64(select.get(), 1);
+        const auto checksum = static_cast<std::uint64_t>(sqlite3_column_int64(select.get(), 2));
+        atime = sqlite3_column_int64(select.get(), 3);
+        if (EntryChecksum(key, stored, expires) != checksum) {
+          damaged = true;
+        } else if (expires == 0 || expires > now) {
+          value->assign(stored);
+          if (expires != 0) *ttl_left = std::chrono::milliseconds(expires - now);
+          hit = true;
+        }
+        rc = SQLITE_OK;
+      } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
       }
-      *ttl_left = std::chrono::milliseconds(header.expires - now);
     }
-    value->assign(static_cast<const char*>(v.mv_data) + kHeaderBytes, v.mv_size - kHeaderBytes);
-    Counters::Add(counters_.hits);
-    return Status::Ok();
+    if (rc != SQLITE_OK) return Missed(Failure(std::move(c), "reading", rc));
+    if (damaged) {
+      DropDamaged(*c, key);
+      Release(std::move(c));
+      Counters::Add(counters_.misses);
+      return Status::NotFound("disk store: " + file_ +
+                              ": a damaged entry (checksum mismatch) was dropped; it is "
+                              "recomputed, nothing to do unless this recurs (then check the disk)");
+    }
+    if (hit && atime < now) Touch(*c, key, now);
+    Release(std::move(c));
+    Counters::Add(hit ? counters_.hits : counters_.misses);
+    return hit ? Status::Ok() : Status::NotFound();
   }
 
   Status Put(std::string_view key, std::string_view value, std::chrono::milliseconds ttl) override {
     if (Status s = CheckKey(key); !s.ok()) return s;
     if (Status s = CheckTtl(ttl); !s.ok()) return s;
-    Status open;
-    Env* env = CurrentEnv(&open);
-    if (env == nullptr) return Failed(std::move(open), false);
-    const std::uint64_t max_bytes = options_.max_bytes;
-    const std::uint64_t charge = Charge(key.size(), value.size());
     const std::int64_t now = WallMs();
+    CheckPath();
     const std::int64_t expires = store_internal::ExpiryFrom(now, ttl);
-    const bool admit = charge <= max_bytes;
-    int rc = 0;
-    for (int attempt = 0; attempt < kPutAttempts; ++attempt) {
-      Writer::Counts counts;
-      rc = WithWriteTxn(*env, [&](Writer& w) {
-        std::uint64_t total = 0;
-        if (int r = w.ReadTotal(&total); r != 0) return r;
-        if (int r = w.Remove(key, &total); r != 0) return r;
-        if (int r = w.SweepExpired(now, kSweepPerPut, &total, &counts); r != 0) return r;
-        if (admit) {
-          // Room first: pages freed in this transaction are reusable only by
-          // later ones, which the 2x map size allows for.
-          if (int r = w.EvictTo(max_bytes - charge, &total, &counts); r != 0) return r;
-          if (int r = w.Insert(key, value, expires); r != 0) return r;
-          total += charge;
+    const std::uint64_t charge = Charge(key.size(), value.size());
+    const bool admit = charge <= options_.max_bytes;
+    const auto checksum = static_cast<std::int64_t>(EntryChecksum(key, value, expires));
+    Status result;
+    // A second attempt only after the first found the database damaged and
+    // replaced it.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      std::unique_ptr<Connection> c;
+      if (Status s = Acquire(&c); !s.ok()) return Fail(s);
+      std::uint64_t evicted = 0, expired = 0;
+      bool too_big = !admit;
+      const int rc = WriteTxn(*c, [&](Connection& w) {
+        if (int r = RemoveKey(w, key); r != SQLITE_OK) return r;
+        std::int64_t total = 0;
+        if (int r = Sweep(w, now, kSweepPerPut, &total, &expired); r != SQLITE_OK) return r;
+        if (!admit) return SQLITE_OK;
+        if (int r = EvictTo(w, options_.max_bytes - charge, &evicted); r != SQLITE_OK) return r;
+        Use insert(w.stmt(Connection::kInsert));
+        BindBlob(insert.get(), 1, key);
+        BindBlob(insert.get(), 2, value);
+        sqlite3_bind_int64(insert.get(), 3, expires);
+        sqlite3_bind_int64(insert.get(), 4, now);
+        sqlite3_bind_int64(insert.get(), 5, checksum);
+        int r = sqlite3_step(insert.get());
+        if (r == SQLITE_TOOBIG) {
+          too_big = true;  // larger than SQLite's blob limit: not admitted
+          return SQLITE_OK;
         }
-        return w.WriteTotal(total);
+        if (r != SQLITE_DONE) return r;
+        return AddMeta(w, static_cast<std::int64_t>(charge), 1);
       });
-      if (rc == 0) {
+      if (rc == SQLITE_OK) {
+        Release(std::move(c));
         Counters::Add(counters_.puts);
-        Counters::Add(counters_.evictions, counts.evicted + (admit ? 0 : 1));
-        Counters::Add(counters_.expired, counts.expired);
+        Counters::Add(counters_.evictions, evicted + (too_big ? 1 : 0));
+        Counters::Add(counters_.expired, expired);
         return Status::Ok();
       }
-      if (rc != MDB_MAP_FULL) break;
-      // The map is full although the accounting allowed the value: free pages
-      // are pinned by readers (dead ones included) or too fragmented for a
-      // large value. Clear dead readers' slots and evict harder (to a half,
-      // a quarter, then nothing of the room left) in a transaction of its own,
-      // so that the pages it frees are reusable by the retry.
-      int dead = 0;
-      mdb_reader_check(env->env(), &dead);
-      const std::uint64_t room = max_bytes > charge ? max_bytes - charge : 0;
-      const std::uint64_t target = attempt + 2 >= kPutAttempts ? 0 : room >> (attempt + 1);
-      Writer::Counts freed;
-      const int evict_rc = WithWriteTxn(*env, [&](Writer& w) {
-        std::uint64_t total = 0;
-        if (int r = w.ReadTotal(&total); r != 0) return r;
-        if (int r = w.EvictTo(target, &total, &freed); r != 0) return r;
-        return w.WriteTotal(total);
-      });
-      if (evict_rc != 0) {
-        rc = evict_rc;
-        break;
-      }
-      Counters::Add(counters_.evictions, freed.evicted);
+      // Damaged (now replaced), or the file was moved or removed under us:
+      // once more on a fresh connection.
+      const bool retry = IsDamage(rc) || rc == SQLITE_READONLY_DBMOVED;
+      result = Failure(std::move(c), "writing", rc);
+      if (!retry) break;
     }
-    return Failed(LmdbStatus("writing", rc), false);
+    return Fail(result);
   }
 
   // Leases are lock files in <path>/leases (leases.h, FileLeases): the OS
@@ -674,97 +537,409 @@ class DiskStore final : public Store {
 
   Status Delete(std::string_view key) override {
     if (Status s = CheckKey(key); !s.ok()) return s;
-    Status open;
-    Env* env = CurrentEnv(&open);
-    if (env == nullptr) return Failed(std::move(open), false);
-    const int rc = WithWriteTxn(*env, [&](Writer& w) {
-      std::uint64_t total = 0;
-      if (int r = w.ReadTotal(&total); r != 0) return r;
-      if (int r = w.Remove(key, &total); r != 0) return r;
-      return w.WriteTotal(total);
-    });
-    if (rc != 0) return Failed(LmdbStatus("deleting", rc), false);
+    CheckPath();
+    std::unique_ptr<Connection> c;
+    if (Status s = Acquire(&c); !s.ok()) return Fail(s);
+    const int rc = WriteTxn(*c, [&](Connection& w) { return RemoveKey(w, key); });
+    if (rc != SQLITE_OK) return Fail(Failure(std::move(c), "deleting", rc));
+    Release(std::move(c));
     Counters::Add(counters_.deletes);
     return Status::Ok();
   }
 
   Status Contains(std::string_view key, bool* present) override {
-    if (Status s = CheckKey(key); !s.ok()) return s;
     *present = false;
-    Status open;
-    Env* env = CurrentEnv(&open);
-    if (env == nullptr) return Failed(std::move(open), false);
-    ReadTxn txn(*env);
-    if (txn.rc() != 0) return Failed(LmdbStatus("reading", txn.rc()), false);
-    MDB_val k = Val(key);
-    MDB_val v{};
-    const int rc = mdb_get(txn.get(), env->data, &k, &v);
-    if (rc == MDB_NOTFOUND) return Status::Ok();
-    if (rc != 0) return Failed(LmdbStatus("reading", rc), false);
-    Header header;
-    *present = ParseHeader(v, &header) && (header.expires == 0 || header.expires > WallMs());
-    return Status::Ok();
+    std::string value;
+    std::chrono::milliseconds ttl_left;
+    // Verified like a read: an entry that could not be served is not present.
+    const Status s = GetWithTtl(key, &value, &ttl_left);
+    if (s.ok()) {
+      *present = true;
+      return s;
+    }
+    return s.IsNotFound() ? Status::Ok() : s;
   }
 
   StoreStats Stats() const override {
     StoreStats stats = counters_.Snapshot();
-    Env* env = current_.load(std::memory_order_acquire);
-    if (generation_.load(std::memory_order_acquire) != store_internal::ForkGeneration()) {
-      return stats;  // the parent's environment: not ours to read after a fork
+    auto* self = const_cast<DiskStore*>(this);  // the pool is not part of the value
+    std::unique_ptr<Connection> c;
+    if (!self->Acquire(&c).ok()) return stats;
+    std::int64_t bytes = 0, entries = 0;
+    if (ReadMeta(*c, "bytes", &bytes) == SQLITE_OK &&
+        ReadMeta(*c, "entries", &entries) == SQLITE_OK) {
+      stats.bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(0, bytes));
+      stats.entries = static_cast<std::uint64_t>(std::max<std::int64_t>(0, entries));
     }
-    ReadTxn txn(*env);
-    if (txn.rc() != 0) return stats;
-    MDB_val k = Val("bytes");
-    MDB_val v{};
-    if (mdb_get(txn.get(), env->meta, &k, &v) == 0 && v.mv_size == 8) {
-      stats.bytes = GetLe64(static_cast<const char*>(v.mv_data));
-    }
-    MDB_stat st{};
-    if (mdb_stat(txn.get(), env->data, &st) == 0) stats.entries = st.ms_entries;
+    self->Release(std::move(c));
     return stats;
   }
 
   std::string Describe() const override { return describe_; }
 
+  // --- fork (see the top of the file) -----------------------------------------
+
+  // Called before fork() with the registry lock held: waits (bounded) for the
+  // connections in use, closes every idle one, and keeps the pool locked
+  // until AfterFork, so that no connection is opened meanwhile.
+  void BeforeFork() {
+    std::unique_lock lock(pool_mu_);
+    returned_.wait_for(lock, std::chrono::seconds(2), [&] { return in_use_ == 0; });
+    idle_.clear();
+    ++epoch_;  // connections still out are closed when they come back
+    lock.release();
+  }
+  void AfterFork() { pool_mu_.unlock(); }
+
  private:
-  // The environment to use in this process. After a fork() the child must
-  // not touch the parent's MDB_env (LMDB's rule), so the first call in the
-  // child opens the directory again; the inherited Env is kept, unused, as
-  // another thread of the child may still hold a pointer to it.
-  Env* CurrentEnv(Status* error) {
-    const std::uint64_t generation = store_internal::ForkGeneration();
-    if (generation_.load(std::memory_order_acquire) != generation) [[unlikely]] {
-      std::lock_guard lock(reopen_mu_);
-      if (generation_.load(std::memory_order_relaxed) != generation) {
-        std::shared_ptr<Env> fresh;
-        if (Status s = Env::Open(options_, &fresh); !s.ok()) {
-          *error = std::move(s);
-          return nullptr;
-        }
-        current_.store(fresh.get(), std::memory_order_release);
-        owners_.push_back(std::move(fresh));
-        generation_.store(generation, std::memory_order_release);
-      }
+  // --- connections ---------------------------------------------------------------
+
+  int Synchronous() const {
+    switch (options_.sync) {
+      case DiskStoreOptions::Sync::kFull:
+        return 2;
+      case DiskStoreOptions::Sync::kNone:
+        return 0;
+      case DiskStoreOptions::Sync::kMeta:
+        break;
     }
-    return current_.load(std::memory_order_acquire);
+    return 1;  // NORMAL: in WAL mode, fsync at checkpoints only, never a corrupt file
   }
 
-  // Counts a failure: an error always, and a miss for lookups.
-  Status Failed(Status error, bool lookup) {
+  // A connection from the pool, or a new one. *repaired: set when opening found
+  // the database damaged and replaced it (what happened, for the caller).
+  Status Acquire(std::unique_ptr<Connection>* out, std::string* repaired = nullptr) {
+    std::uint64_t epoch;
+    {
+      std::lock_guard lock(pool_mu_);
+      if (!idle_.empty()) {
+        *out = std::move(idle_.back());
+        idle_.pop_back();
+        ++in_use_;
+        return Status::Ok();
+      }
+      epoch = epoch_;
+      ++in_use_;
+    }
+    Status s = OpenConnection(out, repaired);
+    if (!s.ok()) {
+      std::lock_guard lock(pool_mu_);
+      --in_use_;
+      returned_.notify_all();
+      return s;
+    }
+    (*out)->epoch = epoch;
+    return s;
+  }
+
+  void Release(std::unique_ptr<Connection> c) {
+    std::lock_guard lock(pool_mu_);
+    --in_use_;
+    if (c->epoch == epoch_ && idle_.size() < kPoolMax) idle_.push_back(std::move(c));
+    returned_.notify_all();
+    // else: c closes here (an older epoch: a replaced database, or a fork)
+  }
+
+  // A new connection; a damaged database is quarantined and a fresh one made.
+  Status OpenConnection(std::unique_ptr<Connection>* out, std::string* repaired) {
+    if (Status s = PrepareDirectory(options_.path); !s.ok()) return s;
+    bool damaged = false;
+    Status s = Connection::Open(file_, Synchronous(), out, &damaged);
+    if (s.ok() || !damaged) return s;
+    Counters::Add(counters_.damaged);
+    FileId id{};
+    if (IdOf(file_, &id)) Quarantine(id);
+    if (Status again = Connection::Open(file_, Synchronous(), out, &damaged); !again.ok()) {
+      return again;
+    }
+    if (repaired != nullptr) *repaired = QuarantineNote(s.message());
+    return Status::Ok();
+  }
+
+  std::string QuarantineNote(std::string_view what) const {
+    return std::string(what) + "; moved to " + options_.path +
+           "/damaged/ and replaced by an empty store: nothing to do unless it recurs (then "
+           "check the disk)";
+  }
+
+  // Moves the database files at file_ into <dir>/damaged/ if they still are
+  // the file `damaged` (another process may have replaced them already), and
+  // closes this store's connections to them.
+  void Quarantine(const FileId& damaged) {
+    {
+      std::lock_guard lock(pool_mu_);
+      idle_.clear();
+      ++epoch_;
+    }
+    const std::string dir = options_.path + "/damaged";
+    ::mkdir(dir.c_str(), 0700);
+    const std::string lock_path = dir + "/.lock";
+    const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) ::flock(fd, LOCK_EX);
+    FileId now{};
+    if (IdOf(file_, &now) && now == damaged) {
+      const std::string stamp = std::to_string(WallMs()) + "-" + std::to_string(::getpid());
+      for (const char* suffix : {"", "-wal", "-shm"}) {
+        const std::string from = file_ + suffix;
+        const std::string to = dir + "/" + kDbName + suffix + "." + stamp;
+        if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) {
+          // Cannot move it (e.g. a directory in the way): remove it instead.
+          std::error_code ec;
+          std::filesystem::remove_all(from, ec);
+        }
+      }
+      PruneQuarantine(dir);
+    }
+    if (fd >= 0) ::close(fd);  // also releases the flock
+  }
+
+  // Keeps the newest kQuarantineKeep damaged databases (for inspection).
+  static void PruneQuarantine(const std::string& dir) {
+    std::error_code ec;
+    std::vector<std::filesystem::path> dbs;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.starts_with(std::string(kDbName) + ".")) dbs.push_back(entry.path());
+    }
+    std::sort(dbs.begin(), dbs.end());
+    for (std::size_t i = 0; i + kQuarantineKeep < dbs.size(); ++i) {
+      const std::string stamp = dbs[i].filename().string().substr(std::strlen(kDbName) + 1);
+      for (const char* suffix : {"", "-wal", "-shm"}) {
+        std::filesystem::remove(dir + "/" + kDbName + suffix + "." + stamp, ec);
+      }
+    }
+  }
+
+  // A failed statement: damage quarantines the database (the next call
+  // starts afresh), anything else is reported. The connection is released.
+  Status Failure(std::unique_ptr<Connection> c, std::string_view what, int rc) {
+    const std::string text = c->Error(rc);
+    if (IsDamage(rc)) {
+      Counters::Add(counters_.damaged);
+      const FileId id = c->file_id();
+      Release(std::move(c));
+      Quarantine(id);
+      return Status::IOError(
+          QuarantineNote("disk store: " + file_ + " was damaged (" + text + ")"));
+    }
+    if (rc == SQLITE_READONLY_DBMOVED) {
+      std::lock_guard lock(pool_mu_);
+      ++epoch_;  // c and its siblings close; the next call opens the path again
+    }
+    Release(std::move(c));
+    return Status::IOError("disk store: " + std::string(what) + " " + file_ + ": " + text);
+  }
+
+  // Removed under us (rm -rf of the cache directory) or replaced? Then the
+  // connections write into a file nobody will read: start on a new one.
+  void CheckPath() {
+    FileId open{};
+    {
+      std::lock_guard lock(pool_mu_);
+      if (idle_.empty()) return;  // a new connection opens the path anyway
+      open = idle_.back()->file_id();
+    }
+    FileId now{};
+    if (IdOf(file_, &now) && now == open) return;
+    std::lock_guard lock(pool_mu_);
+    idle_.clear();
+    ++epoch_;
+  }
+  void CheckPathNow(std::int64_t now) {
+    std::int64_t last = last_path_check_.load(std::memory_order_relaxed);
+    if (now - last < kPathCheckMs) return;
+    if (last_path_check_.compare_exchange_strong(last, now, std::memory_order_relaxed)) CheckPath();
+  }
+
+  // --- statements -------------------------------------------------------------
+
+  // Runs fn(connection) inside BEGIN IMMEDIATE ... COMMIT, with this store's
+  // pending access times; rolls back when fn fails.
+  template <typename Fn>
+  int WriteTxn(Connection& c, Fn&& fn) {
+    if (int rc = c.Exec(Connection::kBegin); rc != SQLITE_OK) return rc;
+    int rc = WriteTouches(c);
+    if (rc == SQLITE_OK) rc = fn(c);
+    if (rc == SQLITE_OK) rc = c.Exec(Connection::kCommit);
+    if (rc != SQLITE_OK) c.Exec(Connection::kRollback);
+    return rc;
+  }
+
+  // Deletes the rows a statement selects, adding up their charges.
+  static int DeleteRows(sqlite3_stmt* stmt, std::int64_t* bytes, std::int64_t* rows) {
+    for (;;) {
+      const int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) return SQLITE_OK;
+      if (rc != SQLITE_ROW) return rc;
+      *bytes += sqlite3_column_int64(stmt, 0) + static_cast<std::int64_t>(kEntryOverhead);
+      ++*rows;
+    }
+  }
+
+  static int AddMeta(Connection& c, std::int64_t bytes, std::int64_t entries) {
+    for (auto [name, delta] : {std::pair{"bytes", bytes}, std::pair{"entries", entries}}) {
+      if (delta == 0) continue;
+      Use add(c.stmt(Connection::kAddMeta));
+      sqlite3_bind_text(add.get(), 1, name, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(add.get(), 2, delta);
+      if (int rc = sqlite3_step(add.get()); rc != SQLITE_DONE) return rc;
+    }
+    return SQLITE_OK;
+  }
+
+  static int ReadMeta(Connection& c, const char* name, std::int64_t* value) {
+    Use read(c.stmt(Connection::kReadMeta));
+    sqlite3_bind_text(read.get(), 1, name, -1, SQLITE_STATIC);
+    const int rc = sqlite3_step(read.get());
+    if (rc == SQLITE_ROW) {
+      *value = sqlite3_column_int64(read.get(), 0);
+      return SQLITE_OK;
+    }
+    *value = 0;
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+  }
+
+  static int RemoveKey(Connection& c, std::string_view key) {
+    Use del(c.stmt(Connection::kDelete));
+    BindBlob(del.get(), 1, key);
+    std::int64_t bytes = 0, rows = 0;
+    if (int rc = DeleteRows(del.get(), &bytes, &rows); rc != SQLITE_OK) return rc;
+    return AddMeta(c, -bytes, -rows);
+  }
+
+  static int Sweep(Connection& c, std::int64_t now, int limit, std::int64_t* bytes,
+                   std::uint64_t* expired) {
+    Use sweep(c.stmt(Connection::kSweep));
+    sqlite3_bind_int64(sweep.get(), 1, now);
+    sqlite3_bind_int(sweep.get(), 2, limit);
+    std::int64_t freed = 0, rows = 0;
+    if (int rc = DeleteRows(sweep.get(), &freed, &rows); rc != SQLITE_OK) return rc;
+    *bytes += freed;
+    *expired += static_cast<std::uint64_t>(rows);
+    return AddMeta(c, -freed, -rows);
+  }
+
+  // Evicts the least recently used rows until the charged total <= target.
+  static int EvictTo(Connection& c, std::uint64_t target, std::uint64_t* evicted) {
+    for (;;) {
+      std::int64_t total = 0;
+      if (int rc = ReadMeta(c, "bytes", &total); rc != SQLITE_OK) return rc;
+      if (total <= static_cast<std::int64_t>(std::min<std::uint64_t>(target, INT64_MAX))) {
+        return SQLITE_OK;
+      }
+      Use evict(c.stmt(Connection::kEvict));
+      std::int64_t bytes = 0, rows = 0;
+      if (int rc = DeleteRows(evict.get(), &bytes, &rows); rc != SQLITE_OK) return rc;
+      if (rows == 0) {  // nothing left: the accounting can only be zero
+        std::int64_t entries = 0;
+        if (int rc = ReadMeta(c, "entries", &entries); rc != SQLITE_OK) return rc;
+        return AddMeta(c, -total, -entries);
+      }
+      *evicted += static_cast<std::uint64_t>(rows);
+      if (int rc = AddMeta(c, -bytes, -rows); rc != SQLITE_OK) return rc;
+    }
+  }
+
+  // Deletes a row that failed its checksum (best effort: a failure leaves it
+  // to eviction, and it is never served meanwhile).
+  void DropDamaged(Connection& c, std::string_view key) {
+    Counters::Add(counters_.damaged);
+    WriteTxn(c, [&](Connection& w) { return RemoveKey(w, key); });
+  }
+
+  // --- access times (LRU) -------------------------------------------------------
+
+  void Touch(Connection& c, std::string_view key, std::int64_t now) {
+    bool flush = false;
+    {
+      std::lock_guard lock(touch_mu_);
+      if (touches_.empty()) touches_since_ = now;
+      if (touches_.size() < 4 * kTouchFlushCount) touches_[std::string(key)] = now;
+      flush = touches_.size() >= kTouchFlushCount || now - touches_since_ >= kTouchFlushMs;
+    }
+    if (flush) FlushTouches(c);
+  }
+
+  void FlushTouches(Connection& c) {
+    {
+      std::lock_guard lock(touch_mu_);
+      if (touches_.empty()) return;
+    }
+    WriteTxn(c, [](Connection&) { return SQLITE_OK; });
+  }
+
+  // Inside a write transaction: the pending access times. Lost if the
+  // transaction fails: they only order eviction.
+  int WriteTouches(Connection& c) {
+    std::unordered_map<std::string, std::int64_t> pending;
+    {
+      std::lock_guard lock(touch_mu_);
+      pending.swap(touches_);
+    }
+    for (const auto& [key, when] : pending) {
+      Use touch(c.stmt(Connection::kTouch));
+      BindBlob(touch.get(), 1, key);
+      sqlite3_bind_int64(touch.get(), 2, when);
+      if (int rc = sqlite3_step(touch.get()); rc != SQLITE_DONE) return rc;
+    }
+    return SQLITE_OK;
+  }
+
+  // --- counting -------------------------------------------------------------------
+
+  // A lookup that could not be answered: a counted miss (the contract: a
+  // store that cannot answer reports a miss), with the reason.
+  Status Missed(const Status& error) {
     Counters::Add(counters_.errors);
-    if (lookup) Counters::Add(counters_.misses);
+    Counters::Add(counters_.misses);
+    return Status::NotFound(error.message());
+  }
+  Status Fail(Status error) {
+    Counters::Add(counters_.errors);
     return error;
   }
 
   const DiskStoreOptions options_;
+  const std::string file_;
   store_internal::FileLeases leases_;
   std::string describe_;
-  std::mutex reopen_mu_;
-  std::vector<std::shared_ptr<Env>> owners_;  // guarded by reopen_mu_ after construction
-  std::atomic<Env*> current_{nullptr};
-  std::atomic<std::uint64_t> generation_;
+
+  std::mutex pool_mu_;
+  std::condition_variable returned_;
+  std::vector<std::unique_ptr<Connection>> idle_;  // guarded by pool_mu_
+  std::size_t in_use_ = 0;                         // guarded by pool_mu_
+  std::uint64_t epoch_ = 0;                        // guarded by pool_mu_
+
+  std::mutex touch_mu_;
+  std::unordered_map<std::string, std::int64_t> touches_;  // key -> last use, ms
+  std::int64_t touches_since_ = 0;
+
+  std::atomic<std::int64_t> last_path_check_{0};
   Counters counters_;
 };
+
+void ForkPrepare() {
+  ForkRegistry& registry = TheForkRegistry();
+  registry.mu.lock();  // held across fork(), released by ForkDone
+  for (DiskStore* store : registry.stores) store->BeforeFork();
+}
+void ForkDone() {
+  ForkRegistry& registry = TheForkRegistry();
+  for (DiskStore* store : registry.stores) store->AfterFork();
+  registry.mu.unlock();
+}
+
+void RegisterForFork(DiskStore* store) {
+  [[maybe_unused]] static const int registered = pthread_atfork(ForkPrepare, ForkDone, ForkDone);
+  ForkRegistry& registry = TheForkRegistry();
+  std::lock_guard lock(registry.mu);
+  registry.stores.insert(store);
+}
+void UnregisterForFork(DiskStore* store) {
+  ForkRegistry& registry = TheForkRegistry();
+  std::lock_guard lock(registry.mu);
+  registry.stores.erase(store);
+}
 
 }  // namespace
 
@@ -773,9 +948,9 @@ Status OpenDiskStore(const DiskStoreOptions& options, std::unique_ptr<Store>* ou
     return Status::Error("disk store: path must be absolute, got '" + options.path + "'");
   }
   if (options.max_bytes == 0) return Status::Error("disk store: max_bytes must be positive");
-  std::shared_ptr<Env> env;
-  if (Status s = Env::Open(options, &env); !s.ok()) return s;
-  *out = std::make_unique<DiskStore>(std::move(env), options);
+  auto store = std::make_unique<DiskStore>(options);
+  if (Status s = store->Init(); !s.ok()) return s;
+  *out = std::move(store);
   return Status::Ok();
 }
 

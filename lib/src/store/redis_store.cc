@@ -12,6 +12,12 @@
 // tag, so an entry's keys share a slot and can be pipelined (and scripted)
 // together. (Only a K starting with '}' has no tag — Cluster then hashes the
 // whole key — and its value and lease are looked up in two round trips.)
+//
+// Values are stored framed (integrity.h): a checksum of the store key and
+// the value ahead of it. Every read verifies it, so a value damaged in Redis
+// (a bad restore, a stray SETRANGE, an entry renamed onto another key) or
+// written by a version without frames is a counted miss and deleted, never
+// returned.
 
 #include <openssl/evp.h>
 
@@ -27,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "integrity.h"
 #include "leases.h"
 #include "memokey/store.h"
 #include "redis_conn.h"
@@ -66,21 +73,40 @@ constexpr std::string_view kReleaseScript =
     "end\n"
     "return 0\n";
 
+// Deletes a damaged value only if it is still the bytes we read (ARGV[1] is
+// their SHA-1): a good value that another client stored since our GET must
+// survive. Not EVALSHA: it runs only when damage is found.
+constexpr std::string_view kDropDamagedScript =
+    "local v = redis.call('get', KEYS[1])\n"
+    "if v and redis.sha1hex(v) == ARGV[1] then\n"
+    "  return redis.call('del', KEYS[1])\n"
+    "end\n"
+    "return 0\n";
+
+std::string Sha1Hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha1(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < size; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 15];
+  }
+  return hex;
+}
+
 const std::string& ReleaseScriptSha() {
-  static const std::string sha = [] {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int size = 0;
-    EVP_Digest(kReleaseScript.data(), kReleaseScript.size(), digest, &size, EVP_sha1(), nullptr);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string hex;
-    for (unsigned int i = 0; i < size; ++i) {
-      hex += kHex[digest[i] >> 4];
-      hex += kHex[digest[i] & 15];
-    }
-    return hex;
-  }();
+  static const std::string sha = Sha1Hex(kReleaseScript);
   return sha;
 }
+
+// A value read from Redis that failed verification: its Redis key and the
+// SHA-1 of the bytes read (what kDropDamagedScript compares).
+struct Damaged {
+  std::string_view rkey;
+  std::string sha1;
+};
 
 // A PTTL reply as a remaining time to live: 0 for "none" (-1), missing (-2)
 // or anything unexpected; an entry with under 1 ms left gets 1 ms, since 0
@@ -126,7 +152,7 @@ class RedisStore final : public Store {
     if (Status s = router_.Exec(rkey, commands, &replies); !s.ok()) {
       return FailedLookup(std::move(s), 1);
     }
-    return TakeString(replies[0].get(), value);
+    return TakeString(key, rkey, replies[0].get(), value);
   }
 
   Status GetWithTtl(std::string_view key, std::string* value,
@@ -139,7 +165,7 @@ class RedisStore final : public Store {
     if (Status s = router_.Exec(rkey, commands, &replies); !s.ok()) {
       return FailedLookup(std::move(s), 1);
     }
-    Status s = TakeString(replies[0].get(), value);
+    Status s = TakeString(key, rkey, replies[0].get(), value);
     if (s.ok()) *ttl_left = TtlFrom(replies[1].get());
     return s;
   }
@@ -159,9 +185,11 @@ class RedisStore final : public Store {
     if (Status s = CheckKey(key); !s.ok()) return s;
     if (Status s = CheckTtl(ttl); !s.ok()) return s;
     const std::string rkey = RedisKey(key);
+    std::string framed;
+    store_internal::FrameValue(key, value, &framed);
     const std::string px = std::to_string(ttl.count());
     const Command set =
-        ttl.count() > 0 ? Command{"SET", rkey, value, "PX", px} : Command{"SET", rkey, value};
+        ttl.count() > 0 ? Command{"SET", rkey, framed, "PX", px} : Command{"SET", rkey, framed};
     return Write(rkey, set, "SET", counters_.puts);
   }
 
@@ -223,7 +251,7 @@ class RedisStore final : public Store {
     bool subscribe_tried = false;
     while (true) {
       LeaseRound round;
-      if (Status s = TryLease(vkey, lkey, token, px, options.check_value, &round); !s.ok()) {
+      if (Status s = TryLease(key, vkey, lkey, token, px, options.check_value, &round); !s.ok()) {
         Counters::Add(counters_.errors);
         *out = LeaseResult{};
         return s;
@@ -309,8 +337,9 @@ class RedisStore final : public Store {
   // it in the same round trip. After, not before: a previous holder stores
   // the value before releasing, so a lease granted after its release comes
   // with its value, and we do not compute it twice.
-  Status TryLease(const std::string& vkey, const std::string& lkey, const std::string& token,
-                  const std::string& px, bool check_value, LeaseRound* round) {
+  Status TryLease(std::string_view key, const std::string& vkey, const std::string& lkey,
+                  const std::string& token, const std::string& px, bool check_value,
+                  LeaseRound* round) {
     const Command commands[] = {
         {"SET", lkey, token, "NX", "PX", px}, {"PTTL", lkey}, {"GET", vkey}, {"PTTL", vkey}};
     std::vector<ReplyPtr> replies;
@@ -333,9 +362,15 @@ class RedisStore final : public Store {
     if (check_value) {
       const redisReply* get = replies[2].get();
       if (get->type == REDIS_REPLY_STRING) {
-        round->has_value = true;
         round->value.assign(get->str, get->len);
-        round->ttl_left = TtlFrom(replies[3].get());
+        if (store_internal::UnframeValue(key, &round->value)) {
+          round->has_value = true;
+          round->ttl_left = TtlFrom(replies[3].get());
+        } else {
+          // No value, then: the lease (if granted) is for recomputing it.
+          DropDamaged(vkey, &round->value);
+          Counters::Add(counters_.misses);
+        }
       } else if (get->type != REDIS_REPLY_NIL) {
         if (round->granted) (void)RunReleaseScript(lkey, token, vkey + ":done");
         return Status::IOError("redis GET: " + (get->type == REDIS_REPLY_ERROR
@@ -392,13 +427,13 @@ class RedisStore final : public Store {
       if (Status s = CheckKey(key); !s.ok()) return s;
       rkeys.push_back(RedisKey(key));
     }
-    return router_.cross_slot_ok() ? GetManyMget(rkeys, values, ttls_left)
-                                   : GetManyPerKey(rkeys, values, ttls_left);
+    return router_.cross_slot_ok() ? GetManyMget(keys, rkeys, values, ttls_left)
+                                   : GetManyPerKey(keys, rkeys, values, ttls_left);
   }
 
   // A single server: MGET in batches, pipelined; with ttls_left, one PTTL per
   // key after them.
-  Status GetManyMget(const std::vector<std::string>& rkeys,
+  Status GetManyMget(std::span<const std::string_view> keys, const std::vector<std::string>& rkeys,
                      std::vector<std::optional<std::string>>* values,
                      std::vector<std::chrono::milliseconds>* ttls_left) {
     std::vector<Command> commands;
@@ -419,6 +454,7 @@ class RedisStore final : public Store {
       return s.IsNotFound() ? Status::Ok() : s;
     }
     std::uint64_t hits = 0;
+    std::vector<Damaged> damaged;
     for (std::size_t batch = 0; batch < batches; ++batch) {
       const redisReply* reply = replies[batch].get();
       const std::size_t begin = batch * kMgetBatch;
@@ -426,6 +462,7 @@ class RedisStore final : public Store {
       if (reply->type != REDIS_REPLY_ARRAY || reply->elements != count) {
         Counters::Add(counters_.errors);
         if (options_.strict) {
+          DropDamaged(damaged);
           return Status::IOError("redis MGET: " + (reply->type == REDIS_REPLY_ERROR
                                                        ? ReplyError(reply)
                                                        : std::string("unexpected reply")));
@@ -435,7 +472,13 @@ class RedisStore final : public Store {
       for (std::size_t i = 0; i < count; ++i) {
         const redisReply* element = reply->element[i];
         if (element->type != REDIS_REPLY_STRING) continue;
-        (*values)[begin + i].emplace(element->str, element->len);
+        std::optional<std::string>& value = (*values)[begin + i];
+        value.emplace(element->str, element->len);
+        if (!store_internal::UnframeValue(keys[begin + i], &*value)) {
+          damaged.push_back({rkeys[begin + i], Sha1Hex(*value)});
+          value.reset();
+          continue;
+        }
         ++hits;
         if (ttls_left != nullptr) {
           (*ttls_left)[begin + i] = TtlFrom(replies[batches + begin + i].get());
@@ -444,12 +487,14 @@ class RedisStore final : public Store {
     }
     Counters::Add(counters_.hits, hits);
     Counters::Add(counters_.misses, rkeys.size() - hits);
+    DropDamaged(damaged);
     return Status::Ok();
   }
 
   // Cluster: keys of different slots cannot share an MGET, so one GET (and
   // PTTL) per key, pipelined per node by the router.
-  Status GetManyPerKey(const std::vector<std::string>& rkeys,
+  Status GetManyPerKey(std::span<const std::string_view> keys,
+                       const std::vector<std::string>& rkeys,
                        std::vector<std::optional<std::string>>* values,
                        std::vector<std::chrono::milliseconds>* ttls_left) {
     const std::size_t per_key = ttls_left != nullptr ? 2 : 1;
@@ -467,6 +512,7 @@ class RedisStore final : public Store {
     router_.ExecBatches(batches);
     std::uint64_t hits = 0;
     std::size_t failed = 0;
+    std::vector<Damaged> damaged;
     Status first_error;
     for (std::size_t i = 0; i < rkeys.size(); ++i) {
       Status s = batches[i].status;
@@ -482,12 +528,19 @@ class RedisStore final : public Store {
         continue;
       }
       if (get->type != REDIS_REPLY_STRING) continue;
-      (*values)[i].emplace(get->str, get->len);
+      std::optional<std::string>& value = (*values)[i];
+      value.emplace(get->str, get->len);
+      if (!store_internal::UnframeValue(keys[i], &*value)) {
+        damaged.push_back({rkeys[i], Sha1Hex(*value)});
+        value.reset();
+        continue;
+      }
       ++hits;
       if (ttls_left != nullptr) (*ttls_left)[i] = TtlFrom(batches[i].replies[1].get());
     }
     Counters::Add(counters_.hits, hits);
     Counters::Add(counters_.misses, rkeys.size() - hits);
+    DropDamaged(damaged);
     if (failed > 0) {
       Counters::Add(counters_.errors);
       if (options_.strict) return first_error;
@@ -504,9 +557,15 @@ class RedisStore final : public Store {
     return Status::NotFound(error.message());
   }
 
-  Status TakeString(const redisReply* reply, std::string* value) {
+  Status TakeString(std::string_view key, const std::string& rkey, const redisReply* reply,
+                    std::string* value) {
     if (reply->type == REDIS_REPLY_STRING) {
       value->assign(reply->str, reply->len);
+      if (!store_internal::UnframeValue(key, value)) {
+        DropDamaged(rkey, value);
+        Counters::Add(counters_.misses);
+        return Status::NotFound("damaged value (checksum mismatch): deleted");
+      }
       Counters::Add(counters_.hits);
       return Status::Ok();
     }
@@ -518,6 +577,32 @@ class RedisStore final : public Store {
                                  ? ReplyError(reply)
                                  : "unexpected reply type " + std::to_string(reply->type);
     return FailedLookup(Status::IOError("redis GET: " + what), 1);
+  }
+
+  // A value that failed verification (read into *stored, cleared here):
+  // counted and deleted. The caller counts the miss.
+  void DropDamaged(const std::string& rkey, std::string* stored) {
+    Damaged one{rkey, Sha1Hex(*stored)};
+    stored->clear();
+    DropDamaged(std::span(&one, 1));
+  }
+
+  // Best effort: a delete that fails leaves the entry to fail verification
+  // again on its next read, and is not a failure of the lookup.
+  void DropDamaged(std::span<const Damaged> damaged) {
+    if (damaged.empty()) return;
+    Counters::Add(counters_.damaged, damaged.size());
+    std::vector<Command> commands;
+    commands.reserve(damaged.size());
+    for (const Damaged& d : damaged) {
+      commands.push_back(Command{"EVAL", kDropDamagedScript, "1", d.rkey, d.sha1});
+    }
+    std::vector<Router::Batch> batches(damaged.size());
+    for (std::size_t i = 0; i < damaged.size(); ++i) {
+      batches[i].routing_key = damaged[i].rkey;
+      batches[i].commands = std::span(&commands[i], 1);
+    }
+    router_.ExecBatches(batches);
   }
 
   const RedisStoreOptions options_;

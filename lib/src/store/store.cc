@@ -334,7 +334,10 @@ Status ParseDisk(std::string_view rest, std::unique_ptr<Store>* out) {
   DiskStoreOptions options;
   options.path = std::move(*path);
   if (Status s = TakeSize(params, "max_bytes", &options.max_bytes); !s.ok()) return s;
-  if (Status s = TakeSize(params, "map_size", &options.map_size); !s.ok()) return s;
+  // map_size sized the LMDB map of the engine this store replaced: accepted
+  // (and checked) so that existing URLs keep working, otherwise unused.
+  std::uint64_t unused_map_size = 0;
+  if (Status s = TakeSize(params, "map_size", &unused_map_size); !s.ok()) return s;
   if (std::optional<std::string> sync = params.Take("sync")) {
     if (*sync == "full") {
       options.sync = DiskStoreOptions::Sync::kFull;

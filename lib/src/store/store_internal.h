@@ -51,7 +51,7 @@ inline std::int64_t ExpiryFrom(std::int64_t now, std::chrono::milliseconds ttl) 
 // synchronization).
 struct Counters {
   std::atomic<std::uint64_t> hits{0}, misses{0}, puts{0}, deletes{0}, errors{0}, evictions{0},
-      expired{0};
+      expired{0}, damaged{0};
 
   static void Add(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
     counter.fetch_add(n, std::memory_order_relaxed);
@@ -65,6 +65,7 @@ struct Counters {
     s.errors = errors.load(std::memory_order_relaxed);
     s.evictions = evictions.load(std::memory_order_relaxed);
     s.expired = expired.load(std::memory_order_relaxed);
+    s.damaged = damaged.load(std::memory_order_relaxed);
     return s;
   }
 };

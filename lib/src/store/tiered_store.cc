@@ -187,6 +187,7 @@ StoreStats TieredStore::Stats() const {
     stats.errors += t.errors;
     stats.evictions += t.evictions;
     stats.expired += t.expired;
+    stats.damaged += t.damaged;
     stats.bytes += t.bytes;
     stats.entries += t.entries;
   }

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <memory>
@@ -78,6 +79,9 @@ TEST_F(RedisStoreTest, RoundTrip) {
   EXPECT_EQ(stats.errors, 0u);
 }
 
+// The frame ahead of every stored value: "mk1" and an 8-byte checksum.
+constexpr std::size_t kFrameBytes = 3 + 8;
+
 TEST_F(RedisStoreTest, KeyLayoutIsPrefixAndHashTag) {
   auto store = Open(server_.url("prefix=app:v1:"));
   ASSERT_TRUE(store->Put("abc", "v").ok());
@@ -85,7 +89,10 @@ TEST_F(RedisStoreTest, KeyLayoutIsPrefixAndHashTag) {
   auto reply = server_.Command(c.get(), "GET %s", "app:v1:{abc}");
   ASSERT_TRUE(reply);
   ASSERT_EQ(reply->type, REDIS_REPLY_STRING);
-  EXPECT_EQ(std::string(reply->str, reply->len), "v");
+  const std::string stored(reply->str, reply->len);
+  ASSERT_EQ(stored.size(), kFrameBytes + 1);
+  EXPECT_EQ(stored.substr(0, 3), "mk1");
+  EXPECT_EQ(stored.substr(kFrameBytes), "v");
 }
 
 TEST_F(RedisStoreTest, TtlViaPx) {
@@ -312,6 +319,196 @@ TEST_F(RedisStoreTest, ThreadsShareThePool) {
   EXPECT_EQ(bad.load(), 0);
   EXPECT_EQ(errors.load(), 0);
   EXPECT_GT(hits.load(), 0);
+  EXPECT_EQ(store->Stats().errors, 0u);
+}
+
+// --- Damaged values -------------------------------------------------------------
+
+// Reads and rewrites the stored bytes behind the store's back, as a bad
+// restore, a stray client or a bit flip would.
+class RedisDamageTest : public RedisStoreTest {
+ protected:
+  void SetUp() override {
+    RedisStoreTest::SetUp();
+    c_ = server_.Connect();
+    ASSERT_TRUE(c_ && c_->err == 0);
+  }
+
+ public:  // for the damage lambdas, which get a base pointer
+  static std::string RedisKey(std::string_view key) { return "memokey:{" + std::string(key) + "}"; }
+  std::string Raw(std::string_view key) {
+    const std::string rkey = RedisKey(key);
+    auto reply = server_.Command(c_.get(), "GET %b", rkey.data(), rkey.size());
+    EXPECT_TRUE(reply && reply->type == REDIS_REPLY_STRING) << key;
+    return reply && reply->type == REDIS_REPLY_STRING ? std::string(reply->str, reply->len) : "";
+  }
+  void SetRaw(std::string_view key, std::string_view bytes) {
+    const std::string rkey = RedisKey(key);
+    auto reply = server_.Command(c_.get(), "SET %b %b", rkey.data(), rkey.size(), bytes.data(),
+                                 bytes.size());
+    ASSERT_TRUE(reply && reply->type == REDIS_REPLY_STATUS);
+  }
+  // SETRANGE of one byte, flipped: the value keeps its length and its TTL.
+  void FlipByte(std::string_view key, std::size_t offset) {
+    const std::string stored = Raw(key);
+    ASSERT_LT(offset, stored.size());
+    const char flipped = static_cast<char>(stored[offset] ^ 0x20);
+    const std::string rkey = RedisKey(key);
+    const std::string at = std::to_string(offset);
+    auto reply = server_.Command(c_.get(), "SETRANGE %b %s %b", rkey.data(), rkey.size(),
+                                 at.c_str(), &flipped, std::size_t{1});
+    ASSERT_TRUE(reply && reply->type == REDIS_REPLY_INTEGER);
+  }
+  bool InRedis(std::string_view key) {
+    const std::string rkey = RedisKey(key);
+    auto reply = server_.Command(c_.get(), "EXISTS %b", rkey.data(), rkey.size());
+    return reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+  }
+
+ private:
+  memokey_store_test::RawContext c_;
+};
+
+// Every kind of damage: a miss, counted, the entry deleted; never the bytes.
+// Then the key works again.
+TEST_F(RedisDamageTest, DamagedValueIsACountedMissAndDeleted) {
+  auto store = Open(server_.url());
+  const std::string good = MakeValue(7, 1000);
+  struct Case {
+    const char* name;
+    std::function<void(RedisDamageTest*, const std::string&)> damage;
+  };
+  const std::vector<Case> cases = {
+      {"payload byte", [](RedisDamageTest* t, const std::string& k) { t->FlipByte(k, 500); }},
+      {"last byte", [](RedisDamageTest* t, const std::string& k) { t->FlipByte(k, 1010); }},
+      {"checksum byte", [](RedisDamageTest* t, const std::string& k) { t->FlipByte(k, 5); }},
+      {"magic", [](RedisDamageTest* t, const std::string& k) { t->FlipByte(k, 0); }},
+      {"truncated",
+       [](RedisDamageTest* t, const std::string& k) { t->SetRaw(k, t->Raw(k).substr(0, 600)); }},
+      {"frame only", [](RedisDamageTest* t,
+                        const std::string& k) { t->SetRaw(k, t->Raw(k).substr(0, kFrameBytes)); }},
+      {"unframed (an older version's value)",
+       [&good](RedisDamageTest* t, const std::string& k) { t->SetRaw(k, good); }},
+      {"empty", [](RedisDamageTest* t, const std::string& k) { t->SetRaw(k, ""); }},
+      {"garbage", [](RedisDamageTest* t, const std::string& k) { t->SetRaw(k, "mk1garbage!"); }},
+      // A valid frame, but of another key: a value moved (RENAME, a restore
+      // into the wrong prefix) is not the value of its new key.
+      {"moved from another key",
+       [&store, &good](RedisDamageTest* t, const std::string& k) {
+         ASSERT_TRUE(store->Put("other", good).ok());
+         t->SetRaw(k, t->Raw("other"));
+       }},
+  };
+  std::uint64_t damaged = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].name);
+    const std::string key = "k" + std::to_string(i);
+    ASSERT_TRUE(store->Put(key, good, 1h).ok());
+    cases[i].damage(this, key);
+    ASSERT_TRUE(InRedis(key));
+    const memokey::StoreStats before = store->Stats();
+    std::string value = "untouched";
+    std::chrono::milliseconds left{5};
+    const Status s = i % 2 == 0 ? store->Get(key, &value) : store->GetWithTtl(key, &value, &left);
+    EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+    EXPECT_NE(value, good);
+    EXPECT_EQ(left.count(), i % 2 == 0 ? 5 : 0);
+    const memokey::StoreStats after = store->Stats();
+    EXPECT_EQ(after.damaged, ++damaged);
+    EXPECT_EQ(after.misses, before.misses + 1);
+    EXPECT_EQ(after.hits, before.hits);
+    EXPECT_EQ(after.errors, 0u);
+    EXPECT_FALSE(InRedis(key));
+    // Gone, so the next read is an ordinary miss; a new Put is served.
+    EXPECT_TRUE(store->Get(key, &value).IsNotFound());
+    EXPECT_EQ(store->Stats().damaged, damaged);
+    ASSERT_TRUE(store->Put(key, good).ok());
+    ASSERT_TRUE(store->Get(key, &value).ok());
+    EXPECT_EQ(value, good);
+  }
+  // The undamaged neighbour was never touched.
+  std::string value;
+  ASSERT_TRUE(store->Get("other", &value).ok());
+  EXPECT_EQ(value, good);
+  EXPECT_EQ(store->Stats().damaged, cases.size());
+}
+
+// GetMany and GetManyWithTtl (one MGET pipeline): the damaged entries of a
+// batch are misses and deleted, the others are served as stored.
+TEST_F(RedisDamageTest, GetManyMixesGoodAndDamaged) {
+  auto store = Open(server_.url());
+  std::vector<std::string> keys;
+  for (int i = 0; i < 40; ++i) {
+    keys.push_back("m" + std::to_string(i));
+    if (i == 39) continue;  // absent
+    ASSERT_TRUE(store->Put(keys.back(), MakeValue(i, 64 + i), 1h).ok());
+  }
+  const std::vector<std::string_view> views(keys.begin(), keys.end());
+  auto damaged = [](int i) { return i % 7 == 3; };  // 3, 10, 17, 24, 31, 38
+  for (int i = 0; i < 40; ++i) {
+    if (damaged(i)) FlipByte(keys[i], kFrameBytes + static_cast<std::size_t>(i));
+  }
+  std::vector<std::optional<std::string>> values;
+  ASSERT_TRUE(store->GetMany(views, &values).ok());
+  ASSERT_EQ(values.size(), 40u);
+  for (int i = 0; i < 40; ++i) {
+    if (damaged(i) || i == 39) {
+      EXPECT_EQ(values[i], std::nullopt) << i;
+      EXPECT_FALSE(InRedis(keys[i])) << i;
+    } else {
+      ASSERT_TRUE(values[i].has_value()) << i;
+      EXPECT_EQ(*values[i], MakeValue(i, 64 + i)) << i;
+      EXPECT_TRUE(InRedis(keys[i])) << i;
+    }
+  }
+  EXPECT_EQ(store->Stats().damaged, 6u);
+  EXPECT_EQ(store->Stats().hits, 33u);
+  EXPECT_EQ(store->Stats().misses, 7u);
+
+  // Again with TTLs, other entries damaged (moved values this time).
+  for (int i = 0; i < 40; ++i) {
+    if (damaged(i)) {
+      ASSERT_TRUE(store->Put(keys[i], MakeValue(i, 64 + i), 1h).ok());
+    }
+  }
+  SetRaw(keys[0], Raw(keys[1]));
+  SetRaw(keys[20], "");
+  std::vector<std::chrono::milliseconds> ttls;
+  ASSERT_TRUE(store->GetManyWithTtl(views, &values, &ttls).ok());
+  for (int i = 0; i < 40; ++i) {
+    if (i == 0 || i == 20 || i == 39) {
+      EXPECT_EQ(values[i], std::nullopt) << i;
+      EXPECT_EQ(ttls[i].count(), 0) << i;
+    } else {
+      ASSERT_TRUE(values[i].has_value()) << i;
+      EXPECT_EQ(*values[i], MakeValue(i, 64 + i)) << i;
+      EXPECT_GT(ttls[i].count(), 3500 * 1000) << i;
+    }
+  }
+  EXPECT_FALSE(InRedis(keys[0]));
+  EXPECT_FALSE(InRedis(keys[20]));
+  EXPECT_TRUE(InRedis(keys[1]));
+  EXPECT_EQ(store->Stats().damaged, 8u);
+  EXPECT_EQ(store->Stats().errors, 0u);
+}
+
+// The lease's own value lookup verifies too: a damaged value is not handed
+// over; the caller gets the lease and recomputes.
+TEST_F(RedisDamageTest, LeaseDoesNotHandOverADamagedValue) {
+  auto store = Open(server_.url());
+  ASSERT_TRUE(store->Put("k", "cached", 1h).ok());
+  FlipByte("k", kFrameBytes);
+  LeaseResult result;
+  ASSERT_TRUE(store->AcquireLease("k", LeaseOptions{}, &result).ok());
+  EXPECT_EQ(result.state, State::kGranted);
+  EXPECT_TRUE(result.value.empty());
+  EXPECT_FALSE(InRedis("k"));
+  EXPECT_EQ(store->Stats().damaged, 1u);
+  ASSERT_TRUE(store->Put("k", "recomputed").ok());
+  ASSERT_TRUE(store->ReleaseLease("k", result.token).ok());
+  ASSERT_TRUE(store->AcquireLease("k", LeaseOptions{}, &result).ok());
+  EXPECT_EQ(result.state, State::kValue);
+  EXPECT_EQ(result.value, "recomputed");
   EXPECT_EQ(store->Stats().errors, 0u);
 }
 

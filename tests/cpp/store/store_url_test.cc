@@ -85,7 +85,7 @@ TEST(StoreUrl, DiskOpensAndDescribes) {
   EXPECT_EQ(Describe("disk://" + dir.path() + "/c?sync=full"),
             "disk://" + dir.path() + "/c?max_bytes=1073741824&sync=full");
   EXPECT_EQ(Describe("disk://" + dir.path() + "/d?map_size=8M&max_bytes=4M&sync=none"),
-            "disk://" + dir.path() + "/d?max_bytes=4194304&sync=none&map_size=8388608");
+            "disk://" + dir.path() + "/d?max_bytes=4194304&sync=none");
 }
 
 TEST(StoreUrl, RedisForms) {
