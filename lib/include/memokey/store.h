@@ -33,7 +33,7 @@
 //       In-process, sharded (shards default: max_bytes / 4 MiB, clamped to
 //       1..16), S3-FIFO eviction by bytes, TTL. An entry larger than one shard's
 //       share of max_bytes is not admitted. Default max_bytes 64 MiB.
-//   disk:///absolute/path?max_bytes=1G&sync=meta
+//   disk:///absolute/path?max_bytes=1G&sync=none
 //       One SQLite database in WAL mode in that directory (created 0700,
 //       parents too; an existing one must belong to this user and not be
 //       group/other-writable): <dir>/store.db, with <dir>/leases/ for leases.
@@ -47,12 +47,14 @@
 //       (rm -rf of the cache) is re-created at the next write. Eviction is
 //       least recently used first (expired entries first); a hit does not
 //       write: access times are batched into this process's next write.
-//       sync=full|meta|none (default meta: SQLite's synchronous=NORMAL, no
-//       fsync per write; a machine crash may lose the last writes but never
-//       corrupts the file. full: an fsync per write. none: no fsync at all;
-//       survives process crashes, a machine crash can damage the file, which
-//       is then detected and replaced). Relative paths are refused (they
-//       would depend on the working directory). Default max_bytes 1 GiB.
+//       sync=none|meta|full (default none: no fsync at all — a cache needs no
+//       durability, only never a torn or wrong value. A process killed at any
+//       moment loses nothing; a machine crash may lose recent writes or damage
+//       the file, which is then detected and replaced as above. meta: SQLite's
+//       synchronous=NORMAL, an fsync at each WAL checkpoint: a machine crash
+//       loses at most the last writes, never the file. full: an fsync per
+//       write). Relative paths are refused (they would depend on the working
+//       directory). Default max_bytes 1 GiB.
 //       Not for network filesystems (WAL needs shared memory between the
 //       processes): share a cache between machines through memokeyd.
 //   redis://[user:password@]host[:port][/db]?prefix=memokey:&timeout_ms=1000
@@ -242,7 +244,7 @@ struct DiskStoreOptions {
   enum class Sync : std::uint8_t { kFull, kMeta, kNone };
   std::string path;  // absolute
   std::uint64_t max_bytes = std::uint64_t{1} << 30;
-  Sync sync = Sync::kMeta;
+  Sync sync = Sync::kNone;  // see the disk:// URL above
 };
 Status OpenDiskStore(const DiskStoreOptions& options, std::unique_ptr<Store>* out);
 

@@ -12,10 +12,11 @@
 //
 // Layout: <dir>/store.db (+ -wal, -shm), <dir>/leases/ (leases.h), and
 // <dir>/damaged/ where a database that SQLite reports malformed is moved.
-//   entries(id, key UNIQUE, value, expires ms since epoch or 0, atime ms of
-//           last use: the LRU order, checksum of (key, value, expires))
-//   meta(name, value): "bytes" and "entries", the totals of what is charged
-//           against max_bytes, kept in the same transactions as the rows.
+//   entries(key PRIMARY KEY, value, expires ms since epoch or 0, atime ms of
+//           last use: the LRU order, checksum of (key, value, expires)),
+//           WITHOUT ROWID: a lookup is one B-tree search, a write one less page
+//   totals(bytes, entries): what is charged against max_bytes, one row kept
+//           in the same transactions as the entries.
 //
 // Damage: a row whose checksum fails is deleted and answered as a miss
 // (StoreStats::damaged). A database SQLite calls malformed is quarantined —
@@ -206,15 +207,16 @@ int ExecRetrying(sqlite3* db, const char* sql, int (*row)(void*, int, char**, ch
 class Connection {
  public:
   enum Statement {
-    kSelect,    // value, expires, checksum, atime by key
-    kInsert,    // key, value, expires, atime, checksum
-    kDelete,    // by key, RETURNING the charged size
-    kSweep,     // expired rows (at most ?2) as of ?1, RETURNING sizes
-    kEvict,     // the least recently used row, RETURNING its size
-    kTouch,     // atime = ?2 where key = ?1 and atime < ?2
-    kReadMeta,  // value by name
-    kAddMeta,   // value += ?2 by name (clamped at 0)
-    kBegin,     // BEGIN IMMEDIATE
+    kSelect,        // value, expires, checksum, atime by key
+    kInsert,        // key, value, expires, atime, checksum
+    kSizeOf,        // key, size by key
+    kDelete,        // by key
+    kFirstExpired,  // key, size of the row that expired first (as of ?1)
+    kLeastRecent,   // key, size of the least recently used row
+    kTouch,         // atime = ?2 where key = ?1 and atime < ?2
+    kReadTotals,    // bytes, entries
+    kAddTotals,     // bytes += ?1, entries += ?2 (clamped at 0)
+    kBegin,         // BEGIN IMMEDIATE
     kCommit,
     kRollback,
     kStatementCount
@@ -296,16 +298,18 @@ Status Connection::Open(const std::string& file, int synchronous, std::unique_pt
   const char* schema =
       "BEGIN IMMEDIATE;"
       "CREATE TABLE IF NOT EXISTS entries("
-      "  id INTEGER PRIMARY KEY,"
-      "  key BLOB NOT NULL UNIQUE,"
+      "  key BLOB PRIMARY KEY NOT NULL,"
       "  value BLOB NOT NULL,"
       "  expires INTEGER NOT NULL,"
       "  atime INTEGER NOT NULL,"
-      "  checksum INTEGER NOT NULL);"
+      "  checksum INTEGER NOT NULL) WITHOUT ROWID;"
       "CREATE INDEX IF NOT EXISTS entries_by_atime ON entries(atime);"
       "CREATE INDEX IF NOT EXISTS entries_by_expiry ON entries(expires) WHERE expires != 0;"
-      "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-      "INSERT OR IGNORE INTO meta VALUES('bytes', 0), ('entries', 0);"
+      "CREATE TABLE IF NOT EXISTS totals("
+      "  id INTEGER PRIMARY KEY CHECK (id = 0),"
+      "  bytes INTEGER NOT NULL,"
+      "  entries INTEGER NOT NULL);"
+      "INSERT OR IGNORE INTO totals VALUES(0, 0, 0);"
       "COMMIT;";
   long long app_id = 0;
   int rc = ExecRetrying(
@@ -338,14 +342,14 @@ Status Connection::Open(const std::string& file, int synchronous, std::unique_pt
   static constexpr const char* kSql[kStatementCount] = {
       "SELECT value, expires, checksum, atime FROM entries WHERE key = ?1",
       "INSERT INTO entries(key, value, expires, atime, checksum) VALUES(?1, ?2, ?3, ?4, ?5)",
-      "DELETE FROM entries WHERE key = ?1 RETURNING length(key) + length(value)",
-      "DELETE FROM entries WHERE id IN (SELECT id FROM entries WHERE expires != 0 AND "
-      "expires <= ?1 ORDER BY expires LIMIT ?2) RETURNING length(key) + length(value)",
-      "DELETE FROM entries WHERE id IN (SELECT id FROM entries ORDER BY atime, id LIMIT 1) "
-      "RETURNING length(key) + length(value)",
+      "SELECT key, length(key) + length(value) FROM entries WHERE key = ?1",
+      "DELETE FROM entries WHERE key = ?1",
+      "SELECT key, length(key) + length(value) FROM entries WHERE expires != 0 AND "
+      "expires <= ?1 ORDER BY expires LIMIT 1",
+      "SELECT key, length(key) + length(value) FROM entries ORDER BY atime LIMIT 1",
       "UPDATE entries SET atime = ?2 WHERE key = ?1 AND atime < ?2",
-      "SELECT value FROM meta WHERE name = ?1",
-      "UPDATE meta SET value = max(0, value + ?2) WHERE name = ?1",
+      "SELECT bytes, entries FROM totals WHERE id = 0",
+      "UPDATE totals SET bytes = max(0, bytes + ?1), entries = max(0, entries + ?2) WHERE id = 0",
       "BEGIN IMMEDIATE",
       "COMMIT",
       "ROLLBACK",
@@ -385,7 +389,7 @@ class DiskStore final : public Store {
     describe_ = "disk://" + store_internal::PercentEncode(options.path) +
                 "?max_bytes=" + std::to_string(options.max_bytes);
     if (options.sync == DiskStoreOptions::Sync::kFull) describe_ += "&sync=full";
-    if (options.sync == DiskStoreOptions::Sync::kNone) describe_ += "&sync=none";
+    if (options.sync == DiskStoreOptions::Sync::kMeta) describe_ += "&sync=meta";
     RegisterForFork(this);
   }
 
@@ -487,8 +491,7 @@ class DiskStore final : public Store {
       bool too_big = !admit;
       const int rc = WriteTxn(*c, [&](Connection& w) {
         if (int r = RemoveKey(w, key); r != SQLITE_OK) return r;
-        std::int64_t total = 0;
-        if (int r = Sweep(w, now, kSweepPerPut, &total, &expired); r != SQLITE_OK) return r;
+        if (int r = Sweep(w, now, kSweepPerPut, &expired); r != SQLITE_OK) return r;
         if (!admit) return SQLITE_OK;
         if (int r = EvictTo(w, options_.max_bytes - charge, &evicted); r != SQLITE_OK) return r;
         Use insert(w.stmt(Connection::kInsert));
@@ -503,7 +506,7 @@ class DiskStore final : public Store {
           return SQLITE_OK;
         }
         if (r != SQLITE_DONE) return r;
-        return AddMeta(w, static_cast<std::int64_t>(charge), 1);
+        return AddTotals(w, static_cast<std::int64_t>(charge), 1);
       });
       if (rc == SQLITE_OK) {
         Release(std::move(c));
@@ -565,11 +568,10 @@ class DiskStore final : public Store {
     auto* self = const_cast<DiskStore*>(this);  // the pool is not part of the value
     std::unique_ptr<Connection> c;
     if (!self->Acquire(&c).ok()) return stats;
-    std::int64_t bytes = 0, entries = 0;
-    if (ReadMeta(*c, "bytes", &bytes) == SQLITE_OK &&
-        ReadMeta(*c, "entries", &entries) == SQLITE_OK) {
-      stats.bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(0, bytes));
-      stats.entries = static_cast<std::uint64_t>(std::max<std::int64_t>(0, entries));
+    Totals totals;
+    if (ReadTotals(*c, &totals) == SQLITE_OK) {
+      stats.bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(0, totals.bytes));
+      stats.entries = static_cast<std::uint64_t>(std::max<std::int64_t>(0, totals.entries));
     }
     self->Release(std::move(c));
     return stats;
@@ -597,13 +599,17 @@ class DiskStore final : public Store {
   int Synchronous() const {
     switch (options_.sync) {
       case DiskStoreOptions::Sync::kFull:
-        return 2;
-      case DiskStoreOptions::Sync::kNone:
-        return 0;
+        return 2;  // FULL: an fsync per commit
       case DiskStoreOptions::Sync::kMeta:
+        return 1;  // NORMAL: in WAL mode, fsync at checkpoints only, never a corrupt file
+      case DiskStoreOptions::Sync::kNone:
         break;
     }
-    return 1;  // NORMAL: in WAL mode, fsync at checkpoints only, never a corrupt file
+    // OFF: no fsync. A cache needs no durability, only never a torn or wrong
+    // value: a process killed at any moment loses nothing the OS has, and a
+    // file damaged by a machine crash is detected (row checksums, SQLITE_CORRUPT)
+    // and replaced. Twice as fast as NORMAL on a write (docs/STORAGE.md).
+    return 0;
   }
 
   // A connection from the pool, or a new one. *repaired: set when opening found
@@ -765,78 +771,103 @@ class DiskStore final : public Store {
     return rc;
   }
 
-  // Deletes the rows a statement selects, adding up their charges.
-  static int DeleteRows(sqlite3_stmt* stmt, std::int64_t* bytes, std::int64_t* rows) {
-    for (;;) {
-      const int rc = sqlite3_step(stmt);
-      if (rc == SQLITE_DONE) return SQLITE_OK;
-      if (rc != SQLITE_ROW) return rc;
-      *bytes += sqlite3_column_int64(stmt, 0) + static_cast<std::int64_t>(kEntryOverhead);
-      ++*rows;
+  struct Totals {
+    std::int64_t bytes = 0;
+    std::int64_t entries = 0;
+  };
+
+  static int ReadTotals(Connection& c, Totals* totals) {
+    Use read(c.stmt(Connection::kReadTotals));
+    const int rc = sqlite3_step(read.get());
+    *totals = Totals{};
+    if (rc == SQLITE_ROW) {
+      totals->bytes = sqlite3_column_int64(read.get(), 0);
+      totals->entries = sqlite3_column_int64(read.get(), 1);
+      return SQLITE_OK;
     }
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
   }
 
-  static int AddMeta(Connection& c, std::int64_t bytes, std::int64_t entries) {
-    for (auto [name, delta] : {std::pair{"bytes", bytes}, std::pair{"entries", entries}}) {
-      if (delta == 0) continue;
-      Use add(c.stmt(Connection::kAddMeta));
-      sqlite3_bind_text(add.get(), 1, name, -1, SQLITE_STATIC);
-      sqlite3_bind_int64(add.get(), 2, delta);
-      if (int rc = sqlite3_step(add.get()); rc != SQLITE_DONE) return rc;
+  static int AddTotals(Connection& c, std::int64_t bytes, std::int64_t entries) {
+    Use add(c.stmt(Connection::kAddTotals));
+    sqlite3_bind_int64(add.get(), 1, bytes);
+    sqlite3_bind_int64(add.get(), 2, entries);
+    const int rc = sqlite3_step(add.get());
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+  }
+
+  // The key and charge of the first row a (key, size) query finds; *found
+  // false when there is none. `bind` binds the query's parameters.
+  template <typename Bind>
+  static int FirstRow(Connection& c, Connection::Statement query, Bind&& bind, std::string* key,
+                      std::int64_t* charge, bool* found) {
+    Use q(c.stmt(query));
+    bind(q.get());
+    const int rc = sqlite3_step(q.get());
+    *found = rc == SQLITE_ROW;
+    if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    key->assign(ColumnBlob(q.get(), 0));
+    *charge = sqlite3_column_int64(q.get(), 1) + static_cast<std::int64_t>(kEntryOverhead);
+    return SQLITE_OK;
+  }
+
+  static int DeleteRow(Connection& c, std::string_view key, std::int64_t charge) {
+    Use del(c.stmt(Connection::kDelete));
+    BindBlob(del.get(), 1, key);
+    if (int rc = sqlite3_step(del.get()); rc != SQLITE_DONE) return rc;
+    return AddTotals(c, -charge, -1);
+  }
+
+  // Removes `key` if present. A lookup first: most writes are of new keys,
+  // which then cost no delete.
+  static int RemoveKey(Connection& c, std::string_view key) {
+    std::string found_key;
+    std::int64_t charge = 0;
+    bool found = false;
+    const auto bind = [&](sqlite3_stmt* q) { BindBlob(q, 1, key); };
+    if (int rc = FirstRow(c, Connection::kSizeOf, bind, &found_key, &charge, &found);
+        rc != SQLITE_OK || !found) {
+      return rc;
+    }
+    return DeleteRow(c, key, charge);
+  }
+
+  // Removes expired rows, the earliest expiry first, at most `limit`.
+  static int Sweep(Connection& c, std::int64_t now, int limit, std::uint64_t* expired) {
+    const auto bind = [&](sqlite3_stmt* q) { sqlite3_bind_int64(q, 1, now); };
+    std::string key;
+    for (int i = 0; i < limit; ++i) {
+      std::int64_t charge = 0;
+      bool found = false;
+      if (int rc = FirstRow(c, Connection::kFirstExpired, bind, &key, &charge, &found);
+          rc != SQLITE_OK || !found) {
+        return rc;
+      }
+      if (int rc = DeleteRow(c, key, charge); rc != SQLITE_OK) return rc;
+      ++*expired;
     }
     return SQLITE_OK;
   }
 
-  static int ReadMeta(Connection& c, const char* name, std::int64_t* value) {
-    Use read(c.stmt(Connection::kReadMeta));
-    sqlite3_bind_text(read.get(), 1, name, -1, SQLITE_STATIC);
-    const int rc = sqlite3_step(read.get());
-    if (rc == SQLITE_ROW) {
-      *value = sqlite3_column_int64(read.get(), 0);
-      return SQLITE_OK;
-    }
-    *value = 0;
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
-  }
-
-  static int RemoveKey(Connection& c, std::string_view key) {
-    Use del(c.stmt(Connection::kDelete));
-    BindBlob(del.get(), 1, key);
-    std::int64_t bytes = 0, rows = 0;
-    if (int rc = DeleteRows(del.get(), &bytes, &rows); rc != SQLITE_OK) return rc;
-    return AddMeta(c, -bytes, -rows);
-  }
-
-  static int Sweep(Connection& c, std::int64_t now, int limit, std::int64_t* bytes,
-                   std::uint64_t* expired) {
-    Use sweep(c.stmt(Connection::kSweep));
-    sqlite3_bind_int64(sweep.get(), 1, now);
-    sqlite3_bind_int(sweep.get(), 2, limit);
-    std::int64_t freed = 0, rows = 0;
-    if (int rc = DeleteRows(sweep.get(), &freed, &rows); rc != SQLITE_OK) return rc;
-    *bytes += freed;
-    *expired += static_cast<std::uint64_t>(rows);
-    return AddMeta(c, -freed, -rows);
-  }
-
   // Evicts the least recently used rows until the charged total <= target.
   static int EvictTo(Connection& c, std::uint64_t target, std::uint64_t* evicted) {
+    const auto bind = [](sqlite3_stmt*) {};
+    std::string key;
     for (;;) {
-      std::int64_t total = 0;
-      if (int rc = ReadMeta(c, "bytes", &total); rc != SQLITE_OK) return rc;
-      if (total <= static_cast<std::int64_t>(std::min<std::uint64_t>(target, INT64_MAX))) {
+      Totals totals;
+      if (int rc = ReadTotals(c, &totals); rc != SQLITE_OK) return rc;
+      if (totals.bytes <= static_cast<std::int64_t>(std::min<std::uint64_t>(target, INT64_MAX))) {
         return SQLITE_OK;
       }
-      Use evict(c.stmt(Connection::kEvict));
-      std::int64_t bytes = 0, rows = 0;
-      if (int rc = DeleteRows(evict.get(), &bytes, &rows); rc != SQLITE_OK) return rc;
-      if (rows == 0) {  // nothing left: the accounting can only be zero
-        std::int64_t entries = 0;
-        if (int rc = ReadMeta(c, "entries", &entries); rc != SQLITE_OK) return rc;
-        return AddMeta(c, -total, -entries);
+      std::int64_t charge = 0;
+      bool found = false;
+      if (int rc = FirstRow(c, Connection::kLeastRecent, bind, &key, &charge, &found);
+          rc != SQLITE_OK) {
+        return rc;
       }
-      *evicted += static_cast<std::uint64_t>(rows);
-      if (int rc = AddMeta(c, -bytes, -rows); rc != SQLITE_OK) return rc;
+      if (!found) return AddTotals(c, -totals.bytes, -totals.entries);  // empty: zero it is
+      if (int rc = DeleteRow(c, key, charge); rc != SQLITE_OK) return rc;
+      ++*evicted;
     }
   }
 

@@ -2,32 +2,42 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <thread>
 
-#define XXH_INLINE_ALL  // header-only use: lock file names, not cache keys
+#define XXH_INLINE_ALL  // header-only use: lock offsets, not cache keys
 #include <xxhash.h>
 
+#include "../hex.h"
 #include "store_internal.h"
 
 namespace memokey::store_internal {
 
 std::string NewLeaseToken() {
-  std::random_device device;
-  std::string token;
-  token.reserve(32);
-  for (int i = 0; i < 4; ++i) {
-    char part[9];
-    std::snprintf(part, sizeof part, "%08x", static_cast<unsigned>(device()));
-    token += part;
+  std::array<std::uint8_t, 16> bits{};
+  std::size_t have = 0;
+  while (have < bits.size()) {
+    const ssize_t n = ::getrandom(bits.data() + have, bits.size() - have, 0);
+    if (n > 0) {
+      have += static_cast<std::size_t>(n);
+    } else if (errno != EINTR) {
+      // No getrandom (a very old kernel): std::random_device, slower but fine.
+      std::random_device device;
+      for (std::size_t i = have; i < bits.size(); ++i)
+        bits[i] = static_cast<std::uint8_t>(device());
+      break;
+    }
   }
-  return token;
+  return internal::ToHex(bits);
 }
 
 // --- LocalLeases -------------------------------------------------------------------
@@ -164,22 +174,59 @@ FileLock::Result FileLock::Acquire(const std::string& path, std::chrono::millise
 
 // --- FileLeases ----------------------------------------------------------------------
 
+// --- RangeLock -----------------------------------------------------------------------
+
+RangeLock::~RangeLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
+}
+
+RangeLock::Result RangeLock::TryAcquire(const std::string& path, std::uint64_t offset) {
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd_ < 0) return Result::kError;
+  struct flock range {};
+  range.l_type = F_WRLCK;
+  range.l_whence = SEEK_SET;
+  range.l_start = static_cast<off_t>(offset);
+  range.l_len = 1;
+  while (::fcntl(fd_, F_OFD_SETLK, &range) != 0) {
+    if (errno == EINTR) continue;
+    const bool busy = errno == EAGAIN || errno == EACCES;
+    ::close(fd_);
+    fd_ = -1;
+    return busy ? Result::kBusy : Result::kError;
+  }
+  return Result::kAcquired;
+}
+
+// --- FileLeases ----------------------------------------------------------------------
+
 class FileLeases::Backend {
  public:
   using Ticket = int;  // nothing to compare: waiting is polling
 
-  Backend(FileLeases& leases, std::string path, const ValueLookup& lookup)
-      : leases_(leases), path_(std::move(path)), lookup_(lookup) {}
+  Backend(FileLeases& leases, std::uint64_t offset, const ValueLookup& lookup)
+      : leases_(leases), offset_(offset), lookup_(lookup) {}
 
   bool TryGrab(std::string* token, Ticket* /*ticket*/) {
-    auto lock = std::make_unique<FileLock>();
-    switch (lock->TryAcquire(path_)) {
-      case FileLock::Result::kAcquired:
-        break;
-      case FileLock::Result::kBusy:
+    auto lock = std::make_unique<RangeLock>();
+    RangeLock::Result result = lock->TryAcquire(leases_.file_, offset_);
+    if (result == RangeLock::Result::kError && errno == ENOENT) {
+      // The directory is made on first use (or again, after an rm -rf of the
+      // cache) rather than checked on every lease: a lease follows every miss.
+      if (!MakePrivateDirs(leases_.dir_)) {
+        failure_ = Status::IOError("lease directory " + leases_.dir_ + " cannot be created");
         return false;
-      case FileLock::Result::kError:
-        failure_ = Status::IOError("lease file " + path_ + " cannot be locked");
+      }
+      result = lock->TryAcquire(leases_.file_, offset_);
+    }
+    switch (result) {
+      case RangeLock::Result::kAcquired:
+        break;
+      case RangeLock::Result::kBusy:
+        return false;
+      case RangeLock::Result::kError:
+        failure_ = Status::IOError("lease file " + leases_.file_ +
+                                   " cannot be locked: " + std::strerror(errno));
         return false;
     }
     *token = NewLeaseToken();
@@ -203,32 +250,25 @@ class FileLeases::Backend {
 
  private:
   FileLeases& leases_;
-  const std::string path_;
+  const std::uint64_t offset_;
   const ValueLookup& lookup_;
   std::chrono::milliseconds pause_{1};
   Status failure_;
 };
 
-std::string FileLeases::PathOf(std::string_view key) const {
-  const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
-  char name[40];
-  std::snprintf(name, sizeof name, "%016llx%016llx.lock", static_cast<unsigned long long>(h.high64),
-                static_cast<unsigned long long>(h.low64));
-  return dir_ + "/" + name;
+std::uint64_t FileLeases::OffsetOf(std::string_view key) {
+  // 62 bits: a lock range must fit in off_t with room for its length.
+  return XXH3_64bits(key.data(), key.size()) >> 2;
 }
 
 Status FileLeases::Acquire(std::string_view key, const LeaseOptions& options,
                            const ValueLookup& lookup, LeaseResult* out) {
-  if (!MakePrivateDirs(dir_)) {
-    *out = LeaseResult{};
-    return Status::IOError("lease directory " + dir_ + " cannot be created");
-  }
-  Backend backend(*this, PathOf(key), lookup);
+  Backend backend(*this, OffsetOf(key), lookup);
   return RunLease(backend, options, out);
 }
 
 void FileLeases::Release(std::string_view token) {
-  std::unique_ptr<FileLock> lock;
+  std::unique_ptr<RangeLock> lock;
   {
     std::lock_guard guard(mu_);
     auto it = held_.find(token);
@@ -236,7 +276,7 @@ void FileLeases::Release(std::string_view token) {
     lock = std::move(it->second);
     held_.erase(it);
   }
-  // ~FileLock unlinks and unlocks, outside the mutex.
+  // ~RangeLock unlocks, outside the mutex.
 }
 
 }  // namespace memokey::store_internal

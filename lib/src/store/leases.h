@@ -37,8 +37,8 @@ namespace memokey::store_internal {
 using LeaseClock = std::chrono::steady_clock;
 
 // 128 random bits as 32 hex digits: unguessable, so only the holder can
-// release. Reads std::random_device on each call (a lease follows a miss and
-// precedes a computation: a syscall is nothing next to either).
+// release. One getrandom(2) per call: a lease follows every miss, and
+// std::random_device costs ~30 us a call on our VMs (RDSEED).
 std::string NewLeaseToken();
 
 template <class Backend>
@@ -137,27 +137,51 @@ class FileLock {
 // directory afterwards.
 bool MakePrivateDirs(const std::string& dir);
 
-// disk:// — a lease is a FileLock on dir/<XXH3-128 of the key>.lock, so
-// processes sharing the directory exclude each other, and so do threads of
-// one process (each attempt opens its own file description). LeaseOptions::ttl
-// does not apply: the lease lasts until released or until its holder dies; a
-// holder that hangs is outwaited (kTimedOut after `wait`). Waiting is polling
-// (1 ms doubling to 20 ms): a lock file has no wake-up to offer.
+// An exclusive lock on one byte of a shared lock file, held until
+// destruction: an open file description lock (fcntl F_OFD_SETLK), which the
+// OS releases when its holder closes it or dies, kill -9 included. Each lock
+// opens its own description, so threads of one process exclude each other
+// too. The file is created once and never removed: taking a lock is an open
+// and one fcntl, with no file created or unlinked (which costs a journal
+// write on most filesystems). Lock fds are close-on-exec; a child forked
+// while a lock is held shares it until the child exits.
+class RangeLock {
+ public:
+  enum class Result { kAcquired, kBusy, kError };
+  RangeLock() = default;
+  ~RangeLock();
+  RangeLock(const RangeLock&) = delete;
+  RangeLock& operator=(const RangeLock&) = delete;
+
+  // One attempt, never blocks. `path`'s directory must exist.
+  Result TryAcquire(const std::string& path, std::uint64_t offset);
+
+ private:
+  int fd_ = -1;
+};
+
+// disk:// — a lease is a RangeLock on the byte of dir/leases.lock at an offset
+// given by the key's XXH3 hash, so processes sharing the directory exclude
+// each other, and so do threads of one process. LeaseOptions::ttl does not
+// apply: the lease lasts until released or until its holder dies; a holder
+// that hangs is outwaited (kTimedOut after `wait`). Waiting is polling (1 ms
+// doubling to 20 ms): a lock file has no wake-up to offer.
 class FileLeases {
  public:
   using ValueLookup = LocalLeases::ValueLookup;
-  explicit FileLeases(std::string dir) : dir_(std::move(dir)) {}
+  explicit FileLeases(std::string dir) : dir_(dir), file_(std::move(dir) + "/leases.lock") {}
   Status Acquire(std::string_view key, const LeaseOptions& options, const ValueLookup& lookup,
                  LeaseResult* out);
   void Release(std::string_view token);
 
  private:
   class Backend;
-  std::string PathOf(std::string_view key) const;
+  static std::uint64_t OffsetOf(std::string_view key);
 
   const std::string dir_;
+  const std::string file_;
   std::mutex mu_;
-  std::map<std::string, std::unique_ptr<FileLock>, std::less<>> held_;  // by token
+  std::map<std::string, std::unique_ptr<RangeLock>, std::less<>> held_;  // by token
 };
 
 }  // namespace memokey::store_internal

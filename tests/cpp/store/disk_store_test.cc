@@ -42,10 +42,8 @@ using namespace std::chrono_literals;
 
 constexpr std::uint64_t kMiB = 1 << 20;
 
-// sync=none only where a test is about concurrency, not durability: with the
-// default (one fdatasync per write) those tests take seconds per thousand writes.
 std::unique_ptr<Store> Open(const std::string& path, std::uint64_t max_bytes = 64 * kMiB,
-                            DiskStoreOptions::Sync sync = DiskStoreOptions::Sync::kMeta) {
+                            DiskStoreOptions::Sync sync = DiskStoreOptions::Sync::kNone) {
   DiskStoreOptions options;
   options.path = path;
   options.max_bytes = max_bytes;

@@ -85,7 +85,9 @@ TEST(StoreUrl, DiskOpensAndDescribes) {
   EXPECT_EQ(Describe("disk://" + dir.path() + "/c?sync=full"),
             "disk://" + dir.path() + "/c?max_bytes=1073741824&sync=full");
   EXPECT_EQ(Describe("disk://" + dir.path() + "/d?map_size=8M&max_bytes=4M&sync=none"),
-            "disk://" + dir.path() + "/d?max_bytes=4194304&sync=none");
+            "disk://" + dir.path() + "/d?max_bytes=4194304");
+  EXPECT_EQ(Describe("disk://" + dir.path() + "/e?sync=meta"),
+            "disk://" + dir.path() + "/e?max_bytes=1073741824&sync=meta");
 }
 
 TEST(StoreUrl, RedisForms) {
