@@ -1,5 +1,6 @@
 // memokey::memoize over real stores: hits, single flight, exceptions,
-// recursion, tampering, an unreachable backend; and decode.h's FromValue.
+// recursion, tampering, an unreachable backend, a failing store (every
+// operation an error: still the function's result); and decode.h's FromValue.
 
 #include "memokey/memo.h"
 
@@ -284,6 +285,134 @@ TEST(Memoize, UnreachableBackendStillReturnsResults) {
   EXPECT_EQ(fn(5), 4);
   EXPECT_EQ(calls.load(), 2);
   EXPECT_GE(fn.stats().store_errors, 1u);
+}
+
+// A store that fails: each operation answers `failure`, except those
+// configured to succeed (a miss, a granted lease), so that every path of a
+// memoized call meets a failing store somewhere.
+class FailingStore final : public memokey::Store {
+ public:
+  explicit FailingStore(memokey::Status failure) : failure_(std::move(failure)) {}
+
+  bool get_misses = false;     // Get answers NotFound instead of failing
+  bool lease_granted = false;  // AcquireLease grants instead of failing
+  std::atomic<int> gets{0}, puts{0}, leases{0}, releases{0};
+
+  memokey::Status Get(std::string_view, std::string*) override {
+    ++gets;
+    return get_misses ? memokey::Status::NotFound() : failure_;
+  }
+  memokey::Status Put(std::string_view, std::string_view, std::chrono::milliseconds) override {
+    ++puts;
+    return failure_;
+  }
+  memokey::Status Delete(std::string_view) override { return failure_; }
+  memokey::Status Contains(std::string_view, bool*) override { return failure_; }
+  memokey::StoreStats Stats() const override { return {}; }
+  memokey::Status AcquireLease(std::string_view, const memokey::LeaseOptions&,
+                               memokey::LeaseResult* out) override {
+    ++leases;
+    if (!lease_granted) return failure_;
+    out->state = memokey::LeaseResult::State::kGranted;
+    out->token = "token";
+    return memokey::Status::Ok();
+  }
+  memokey::Status ReleaseLease(std::string_view, std::string_view) override {
+    ++releases;
+    return failure_;
+  }
+  std::string Describe() const override { return "failing://"; }
+
+ private:
+  memokey::Status failure_;
+};
+
+TEST(Memoize, NoStoreFailureReachesTheCaller) {
+  for (const memokey::Status& failure :
+       {memokey::Status::IOError("disk on fire"), memokey::Status::Corruption("torn page"),
+        memokey::Status::Unavailable("nobody home")}) {
+    SCOPED_TRACE(failure.ToString());
+    for (const bool partial : {false, true}) {
+      auto store = std::make_shared<FailingStore>(failure);
+      // partial: lookups miss and the lease is granted, so the write and the
+      // release are what fail.
+      store->get_misses = partial;
+      store->lease_granted = partial;
+      memokey::MemoOptions options = TestOptions();
+      std::vector<std::string> reports;
+      options.on_store_error = [&](const std::string& message) { reports.push_back(message); };
+      std::atomic<int> calls = 0;
+      auto fn = memokey::memoize(
+          store, "test.failing",
+          [&](int x) {
+            ++calls;
+            if (x < 0) throw std::domain_error("negative");
+            return x * 3;
+          },
+          options);
+      for (int i = 0; i < 5; ++i) EXPECT_EQ(fn(7), 21);
+      EXPECT_EQ(calls.load(), 5);
+      // The function's own exception, not a store error.
+      EXPECT_THROW(fn(-1), std::domain_error);
+      EXPECT_EQ(calls.load(), 6);
+      EXPECT_GE(store->puts.load(), 5);
+      if (partial) {
+        EXPECT_EQ(store->releases.load(), 6);  // also after the exception
+        // Each call's write and release; the raising call's release.
+        EXPECT_EQ(fn.stats().store_errors, 5u * 2 + 1);
+      } else {
+        // Each call's lookup, lease and write; the raising call's lookup and lease.
+        EXPECT_EQ(fn.stats().store_errors, 5u * 3 + 2);
+      }
+      ASSERT_EQ(reports.size(), 1u);  // reported once, naming the store and the failure
+      EXPECT_NE(reports[0].find("failing://"), std::string::npos) << reports[0];
+      EXPECT_NE(reports[0].find(failure.message()), std::string::npos) << reports[0];
+      EXPECT_NE(reports[0].find("test.failing"), std::string::npos) << reports[0];
+    }
+  }
+}
+
+TEST(Memoize, StrictRaisesStoreFailures) {
+  auto store = std::make_shared<FailingStore>(memokey::Status::IOError("disk on fire"));
+  memokey::MemoOptions options = TestOptions();
+  options.strict = true;
+  options.on_store_error = [](const std::string&) {
+    ADD_FAILURE() << "strict: raised, not reported";
+  };
+  std::atomic<int> calls = 0;
+  auto fn = memokey::memoize(
+      store, "test.strict",
+      [&](int x) {
+        ++calls;
+        return x;
+      },
+      options);
+  try {
+    fn(1);
+    ADD_FAILURE() << "no StoreError";
+  } catch (const memokey::StoreError& e) {
+    EXPECT_EQ(e.status().code(), memokey::Status::Code::kIOError);
+    EXPECT_NE(std::string(e.what()).find("disk on fire"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(calls.load(), 0);  // the lookup failed: nothing computed
+
+  // A failing write raises too, and a waiter is not left waiting.
+  store->get_misses = true;
+  store->lease_granted = true;
+  EXPECT_THROW(fn(2), memokey::StoreError);
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(store->releases.load(), 1);
+  EXPECT_THROW(fn(2), memokey::StoreError);
+  EXPECT_EQ(calls.load(), 2);
+
+  // A store whose URL says strict=1 makes the memoizer strict by itself.
+  std::unique_ptr<memokey::Store> redis;
+  ASSERT_TRUE(
+      memokey::OpenStore("redis://127.0.0.1:1?connect_timeout_ms=100&strict=1", &redis).ok());
+  auto down = memokey::memoize(
+      std::shared_ptr<memokey::Store>(std::move(redis)), "test.strict.redis",
+      [](int x) { return x; }, TestOptions());
+  EXPECT_THROW(down(1), memokey::StoreError);
 }
 
 TEST(Memoize, StaleWhileRevalidateServesTheOldValueWhileOneCallerRefreshes) {

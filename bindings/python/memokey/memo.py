@@ -81,10 +81,21 @@ The secret: ``secret=``, else ``$MEMOKEY_SECRET``, else the per-user key file
 on first use (mode 0600). Processes and machines that share a store must
 share the secret (copy the file's content into ``MEMOKEY_SECRET``).
 
-Failures of the store never fail the call: a store that cannot answer
-(Redis down) is a miss, a failed write is counted (``cache_info().errors``)
-and the result is returned. A store opened with ``?strict=1`` raises
-(``ConnectionError``/``OSError``) instead.
+Failures of the store never fail the call. Whatever goes wrong -- a server
+that cannot be reached (Redis, memokeyd), an I/O error, a damaged or full
+disk, a store directory that cannot be created (no home directory,
+``$XDG_CACHE_HOME`` below a regular file, a read-only file system) -- the
+caller gets the function's own result, or its own exception: a failed
+lookup is a miss, a failed write, lease or release is skipped, and a store
+that cannot be opened leaves the function with its memory tier only. Each
+failure counts in ``cache_info().errors`` and the first one is logged once
+(a warning on the ``"memokey"`` logger naming the store, the error and what
+to do). Entries a store found damaged (dropped, never served) are in
+``cache_info().damaged``. A malformed URL is a programming error and raises
+``ValueError`` at decoration. Strict stores -- a URL with ``?strict=1`` (on
+any tier, ``disk://`` and ``memory://`` included), or
+``memokey.open_store(url, strict=True)`` -- raise instead
+(``OSError``/``ConnectionError``), from the call that met the failure.
 
 Concurrency
 -----------
@@ -172,6 +183,7 @@ import contextlib
 import copy as _copy
 import dataclasses
 import datetime
+import errno
 import functools
 import inspect
 import logging
@@ -235,7 +247,66 @@ class SafeModeError(TypeError):
 # --- stores ----------------------------------------------------------------------
 
 
-def open_store(url: str) -> Store:
+class _StrictStore(_core.Store):
+    """A store whose failures ``@memoize`` raises instead of counting them:
+    what ``open_store`` returns for ``strict=True``, or for a URL with
+    ``strict=1`` on any tier (the C++ store only knows strictness for Redis
+    and memokeyd tiers; this marks it for the others too)."""
+
+
+# Tiers whose URL takes strict= itself (the store raises for them in get()).
+_STRICT_SCHEMES = ("redis://", "redis+unix://", "redis+cluster://", "http://")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _prepare_url(url: str, strict: bool) -> tuple[str, bool]:
+    """(the URL for the C++ parser, whether the store is strict).
+
+    ``strict=`` on a memory/disk tier is taken out (their parser does not
+    know it) and makes the whole store strict; ``strict`` (or such a tier)
+    adds ``strict=1`` to every Redis/memokeyd tier that does not set it.
+    A URL without any strict= and strict=False is returned as it is."""
+    if not strict and "strict=" not in url:
+        return url, False
+    tiered = url.startswith("tiered:")
+    tiers = url[len("tiered:"):].split("|") if tiered else [url]
+    parsed: list[tuple[str, list[str], Optional[bool], bool]] = []
+    found = strict
+    for tier in tiers:
+        base, sep, query = tier.partition("?")
+        params = [p for p in query.split("&") if p] if sep else []
+        takes_strict = tier.startswith(_STRICT_SCHEMES)
+        own: Optional[bool] = None
+        kept = []
+        for param in params:
+            name, _, value = param.partition("=")
+            if name != "strict":
+                kept.append(param)
+                continue
+            flag = value.lower()
+            if flag not in _TRUE + _FALSE:
+                if takes_strict:  # its own parser names the error
+                    kept.append(param)
+                    continue
+                raise ValueError(f"{base}: strict={value} is not 0 or 1")
+            own = flag in _TRUE
+            if takes_strict:
+                kept.append(param)
+            elif own:
+                found = True
+        if takes_strict and own:
+            found = True
+        parsed.append((base, kept, own, takes_strict))
+    out = []
+    for base, kept, own, takes_strict in parsed:
+        if found and takes_strict and own is None:
+            kept = kept + ["strict=1"]
+        out.append(base + ("?" + "&".join(kept) if kept else ""))
+    return ("tiered:" if tiered else "") + "|".join(out), found
+
+
+def open_store(url: str, *, strict: bool = False) -> Store:
     """Open a ``memokey.Store`` from a URL.
 
     ``memory://?max_bytes=64M``, ``disk:///abs/path?max_bytes=1G``,
@@ -248,8 +319,18 @@ def open_store(url: str) -> Store:
     Raises ValueError for a bad URL, OSError when a disk directory cannot be
     created or opened. Redis connects lazily (opening never fails because
     the server is down).
+
+    ``strict=True`` (or ``strict=1`` in the URL of any tier, ``disk://`` and
+    ``memory://`` included): ``@memoize`` raises the store's failures
+    (OSError, ConnectionError) instead of counting them and computing, and
+    Redis/memokeyd tiers raise from ``get()`` too.
     """
-    return _core.Store(url)
+    prepared, is_strict = _prepare_url(url, strict)
+    return _StrictStore(prepared) if is_strict else _core.Store(prepared)
+
+
+def _is_strict(store: Store) -> bool:
+    return isinstance(store, _StrictStore) or any("strict=1" in tier for tier in store.tiers())
 
 
 def ServerStore(
@@ -287,7 +368,7 @@ def ServerStore(
         query.append("strict=1")
     if query:
         rest += ("&" if "?" in rest else "?") + "&".join(query)
-    return _core.Store("http://" + rest)
+    return open_store("http://" + rest)
 
 
 def default_cache_dir() -> str:
@@ -306,13 +387,24 @@ _stores_by_url: dict[str, Store] = {}
 def default_store() -> Store:
     """The store of ``@memoize`` without ``store=``: opened on first use.
 
-    A disk store (LMDB) in :func:`default_cache_dir` -- 1 GiB, created 0700 --
-    unless :func:`set_default_store` chose another.
+    A disk store in :func:`default_cache_dir` -- 1 GiB, created 0700 --
+    unless :func:`set_default_store` chose another. Raises OSError when the
+    directory cannot be created or opened (no home directory,
+    ``$XDG_CACHE_HOME`` below a regular file, a read-only file system); a
+    later call tries again. ``@memoize`` then logs it once and runs with the
+    memory tier only.
     """
     global _default_store
     with _store_lock:
         if _default_store is None:
             path = default_cache_dir()
+            if not os.path.isabs(path):  # no $HOME and no passwd entry: "~" stays "~"
+                raise OSError(
+                    errno.ENOENT,
+                    "no cache directory: $XDG_CACHE_HOME is not an absolute path and the home "
+                    "directory is unknown",
+                    path,
+                )
             _default_store = _core.Store("disk://" + urllib.parse.quote(path) + "?max_bytes=1G")
         return _default_store
 
@@ -321,7 +413,7 @@ def set_default_store(store: Union[Store, str, None]) -> None:
     """Use *store* (a Store or URL; None: back to the disk default) for every
     memoized function that has no ``store=`` and has not opened its store yet."""
     global _default_store
-    resolved = _core.Store(store) if isinstance(store, str) else store
+    resolved = open_store(store) if isinstance(store, str) else store
     if resolved is not None and not isinstance(resolved, Store):
         raise TypeError("set_default_store: expected a memokey.Store, a URL or None")
     with _store_lock:
@@ -329,12 +421,44 @@ def set_default_store(store: Union[Store, str, None]) -> None:
 
 
 def _store_for_url(url: str) -> Store:
+    """One store per URL in a process (open_store; its errors propagate, and
+    a failed open is tried again next time)."""
     with _store_lock:
         store = _stores_by_url.get(url)
         if store is None:
-            store = _core.Store(url)
+            store = open_store(url)
             _stores_by_url[url] = store
         return store
+
+
+_open_failures_logged: set[str] = set()
+
+
+def _log_open_failure(function: str, where: str, error: BaseException, default: bool) -> None:
+    """The warning for a store that cannot be opened: once per store per process
+    (every function using it runs with its memory tier only)."""
+    with _store_lock:
+        if where in _open_failures_logged:
+            return
+        _open_failures_logged.add(where)
+    if default:
+        action = (
+            "set XDG_CACHE_HOME (or HOME) to a writable directory, pass store= to memoize "
+            "(store=False: memory only), or call memokey.set_default_store()"
+        )
+    else:
+        action = "make the directory creatable and writable by this user, or pass another store="
+    logger.warning(
+        "memokey: %s: the %sstore %s cannot be opened (%s: %s); memoized functions using it "
+        "run with their memory tier only (counted in cache_info().errors; logged once). To "
+        "fix: %s",
+        function,
+        "default " if default else "",
+        where,
+        type(error).__name__,
+        error,
+        action,
+    )
 
 
 # --- function identity -----------------------------------------------------------
@@ -480,7 +604,10 @@ class CacheInfo:
     waited for it; lease_timeouts: waits that ran out (lease_wait) -- those
     calls computed anyway. stale: calls answered with a value past its ttl
     (stale_while_revalidate) while another caller refreshed it; they count
-    as hits. A failed lease or release counts in errors.
+    as hits. A failed lease or release counts in errors, and so does a
+    store that could not be opened (the function then has its memory tier
+    only). damaged: entries the store found damaged -- dropped, never
+    served (the store's own count, shared by every function using it).
     """
 
     hits: int
@@ -496,6 +623,7 @@ class CacheInfo:
     lease_waits: int = 0
     lease_timeouts: int = 0
     stale: int = 0
+    damaged: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -649,7 +777,14 @@ class _Memo:
         # under them (a mutable default could be mutated between calls).
         raw_enabled = _shapes and all(_is_atom(d) for d in defaults)
         if isinstance(store, str):
-            store = _store_for_url(store)  # a bad URL fails here, not at the first call
+            # A bad URL fails here, not at the first call. A store that cannot
+            # be opened (OSError) is tried again at the first call, and then
+            # left out (logged) -- unless it is strict.
+            try:
+                store = _store_for_url(store)
+            except OSError:
+                if _prepare_url(store, False)[1]:
+                    raise
         elif not (store is None or store is False or isinstance(store, Store)):
             raise TypeError(f"memoize: store must be a URL, a memokey.Store, None or False, not {store!r}")
         self._store_spec = store
@@ -663,6 +798,7 @@ class _Memo:
         self._known: dict[bytes, float] = {}  # key -> wall-clock expiry (ttl only)
         self._logged: set[str] = set()
         self._strict = False  # the store raises instead of answering a miss (?strict=1)
+        self._open_error: Optional[BaseException] = None  # the store could not be opened
         self._refreshing: set[bytes] = set()  # stale keys this process is recomputing
         self._not_hits: dict[int, int] = {}  # store tier -> _fetch hits that were no hits
         self.misses = 0
@@ -670,7 +806,7 @@ class _Memo:
         self.waited = 0
         self.lease_waits = 0
         self.lease_timeouts = 0
-        self.lease_errors = 0
+        self.errors = 0  # store failures seen here, not in C++: open, lease, release
         self.stale = 0
         slow = self._make_miss if is_async else self._slow
 
@@ -706,22 +842,60 @@ class _Memo:
     # --- store -------------------------------------------------------------------
 
     def _ensure_store(self) -> None:
+        """Open and attach the store on first use. One that cannot be opened
+        leaves the memory tier only: counted, logged once (strict: raises)."""
         if self._store_ready:
             return
         spec = self._store_spec
-        store: Optional[Store] = default_store() if spec is None else (spec or None)
-        strict = store is not None and any("strict=1" in tier for tier in store.tiers())
+        store: Optional[Store] = None
+        failure: Optional[BaseException] = None
+        try:
+            if spec is None:
+                store = default_store()
+            elif isinstance(spec, str):  # failed at decoration: one more try
+                store = _store_for_url(spec)
+            else:
+                store = spec or None
+        except OSError as e:
+            failure = e
+        strict = store is not None and _is_strict(store)
         with self._lock:
-            if not self._store_ready:
-                self.io._attach(store)
-                self._store = store
-                self._strict = strict
-                self._store_ready = True
+            if self._store_ready:
+                return
+            self.io._attach(store, strict)
+            self._store = store
+            self._strict = strict
+            self._open_error = failure
+            self.errors += failure is not None
+            self._store_ready = True
+        if failure is not None:
+            where = default_cache_dir() if spec is None else str(spec)
+            _log_open_failure(self.name, where, failure, spec is None)
+
+    def _store_failed(self, what: str, note: Optional[str]) -> None:
+        """Logs the first store failure of this function (once): the store,
+        the error and what to do. Counting is the caller's."""
+        if "store" in self._logged:
+            return
+        store = self._store.describe() if self._store is not None else "?"
+        self._log_once(
+            "store",
+            "memokey: %s: %s failed on store %s (%s); calls compute and return their own "
+            "results without it (counted in cache_info().errors; logged once). Check that the "
+            "store is reachable and writable (a disk:// directory: it exists, belongs to this "
+            "user, the disk is not full), or pass another store= (store=False: memory only); "
+            "a strict store (?strict=1, open_store(strict=True)) raises instead",
+            self.name,
+            what,
+            store,
+            note,
+        )
 
     def _log_once(self, what: str, message: str, *args: Any) -> None:
-        if what in self._logged:
-            return
-        self._logged.add(what)
+        with self._lock:  # threads failing at once still log once
+            if what in self._logged:
+                return
+            self._logged.add(what)
         logger.warning(message, *args)
 
     def _remember(self, key: bytes, ttl_left: Optional[float] = None) -> None:
@@ -743,7 +917,9 @@ class _Memo:
             if self._store is None:
                 return _MISS, None, None, -1
             fetched = self.io._fetch(key)
-        status, tier, value, ttl_left, note = fetched
+        status, tier, value, ttl_left, note, error = fetched
+        if error is not None:
+            self._store_failed("a lookup", error)
         if status == _HIT:
             if note:
                 self._log_rejected(key, note)
@@ -758,14 +934,6 @@ class _Memo:
                 "treated as a miss and recomputed (logged once)",
                 self.name,
                 key.hex(),
-                note,
-            )
-        elif status == _ERROR:
-            self._log_once(
-                "store",
-                "memokey: %s: the store could not answer (%s); calls compute and return "
-                "their results (counted in cache_info().errors; logged once)",
-                self.name,
                 note,
             )
         return status, None, None, -1
@@ -822,14 +990,8 @@ class _Memo:
             self._ensure_store()
             if self._store is not None:
                 ok, note = self.io._save(key, encoded[0], encoded[1], self.store_ttl)
-                if not ok and note:
-                    self._log_once(
-                        "write",
-                        "memokey: %s: storing a result failed (%s); the call still returns "
-                        "it (counted in cache_info().errors; logged once)",
-                        self.name,
-                        note,
-                    )
+                if not ok:
+                    self._store_failed("storing a result", note)
         self._remember(key)
 
     def _out(self, value: Any) -> Any:
@@ -897,26 +1059,27 @@ class _Memo:
             if lease.state != "unavailable":
                 return lease
             note = lease.error
-        self._lease_failed(note)
+            if self._strict:  # strict by open_store, on a tier that is not itself
+                raise ConnectionError(f"memoize: store lease: {note}")
+        self._lease_failed("a lease (computing without waiting for other processes)", note)
         return None
 
-    def _lease_failed(self, note: Optional[str]) -> None:
+    def _lease_failed(self, what: str, note: Optional[str]) -> None:
         with self._lock:
-            self.lease_errors += 1
-        self._log_once(
-            "lease",
-            "memokey: %s: a store lease failed (%s); calls compute without waiting for other "
-            "processes (counted in cache_info().errors; logged once)",
-            self.name,
-            note,
-        )
+            self.errors += 1
+        self._store_failed(what, note)
 
-    def _release_lease(self, key: bytes, token: bytes) -> None:
+    def _release_lease(self, key: bytes, token: bytes, may_raise: bool = True) -> None:
+        """Ends the lease; a failure is counted and logged (the lease then
+        ends by its ttl). A strict store raises it -- unless not may_raise:
+        cleanup after another exception, which must reach the caller as it is."""
         assert self._store is not None
         try:
             self._store.release_lease(key.hex(), token)
-        except OSError as e:  # the lease then ends by its ttl
-            self._lease_failed(f"release: {type(e).__name__}: {e}")
+        except OSError as e:
+            if self._strict and may_raise:
+                raise
+            self._lease_failed("releasing a lease", f"{type(e).__name__}: {e}")
 
     def _settle_lease(
         self, key: bytes, raw: Optional[bytes], lease: Optional[Lease]
@@ -959,7 +1122,7 @@ class _Memo:
             return
         lease = future.result()
         if lease is not None and lease.state == "granted":
-            self._release_lease(key, lease.token)
+            self._release_lease(key, lease.token, may_raise=False)  # nobody to raise to
 
     # --- stale-while-revalidate -------------------------------------------------------
 
@@ -983,7 +1146,13 @@ class _Memo:
             with self._lock:
                 self.misses += mine
                 self.stale += not mine
-            yield mine
+            try:
+                yield mine
+            except BaseException:
+                if token is not None:
+                    self._release_lease(key, token, may_raise=False)
+                    token = None
+                raise
         finally:
             if added:
                 with self._lock:
@@ -1081,9 +1250,12 @@ class _Memo:
             if not found:
                 try:
                     value = self._call(key, args, kwargs, raw)
-                finally:
+                except BaseException:
                     if token is not None:
-                        self._release_lease(key, token)
+                        self._release_lease(key, token, may_raise=False)
+                    raise
+                if token is not None:
+                    self._release_lease(key, token)
             flight.value = value
             return self._out(value)
         except BaseException as e:
@@ -1126,10 +1298,14 @@ class _Memo:
             if found:
                 return value
         try:
-            return await self._call_async(key, args, kwargs, raw)
-        finally:
+            value = await self._call_async(key, args, kwargs, raw)
+        except BaseException:
             if token is not None:
-                self._release_lease(key, token)
+                self._release_lease(key, token, may_raise=False)
+            raise
+        if token is not None:
+            self._release_lease(key, token)
+        return value
 
     async def _slow_async(self, miss: _Miss) -> Any:
         args, kwargs, raw, key, fetched = miss.args, miss.kwargs, miss.raw, miss.key, miss.fetched
@@ -1198,13 +1374,14 @@ class _Memo:
             waited=self.waited,
             rejected=io["rejected"],
             decode_failed=io["decode_failed"],
-            errors=io["store_errors"] + self.lease_errors,
+            errors=io["store_errors"] + self.errors,
             currsize=s["currsize"],
             maxsize=self.maxsize,
             tiers=tiers,
             lease_waits=self.lease_waits,
             lease_timeouts=self.lease_timeouts,
             stale=self.stale,
+            damaged=self._store.stats()["damaged"] if self._store is not None else 0,
         )
 
     def cache_clear(self) -> None:
@@ -1219,8 +1396,9 @@ class _Memo:
         if keys:
             self._ensure_store()
             if self._store is not None:
-                for key in keys:
-                    self.io._delete(key)
+                failed = sum(not self.io._delete(key) for key in keys)  # counted in C++
+                if failed:
+                    self._store_failed(f"deleting {failed} of {len(keys)} entries", None)
 
     def key(self, *args: Any, **kwargs: Any) -> str:
         return self.key_of(args, kwargs).hex()
@@ -1238,6 +1416,9 @@ class _Memo:
             if peek == 0:
                 answered = "memory"
         self._ensure_store()
+        if self._open_error is not None:
+            where = default_cache_dir() if self._store_spec is None else str(self._store_spec)
+            rows.append((where, "error", f"cannot be opened: {self._open_error}"))
         expiry = self._known.get(key)
         for tier, status, detail in self.io._explain(key):
             if status == "not present" and expiry is not None and time.time() >= expiry:
@@ -1408,7 +1589,8 @@ def memoize(
 
     store: a ``memokey.Store``, its URL, None (the default: a disk store in
         ``~/.cache/memokey``, see :func:`default_store`) or False (the memory
-        tier only).
+        tier only). A store that fails, or cannot be opened, never fails a
+        call (counted, logged once; ``?strict=1`` raises): see the module doc.
     namespace: the key namespace (separates applications sharing a store).
     version: replaces the hash of the function's code in the key.
     ignore: names of parameters left out of the key (e.g. ``"self"``, a logger).

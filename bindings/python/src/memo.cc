@@ -47,7 +47,10 @@
 // the next tier is tried, it is never decoded -- and backfills the faster
 // tiers with a verified value. Only then, with the GIL, is the payload
 // decoded: pickle.loads for CODEC_PICKLE5 (refused when safe), memokey.loads
-// for CODEC_CBOR.
+// for CODEC_CBOR. A store that fails (an unreachable server, an I/O error,
+// damage, a full disk) never fails the call: a failed tier is a miss, a
+// failed write or delete is reported to memo.py, every failure is counted
+// (store_errors) -- unless the store is strict (_attach), which raises.
 //
 // Every structure here is touched only with the GIL held. Values leaving the
 // memory tier are released after the structures are consistent again (their
@@ -505,9 +508,12 @@ PyObject* MemoCall(PyObject* callable, PyObject* const* args, std::size_t nargsf
     Ref fetched = Ref::steal(FetchTuple(c, key));
     if (!fetched) return nullptr;
     PyObject* value = PyTuple_GET_ITEM(fetched.get(), 2);
+    // A hit with a note (a rejected copy) or an error (a failed tier) goes
+    // through the slow path, which logs it.
     if (PyLong_AsLong(PyTuple_GET_ITEM(fetched.get(), 0)) == kHit &&
         Py_TYPE(value) != reinterpret_cast<PyTypeObject*>(c.cached_error_type) &&
-        PyTuple_GET_ITEM(fetched.get(), 4) == Py_None) {
+        PyTuple_GET_ITEM(fetched.get(), 4) == Py_None &&
+        PyTuple_GET_ITEM(fetched.get(), 5) == Py_None) {
       std::int64_t ttl_ms = TtlMs(PyTuple_GET_ITEM(fetched.get(), 3));
       if (ttl_ms < 0) return nullptr;
       if (ttl_ms == 0) ttl_ms = c.default_ttl_ms;  // the store could not tell
@@ -755,11 +761,17 @@ PyObject* MemoTakeKnown(PyObject* self, PyObject*) {
   return out.release();
 }
 
-// _attach(store | None)
+// _attach(store | None[, strict: bool]): strict (or a tier URL with strict=1)
+// makes store failures raise instead of being counted misses and errors.
 PyObject* MemoAttach(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 1) {
-    PyErr_SetString(PyExc_TypeError, "_attach(store)");
+  if (nargs != 1 && nargs != 2) {
+    PyErr_SetString(PyExc_TypeError, "_attach(store[, strict])");
     return nullptr;
+  }
+  int strict_arg = 0;
+  if (nargs == 2) {
+    strict_arg = PyObject_IsTrue(args[1]);
+    if (strict_arg < 0) return nullptr;
   }
   Core& c = *CoreOf(self);
   if (args[0] == Py_None) {
@@ -785,7 +797,7 @@ PyObject* MemoAttach(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   } else {
     c.tiers.push_back(c.store.get());
   }
-  c.strict = false;
+  c.strict = strict_arg != 0;
   for (Store* t : c.tiers) {
     c.tier_names.push_back(t->Describe());
     if (c.tier_names.back().find("strict=1") != std::string::npos) c.strict = true;
@@ -844,13 +856,19 @@ std::string CurrentErrorText() {
   return text;
 }
 
-// _fetch(key) -> (status, tier, value, ttl_seconds | None, note | None)
+// _fetch(key) -> (status, tier, value, ttl_seconds | None, note | None, error | None)
 //   status 0 hit (value decoded, tier = index that answered), 1 miss,
 //   2 rejected (every copy found failed verification), 3 decode failed,
-//   4 store error (counted; a strict store raises instead).
-//   note: why something was rejected or failed, for the log.
+//   4 store error: no tier answered because a tier failed (an unreachable
+//   server, an I/O error, damage) -- a miss for the caller, counted; only a
+//   strict store raises instead (OSError, ConnectionError).
+//   note: why something was rejected or did not decode, for the log.
+//   error: the first store failure met ("tier: message"), also when a later
+//   tier answered, for the log.
 PyObject* FetchTuple(Core& c, const Key& key) {
-  if (!c.store) return Py_BuildValue("(iiOOO)", kMiss, -1, Py_None, Py_None, Py_None);
+  if (!c.store) {
+    return Py_BuildValue("(iiOOOO)", kMiss, -1, Py_None, Py_None, Py_None, Py_None);
+  }
   std::shared_ptr<Store> keep = c.store;
   const std::vector<Store*> tiers = c.tiers;
   const std::string hex = key.hex();
@@ -861,33 +879,48 @@ PyObject* FetchTuple(Core& c, const Key& key) {
   std::string payload;
   std::chrono::milliseconds ttl_left{0};
   std::string note;
+  std::string error;                  // the first failure
+  std::size_t error_tier = SIZE_MAX;  // its tier (SIZE_MAX: not a tier's)
   std::uint64_t rejected = 0, errors = 0;
   std::size_t rejected_tier = 0;
   Status fatal;
+  const bool strict = c.strict;
   {
     nb::gil_scoped_release release;  // (c.tier_names is not read in here)
     Secret secret;
     Status serr;
-    if (!c.GetSecret(&secret, &serr)) {
-      status = kError;
-      note = "no secret: " + serr.ToString();
+    auto failed = [&](std::size_t tier_index, std::string message) {
       ++errors;
+      if (error.empty()) {
+        error = std::move(message);
+        error_tier = tier_index;
+      }
+      status = status == kMiss ? kError : status;
+    };
+    if (!c.GetSecret(&secret, &serr)) {
+      failed(SIZE_MAX, "no secret: " + serr.ToString());
     } else {
       std::string sealed;
       for (std::size_t i = 0; i < tiers.size(); ++i) {
         std::chrono::milliseconds ttl{0};
         const Status s = tiers[i]->GetWithTtl(hex, &sealed, &ttl);
         if (s.IsNotFound()) {
-          if (s.message() != "not found") {
-            ++errors;  // an unreachable server, answered as a miss
-            note = s.message();
-            status = status == kMiss ? kError : status;
-          }
+          // An unreachable server, answered as a miss by the store itself.
+          if (s.message() != "not found") failed(i, s.message());
           continue;
         }
         if (!s.ok()) {
-          fatal = s;
-          break;
+          // Only a strict store answers a lookup with Unavailable (store.h):
+          // an http:// one says so nowhere else (its Describe() has no
+          // strict=1), so its answer is what marks it.
+          if (strict || s.code() == Status::Code::kUnavailable) {
+            fatal = s;
+            break;
+          }
+          // An I/O error, damage, a server a strict tier could not reach:
+          // this tier is a miss, the next one may still answer.
+          failed(i, s.ToString());
+          continue;
         }
         const Status o = OpenEnvelope(hex, sealed, secret, &codec, &payload);
         if (!o.ok()) {
@@ -901,7 +934,8 @@ PyObject* FetchTuple(Core& c, const Key& key) {
         tier = static_cast<int>(i);
         ttl_left = ttl;
         for (std::size_t j = 0; j < i; ++j) {
-          if (!tiers[j]->Put(hex, sealed, ttl).ok()) ++errors;
+          const Status put = tiers[j]->Put(hex, sealed, ttl);
+          if (!put.ok()) failed(j, "backfill: " + put.ToString());
         }
         break;
       }
@@ -917,9 +951,17 @@ PyObject* FetchTuple(Core& c, const Key& key) {
     return i < c.tier_names.size() ? c.tier_names[i] : std::string("tier ") + std::to_string(i);
   };
   if (rejected > 0) note = tier_name(rejected_tier) + ": " + note;
+  if (error_tier != SIZE_MAX) error = tier_name(error_tier) + ": " + error;
+  Ref error_obj = error.empty() ? Ref::borrow(Py_None)
+                                : Ref::steal(PyUnicode_FromStringAndSize(
+                                      error.data(), static_cast<Py_ssize_t>(error.size())));
+  if (!error_obj) return nullptr;
   if (status != kHit) {
-    return Py_BuildValue("(iiOOs#)", status, -1, Py_None, Py_None, note.data(),
-                         static_cast<Py_ssize_t>(note.size()));
+    Ref note_obj = note.empty() ? Ref::borrow(Py_None)
+                                : Ref::steal(PyUnicode_FromStringAndSize(
+                                      note.data(), static_cast<Py_ssize_t>(note.size())));
+    if (!note_obj) return nullptr;
+    return Py_BuildValue("(iiOOOO)", status, -1, Py_None, Py_None, note_obj.get(), error_obj.get());
   }
   std::string refusal;
   Ref value = Ref::steal(DecodePayload(c, codec, payload, &refusal));
@@ -927,8 +969,8 @@ PyObject* FetchTuple(Core& c, const Key& key) {
     const std::string why = refusal.empty() ? CurrentErrorText() : refusal;
     ++c.decode_failed;
     const std::string text = tier_name(static_cast<std::size_t>(tier)) + ": " + why;
-    return Py_BuildValue("(iiOOs#)", kDecodeFailed, tier, Py_None, Py_None, text.data(),
-                         static_cast<Py_ssize_t>(text.size()));
+    return Py_BuildValue("(iiOOs#O)", kDecodeFailed, tier, Py_None, Py_None, text.data(),
+                         static_cast<Py_ssize_t>(text.size()), error_obj.get());
   }
   if (static_cast<std::size_t>(tier) < c.tier_hits.size()) ++c.tier_hits[tier];
   Ref ttl_obj = Ref::steal(PyTtlSeconds(ttl_left.count()));
@@ -937,7 +979,8 @@ PyObject* FetchTuple(Core& c, const Key& key) {
                                     note.data(), static_cast<Py_ssize_t>(note.size())))
                               : Ref::borrow(Py_None);
   if (!note_obj) return nullptr;
-  return Py_BuildValue("(iiOOO)", kHit, tier, value.get(), ttl_obj.get(), note_obj.get());
+  return Py_BuildValue("(iiOOOO)", kHit, tier, value.get(), ttl_obj.get(), note_obj.get(),
+                       error_obj.get());
 }
 
 PyObject* MemoFetch(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
@@ -1294,9 +1337,9 @@ PyMethodDef kMemoMethods[] = {
     MEMO_METHOD("_clear", MemoClear, METH_NOARGS, "_clear(): empty the memory tier"),
     MEMO_METHOD("_take_known", MemoTakeKnown, METH_NOARGS,
                 "_take_known() -> [key]: keys computed or read, forgotten"),
-    MEMO_METHOD("_attach", MemoAttach, METH_FASTCALL, "_attach(store | None)"),
+    MEMO_METHOD("_attach", MemoAttach, METH_FASTCALL, "_attach(store | None[, strict])"),
     MEMO_METHOD("_fetch", MemoFetch, METH_FASTCALL,
-                "_fetch(key) -> (status, tier, value, ttl, note)"),
+                "_fetch(key) -> (status, tier, value, ttl, note, error)"),
     MEMO_METHOD("_save", MemoSave, METH_FASTCALL, "_save(key, payload, codec, ttl) -> (ok, note)"),
     MEMO_METHOD("_delete", MemoDelete, METH_FASTCALL, "_delete(key) -> bool"),
     MEMO_METHOD("_explain", MemoExplain, METH_FASTCALL,

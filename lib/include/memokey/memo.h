@@ -42,8 +42,17 @@
 //     per-host: lock_dir must be on a local filesystem (not NFS), and a child
 //     forked while a thread holds a lock shares it until the child exits or
 //     execs (lock fds are close-on-exec). Empty lock_dir: no file locking.
-//   * A store that fails (Redis down) is a miss on lookup and an ignored
-//     error on store: the function's result is returned either way.
+//   * No store failure reaches the caller: a store that cannot answer (Redis
+//     or memokeyd down, an I/O error, a damaged or unwritable disk
+//     directory) is a miss on lookup, and a failed write, lease or release
+//     is ignored -- the function's own result (or its own exception) is
+//     returned either way. Each failure counts in MemoStats::store_errors,
+//     and the first one of a memoized function is reported once (what
+//     failed, on which store, and what to do) through
+//     MemoOptions::on_store_error, by default one line on stderr.
+//     MemoOptions::strict (or a store URL with strict=1) turns store
+//     failures into StoreError exceptions instead, for callers that would
+//     rather fail than run uncached.
 //   * Result and argument types: whatever encode.h can Encode and decode.h
 //     can decode (std types, user types with memokey_encode/memokey_decode).
 
@@ -55,7 +64,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -93,15 +104,34 @@ struct MemoOptions {
   // key's lease (without waiting), which recomputes, stores and returns the
   // new one (an exception it raises reaches that caller only). Needs ttl > 0.
   std::chrono::milliseconds stale_while_revalidate{0};
+  // Store failures throw StoreError from the call instead of being counted
+  // and ignored. Also on when the store's URL says strict=1 (Describe()).
+  bool strict = false;
+  // Called once, with the first store failure of this memoized function (a
+  // sentence naming the store, the failure and what to do). Empty: written
+  // to stderr. Called on the calling thread; it must not throw.
+  std::function<void(const std::string&)> on_store_error;
+};
+
+// What a strict memoized function (MemoOptions::strict) throws when its
+// store fails: status() is the store's answer.
+class StoreError : public std::runtime_error {
+ public:
+  StoreError(const std::string& what, Status status)
+      : std::runtime_error(what), status_(std::move(status)) {}
+  const Status& status() const { return status_; }
+
+ private:
+  Status status_;
 };
 
 struct MemoStats {
   std::uint64_t hits = 0;
   std::uint64_t misses = 0;
-  std::uint64_t computed = 0;  // calls of the function
-  std::uint64_t waited = 0;    // calls that waited for another thread's computation
-  std::uint64_t rejected = 0;  // stored values that failed verification or decoding
-  std::uint64_t store_errors = 0;
+  std::uint64_t computed = 0;             // calls of the function
+  std::uint64_t waited = 0;               // calls that waited for another thread's computation
+  std::uint64_t rejected = 0;             // stored values that failed verification or decoding
+  std::uint64_t store_errors = 0;         // store failures: lookups, writes, leases, releases
   std::uint64_t cross_process_waits = 0;  // waited for another process's file lock
   std::uint64_t lock_timeouts = 0;        // computed without the lock after lock_timeout
   std::uint64_t lock_errors = 0;          // lock file unusable: computed without the lock
@@ -151,10 +181,16 @@ class MemoCore {
   bool Verify(const std::string& store_key, const std::string& sealed,
               const std::function<bool(ByteSpan)>& decodes, std::vector<std::uint8_t>* out);
   void Save(const Key& key, const std::vector<std::uint8_t>& canonical);
+  // Counts a failed store operation and reports the first one. Strict:
+  // throws StoreError instead -- unless !may_throw (cleanup after another
+  // exception, which must reach the caller as it is).
+  void StoreFailed(const char* operation, const Status& status, bool may_throw);
 
   std::shared_ptr<Store> store_;
   std::string name_;
   MemoOptions options_;
+  bool strict_ = false;
+  std::once_flag reported_;
   Secret secret_;
   std::unique_ptr<Flights> flights_;
   struct Counters {

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <condition_variable>
 #include <exception>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "../store/leases.h"
 
@@ -34,6 +36,7 @@ MemoCore::MemoCore(std::shared_ptr<Store> store, std::string name, MemoOptions o
       options_(std::move(options)),
       flights_(std::make_unique<Flights>()) {
   if (!store_) throw std::invalid_argument("memokey::memoize: store is null");
+  strict_ = options_.strict || store_->Describe().find("strict=1") != std::string::npos;
   if (options_.stale_while_revalidate.count() < 0 ||
       (options_.stale_while_revalidate.count() > 0 && options_.ttl.count() <= 0)) {
     throw std::invalid_argument(
@@ -68,7 +71,13 @@ bool MemoCore::Lookup(const Key& key, const std::function<bool(ByteSpan)>& decod
                   ttl_left <= options_.stale_while_revalidate;
   }
   if (!got.ok()) {
-    if (!got.IsNotFound()) counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
+    if (!got.IsNotFound()) {
+      StoreFailed("lookup", got, /*may_throw=*/true);
+    } else if (got.message() != Status::NotFound().message()) {
+      // A store that could not answer (or dropped a damaged entry) and said
+      // so in its miss: the store chose the miss, so even strict goes on.
+      StoreFailed("lookup", got, /*may_throw=*/false);
+    }
     return false;
   }
   const bool verified = Verify(store_key, sealed, decodes, out);
@@ -97,15 +106,41 @@ void MemoCore::Save(const Key& key, const std::vector<std::uint8_t>& canonical) 
   const std::string store_key = key.hex();
   std::string sealed;
   const std::string_view payload(reinterpret_cast<const char*>(canonical.data()), canonical.size());
-  if (!SealEnvelope(store_key, Codec::kCbor, payload, secret_, &sealed, options_.compress_threshold)
-           .ok() ||
-      !store_
-           ->Put(store_key, sealed,
-                 options_.ttl.count() > 0 ? options_.ttl + options_.stale_while_revalidate
-                                          : options_.ttl)
-           .ok()) {
-    counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
+  Status s =
+      SealEnvelope(store_key, Codec::kCbor, payload, secret_, &sealed, options_.compress_threshold);
+  if (s.ok()) {
+    s = store_->Put(
+        store_key, sealed,
+        options_.ttl.count() > 0 ? options_.ttl + options_.stale_while_revalidate : options_.ttl);
   }
+  if (!s.ok()) StoreFailed("write", s, /*may_throw=*/true);
+}
+
+void MemoCore::StoreFailed(const char* operation, const Status& status, bool may_throw) {
+  counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
+  auto what = [&] {
+    return "memokey::memoize(" + name_ + "): store " + operation + " failed on " +
+           store_->Describe() + ": " + status.ToString();
+  };
+  if (strict_) {
+    // Strict callers learn of failures from the exception; one during
+    // cleanup is only counted (the exception already on its way says more).
+    if (!may_throw) return;
+    throw StoreError(what(), status);
+  }
+  std::call_once(reported_, [&] {
+    const std::string message =
+        what() +
+        "; calls compute and return their results without the cache (counted in "
+        "MemoStats::store_errors; reported once). Check that the store is reachable and "
+        "writable (a disk:// directory: exists, belongs to this user, not on a full disk), "
+        "or give memoize another store; MemoOptions::strict raises instead.";
+    if (options_.on_store_error) {
+      options_.on_store_error(message);
+    } else {
+      std::cerr << message << '\n';
+    }
+  });
 }
 
 std::vector<std::uint8_t> MemoCore::GetOrCompute(
@@ -151,12 +186,13 @@ std::vector<std::uint8_t> MemoCore::GetOrCompute(
   };
   std::optional<FileLock> file_lock;
   std::string lease_token;
-  auto release_lease = [&] {
-    if (lease_token.empty()) return;
-    if (!store_->ReleaseLease(key.hex(), lease_token).ok()) {
-      counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
-    }
-    lease_token.clear();
+  // may_throw false: cleanup after another exception, which must reach the
+  // caller (and the waiters) as it is.
+  auto release_lease = [&](bool may_throw) {
+    const std::string token = std::exchange(lease_token, std::string());
+    if (token.empty()) return;
+    const Status released = store_->ReleaseLease(key.hex(), token);
+    if (!released.ok()) StoreFailed("lease release", released, may_throw);
   };
   try {
     if (!options_.lock_dir.empty()) {
@@ -195,7 +231,7 @@ std::vector<std::uint8_t> MemoCore::GetOrCompute(
       const Status leased = store_->AcquireLease(
           store_key, LeaseOptions{options_.lease_ttl, options_.lease_wait, !note.rejected}, &lease);
       if (!leased.ok()) {
-        counters_.store_errors.fetch_add(1, std::memory_order_relaxed);
+        StoreFailed("lease", leased, /*may_throw=*/true);  // not strict: compute without it
       } else {
         if (lease.waited) counters_.lease_waits.fetch_add(1, std::memory_order_relaxed);
         switch (lease.state) {
@@ -222,14 +258,21 @@ std::vector<std::uint8_t> MemoCore::GetOrCompute(
     counters_.computed.fetch_add(1, std::memory_order_relaxed);
     result = compute();
   } catch (...) {
-    release_lease();  // the next caller computes at once
+    release_lease(false);  // the next caller computes at once
     file_lock.reset();
     finish(std::current_exception());
     throw;
   }
-  Save(key, result);
-  release_lease();          // after Save: a woken waiter finds the value
-  file_lock.reset();        // likewise
+  try {
+    Save(key, result);
+    release_lease(true);  // after Save: a woken waiter finds the value
+  } catch (...) {         // a strict store failed: its error goes to every caller
+    release_lease(false);
+    file_lock.reset();
+    finish(std::current_exception());
+    throw;
+  }
+  file_lock.reset();        // after Save too
   flight->result = result;  // read by waiters only after `done` is set under the mutex
   finish(nullptr);
   return result;
@@ -247,27 +290,30 @@ std::vector<std::uint8_t> MemoCore::Revalidate(
                            LeaseOptions{options_.lease_ttl, std::chrono::milliseconds{0},
                                         /*check_value=*/false},
                            &lease);
+  // A failed lease (not strict) serves the stale value: a later call tries again.
+  if (!leased.ok()) StoreFailed("lease", leased, /*may_throw=*/true);
   const bool refresh = leased.ok() && (lease.state == LeaseResult::State::kGranted ||
                                        lease.state == LeaseResult::State::kUnsupported);
   if (!refresh) {
     counters_.stale_served.fetch_add(1, std::memory_order_relaxed);
     return stale_value;
   }
-  auto release = [&] {
-    if (lease.state == LeaseResult::State::kGranted) {
-      static_cast<void>(store_->ReleaseLease(store_key, lease.token));
-    }
+  auto release = [&](bool may_throw) {
+    if (lease.state != LeaseResult::State::kGranted) return;
+    lease.state = LeaseResult::State::kUnsupported;  // released (or tried): once only
+    const Status released = store_->ReleaseLease(store_key, lease.token);
+    if (!released.ok()) StoreFailed("lease release", released, may_throw);
   };
   std::vector<std::uint8_t> fresh;
   try {
     counters_.computed.fetch_add(1, std::memory_order_relaxed);
     fresh = compute();
+    Save(key, fresh);  // throws only for a strict store
   } catch (...) {
-    release();
+    release(false);
     throw;
   }
-  Save(key, fresh);
-  release();
+  release(true);
   counters_.revalidated.fetch_add(1, std::memory_order_relaxed);
   return fresh;
 }
