@@ -6,8 +6,8 @@
 Phase 1: WORKERS processes each compute their own share of the inputs.
 Phase 2: WORKERS fresh processes (empty memory tiers) each ask for *every*
 input: every result computed by one worker is a hit, from disk, in every
-other. The disk tier is LMDB: safe for many processes at once, and a killed
-worker never leaves a torn value. Workers are started with "spawn" (a fresh
+other. The disk tier is SQLite in WAL mode: safe for many processes at once,
+and a killed worker never leaves a torn value. Workers are started with "spawn" (a fresh
 interpreter, nothing inherited), so the sharing is through the store alone.
 """
 

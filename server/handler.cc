@@ -277,6 +277,11 @@ void Handler::HandleObject(const Request& request, const Target& target, Respons
       const Status s = request.want_ttl.empty() ? store_.Get(key, &*value)
                                                 : store_.GetWithTtl(key, &*value, &ttl_left);
       if (!s.ok()) value.reset();
+      // A miss with a reason: a damaged entry or database the store dropped
+      // (its message says what to do), or a store that could not answer.
+      if (s.IsNotFound() && s.message() != Status::NotFound().message()) {
+        LogStoreProblem("store miss", "get", s);
+      }
       FinishRead(request, s.IsNotFound() ? Status::Ok() : s, &value, out);
       if (out->status == 200 && ttl_left.count() > 0) {
         out->headers.emplace_back("X-Memokey-TTL", std::to_string(ttl_left.count()) + "ms");
@@ -430,19 +435,23 @@ void Handler::FinishLease(const LeasePlan& plan, const Status& status, memokey::
   }
 }
 
-void Handler::BackendError(const Status& status, std::string_view op, Response* out) {
-  shard_.backend_errors.Add();
+void Handler::LogStoreProblem(std::string_view event, std::string_view op, const Status& status) {
   // When Redis is down every request fails the same way: log the first, then
   // at most one line per second per worker with the count of the others.
   const auto now = std::chrono::steady_clock::now();
   if (now - last_backend_log_ >= std::chrono::seconds(1)) {
-    Log(LogLevel::kWarn, "store error",
+    Log(LogLevel::kWarn, event,
         {{"op", op}, {"error", status.ToString()}, {"suppressed", suppressed_backend_logs_}});
     last_backend_log_ = now;
     suppressed_backend_logs_ = 0;
   } else {
     ++suppressed_backend_logs_;
   }
+}
+
+void Handler::BackendError(const Status& status, std::string_view op, Response* out) {
+  shard_.backend_errors.Add();
+  LogStoreProblem("store error", op, status);
   out->body.clear();
   if (status.code() == Status::Code::kUnavailable || status.code() == Status::Code::kIOError) {
     Text(out, 503, "store unavailable\n");

@@ -126,6 +126,8 @@ class Handler {
   // false (and *out filled with 401/403) when the request lacks `needed`.
   bool Authorize(const Request& request, std::string_view ns, Access needed, Response* out);
   void BackendError(const memokey::Status& status, std::string_view op, Response* out);
+  // A warning, rate-limited to one line a second per worker.
+  void LogStoreProblem(std::string_view event, std::string_view op, const memokey::Status& status);
   void StatusPage(Response* out);
 
   const Config& config_;

@@ -233,7 +233,7 @@ const char* kStoreDoc =
     "Store(url)\n\n"
     "A byte-string key/value store opened from a URL:\n\n"
     "  memory://?max_bytes=64M                 in-process, S3-FIFO by bytes, TTL\n"
-    "  disk:///abs/path?max_bytes=1G           LMDB: many processes, crash-safe, TTL\n"
+    "  disk:///abs/path?max_bytes=1G           SQLite: many processes, crash-safe, LRU, TTL\n"
     "  redis://[user:pass@]host:port/db?prefix=memokey:&timeout_ms=1000&strict=0\n"
     "  redis+unix:///path/to/redis.sock?db=0\n"
     "  http://[token@]host:port/namespace      memokeyd (see memokey.ServerStore)\n"

@@ -222,6 +222,7 @@ class Connection {
     kStatementCount
   };
 
+  Connection() = default;  // then Open
   ~Connection() {
     for (StmtPtr& s : stmts_) s.reset();  // before the database closes
     if (db_ != nullptr) sqlite3_close_v2(db_);
@@ -254,8 +255,6 @@ class Connection {
   }
 
  private:
-  Connection() = default;
-
   sqlite3* db_ = nullptr;
   FileId file_id_;
   StmtPtr stmts_[kStatementCount];
@@ -264,7 +263,7 @@ class Connection {
 Status Connection::Open(const std::string& file, int synchronous, std::unique_ptr<Connection>* out,
                         bool* damaged) {
   *damaged = false;
-  std::unique_ptr<Connection> c(new Connection());
+  auto c = std::make_unique<Connection>();
   const int open_rc = sqlite3_open_v2(
       file.c_str(), &c->db_,
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE,

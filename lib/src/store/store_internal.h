@@ -71,7 +71,7 @@ struct Counters {
 };
 
 // How many fork()s led to this process (0 in the original one). Stores that
-// hold per-process resources (LMDB environments, Redis sockets) compare it
+// hold per-process resources (Redis sockets) compare it
 // with the value they opened them under and reopen in a forked child instead
 // of sharing the parent's: two processes reading replies from one socket
 // would take each other's answers.
