@@ -24,7 +24,12 @@
 #include <utility>
 #include <vector>
 
+#include "store_internal.h"
+
 namespace memokey {
+
+using store_internal::GetLe64;
+using store_internal::PutLe64;
 
 namespace {
 
@@ -51,15 +56,6 @@ struct ZstdDCtxFree {
 const EVP_MAC* Hmac() {
   static const std::unique_ptr<EVP_MAC, MacFree> mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
   return mac.get();
-}
-
-void PutLe64(char* out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(v >> (8 * i));
-}
-std::uint64_t GetLe64(const char* in) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<unsigned char>(in[i])} << (8 * i);
-  return v;
 }
 
 std::string Trim(std::string_view text) {

@@ -3,21 +3,9 @@
 #define XXH_INLINE_ALL  // header-only use: checksums, not cache keys
 #include <xxhash.h>
 
-#include <cstring>
+#include "store_internal.h"
 
 namespace memokey::store_internal {
-namespace {
-
-void PutLe64(char* out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(v >> (8 * i));
-}
-std::uint64_t GetLe64(const char* in) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<unsigned char>(in[i])} << (8 * i);
-  return v;
-}
-
-}  // namespace
 
 std::uint64_t EntryChecksum(std::string_view key, std::string_view value, std::int64_t expires) {
   // Seeded by the key's own hash and the expiry: one pass over the value,

@@ -47,6 +47,16 @@ inline std::int64_t ExpiryFrom(std::int64_t now, std::chrono::milliseconds ttl) 
   return ttl.count() > max - now ? max : now + ttl.count();
 }
 
+// Little-endian u64 in stored formats (the envelope, the Redis frame).
+inline void PutLe64(char* out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(v >> (8 * i));
+}
+inline std::uint64_t GetLe64(const char* in) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<unsigned char>(in[i])} << (8 * i);
+  return v;
+}
+
 // The per-object counters behind StoreStats (relaxed: they are statistics, not
 // synchronization).
 struct Counters {
