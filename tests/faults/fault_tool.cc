@@ -21,9 +21,26 @@
 //       fails, checks the failure is a Status (no crash), then runs a memoized
 //       function over a tiered memory|disk store and over the disk store alone
 //       and checks it still returns its result. Prints what happened.
+//   fault_tool store-fill DIR SEED COUNT [hold]
+//       Puts COUNT keys "d<SEED>-<i>" into the disk store at DIR, each value of
+//       0 B .. 70 KiB whose bytes follow from (SEED, i) (StoreValue). Prints
+//       "filled N"; with "hold" then prints "ready" and keeps the store open
+//       until stdin closes, so that the caller can copy the files of a live
+//       store (a crash image: WAL and lock files included).
+//   fault_tool store-check DIR SEED COUNT
+//       After the test damaged DIR's files: opens the store and reads every
+//       key with Get, Contains and GetMany. Each answer must be the exact bytes
+//       of StoreValue or a miss: never other bytes, never an error status.
+//       Then Puts every key again and reads it back: all must be served (the
+//       store caches again). Prints "open=ok present=P miss=M wrong=W
+//       errors=E reput=R/COUNT leases=L damaged=D store_errors=S" (R: re-put
+//       values served back at once; L: lease calls that answered OK, of 5)
+//       and exits 1 when the store did not open, served wrong bytes or
+//       answered a lookup with an error.
 
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -31,8 +48,10 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -239,6 +258,148 @@ int FullDisk(const std::string& dir) {
   return 0;
 }
 
+// The value of key i of a store-fill run: mostly small (the common case of a
+// cache), sometimes tens of KiB (values that span several database pages).
+// The first bytes name (seed, i), so a value served under another key is
+// caught even where two random tails could collide.
+std::string StoreKey(unsigned seed, int i) {
+  return "d" + std::to_string(seed) + "-" + std::to_string(i);
+}
+std::string StoreValue(unsigned seed, int i) {
+  std::mt19937_64 rng((static_cast<std::uint64_t>(seed) << 32) ^ static_cast<std::uint64_t>(i));
+  const std::size_t size =
+      rng() % 10 == 0 ? 20'000 + rng() % 52'000 : (rng() % 4 == 0 ? rng() % 64 : rng() % 4097);
+  std::string out = StoreKey(seed, i) + ":";
+  out.resize(std::max(size, out.size()));
+  for (std::size_t j = StoreKey(seed, i).size() + 1; j < out.size(); ++j) {
+    out[j] = static_cast<char>(rng());
+  }
+  return out;
+}
+
+int StoreFill(const std::string& dir, unsigned seed, int count, bool hold) {
+  std::unique_ptr<memokey::Store> store;
+  const memokey::Status st = memokey::OpenStore("disk://" + dir, &store);
+  if (!st.ok()) return Fail("open: " + st.ToString());
+  for (int i = 0; i < count; ++i) {
+    const memokey::Status put = store->Put(StoreKey(seed, i), StoreValue(seed, i));
+    if (!put.ok()) return Fail("put: " + put.ToString());
+  }
+  std::printf("filled %d\n", count);
+  if (hold) {
+    // Leases held while the caller copies the live store: lease files in the
+    // crash image, damaged like every other file.
+    memokey::LeaseOptions lease_options;
+    lease_options.wait = std::chrono::milliseconds{0};
+    lease_options.check_value = false;
+    for (int i = 0; i < std::min(count, 3); ++i) {
+      memokey::LeaseResult lease;
+      (void)store->AcquireLease(StoreKey(seed, i), lease_options, &lease);
+    }
+    std::printf("ready\n");
+    std::fflush(stdout);
+    // Blocks until the caller closes our stdin (it copies the files meanwhile).
+    while (std::fgetc(stdin) != EOF) {
+    }
+  }
+  return 0;
+}
+
+int StoreCheck(const std::string& dir, unsigned seed, int count) {
+  std::unique_ptr<memokey::Store> store;
+  const memokey::Status st = memokey::OpenStore("disk://" + dir, &store);
+  if (!st.ok()) {
+    // A cache that cannot even open its (damaged) directory has broken.
+    std::printf(
+        "open=failed present=0 miss=0 wrong=0 errors=1 reput=0/%d damaged=0 "
+        "store_errors=0 (%s)\n",
+        count, st.ToString().c_str());
+    return 1;
+  }
+  int present = 0, miss = 0, wrong = 0, errors = 0;
+  std::string first_problem;
+  auto problem = [&](const std::string& what) {
+    if (first_problem.empty()) first_problem = what;
+  };
+  for (int i = 0; i < count; ++i) {
+    const std::string key = StoreKey(seed, i);
+    std::string value;
+    const memokey::Status got = store->Get(key, &value);
+    if (got.IsNotFound()) {
+      ++miss;
+    } else if (!got.ok()) {
+      ++errors;
+      problem("Get(" + key + "): " + got.ToString());
+    } else if (value != StoreValue(seed, i)) {
+      ++wrong;
+      problem("Get(" + key + ") served " + std::to_string(value.size()) + " wrong bytes");
+    } else {
+      ++present;
+    }
+    bool there = false;
+    const memokey::Status contains = store->Contains(key, &there);
+    if (!contains.ok()) {
+      ++errors;
+      problem("Contains(" + key + "): " + contains.ToString());
+    }
+  }
+  std::vector<std::string> keys;
+  for (int i = 0; i < count; ++i) keys.push_back(StoreKey(seed, i));
+  const std::vector<std::string_view> views(keys.begin(), keys.end());
+  std::vector<std::optional<std::string>> many;
+  const memokey::Status got_many = store->GetMany(views, &many);
+  if (!got_many.ok() || many.size() != keys.size()) {
+    ++errors;
+    problem("GetMany: " + got_many.ToString());
+  } else {
+    for (int i = 0; i < count; ++i) {
+      if (many[static_cast<std::size_t>(i)] &&
+          *many[static_cast<std::size_t>(i)] != StoreValue(seed, i)) {
+        ++wrong;
+        problem("GetMany served wrong bytes for " + keys[static_cast<std::size_t>(i)]);
+      }
+    }
+  }
+  // Leases on a damaged lease directory: any answer but a crash will do.
+  int leases = 0;
+  for (int i = 0; i < std::min(count, 5); ++i) {
+    memokey::LeaseOptions lease_options;
+    lease_options.wait = std::chrono::milliseconds{0};
+    memokey::LeaseResult lease;
+    if (store->AcquireLease(keys[static_cast<std::size_t>(i)], lease_options, &lease).ok()) {
+      ++leases;
+      if (lease.state == memokey::LeaseResult::State::kGranted) {
+        (void)store->ReleaseLease(keys[static_cast<std::size_t>(i)], lease.token);
+      }
+    }
+  }
+  // The store must cache again: everything put now is served back.
+  int reput = 0;
+  for (int i = 0; i < count; ++i) {
+    const memokey::Status put = store->Put(keys[static_cast<std::size_t>(i)], StoreValue(seed, i));
+    if (!put.ok()) {
+      problem("re-Put(" + keys[static_cast<std::size_t>(i)] + "): " + put.ToString());
+      continue;
+    }
+    std::string value;
+    if (store->Get(keys[static_cast<std::size_t>(i)], &value).ok() &&
+        value == StoreValue(seed, i)) {
+      ++reput;
+    }
+  }
+  const memokey::StoreStats stats = store->Stats();
+  std::printf(
+      "open=ok present=%d miss=%d wrong=%d errors=%d reput=%d/%d leases=%d damaged=%llu "
+      "store_errors=%llu%s%s\n",
+      present, miss, wrong, errors, reput, count, leases,
+      static_cast<unsigned long long>(stats.damaged), static_cast<unsigned long long>(stats.errors),
+      first_problem.empty() ? "" : " first: ", first_problem.c_str());
+  // A re-put value missing at once is no lie: the store may have met damage
+  // with that write and quarantined the database (stats.damaged); the caller
+  // judges caching again from the next process.
+  return wrong + errors > 0 ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -251,8 +412,16 @@ int main(int argc, char** argv) {
     return RedisLoad(args[1], std::stod(args[2]), std::stoi(args[3]));
   }
   if (args.size() == 2 && args[0] == "full-disk") return FullDisk(args[1]);
+  if ((args.size() == 4 || (args.size() == 5 && args[4] == "hold")) && args[0] == "store-fill") {
+    return StoreFill(args[1], static_cast<unsigned>(std::stoul(args[2])), std::stoi(args[3]),
+                     args.size() == 5);
+  }
+  if (args.size() == 4 && args[0] == "store-check") {
+    return StoreCheck(args[1], static_cast<unsigned>(std::stoul(args[2])), std::stoi(args[3]));
+  }
   std::fprintf(stderr,
                "usage: fault_tool disk-writer DIR SEED | disk-verify DIR | redis-load URL SECONDS "
-               "THREADS | full-disk DIR\n");
+               "THREADS | full-disk DIR | store-fill DIR SEED COUNT [hold] | store-check DIR SEED "
+               "COUNT\n");
   return 2;
 }

@@ -104,6 +104,24 @@ bool IsDamage(int rc) {
   return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
 }
 
+// Whether a failure to open and set up the database says nothing about the
+// file: a busy or locked database, no memory, a full disk. Every other
+// failure at open means the files at the path are not a store we can use (a
+// malformed or foreign database, an -shm that is a directory, a format or
+// write version from elsewhere, a schema that is not ours): moved aside.
+bool IsTransient(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_NOMEM:
+    case SQLITE_FULL:
+    case SQLITE_INTERRUPT:
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::string Errno(std::string_view what, const std::string& path) {
   return "disk store: " + std::string(what) + " " + path + ": " + std::strerror(errno);
 }
@@ -269,7 +287,7 @@ Status Connection::Open(const std::string& file, int synchronous, std::unique_pt
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE,
       nullptr);
   auto fail = [&](std::string_view what, int rc) {
-    *damaged = IsDamage(rc) || rc == SQLITE_CANTOPEN;
+    *damaged = !IsTransient(rc);
     return Status::IOError("disk store: " + std::string(what) + " " + file + ": " +
                            (c->db_ != nullptr ? c->Error(rc) : std::string(sqlite3_errstr(rc))));
   };
@@ -333,8 +351,6 @@ Status Connection::Open(const std::string& file, int synchronous, std::unique_pt
   }
   if (rc = ExecRetrying(c->db_, schema); rc != SQLITE_OK) {
     sqlite3_exec(c->db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    // A table of ours with other columns is a layout we cannot read: damage.
-    *damaged = IsDamage(rc) || (rc & 0xff) == SQLITE_ERROR;
     return fail("creating the tables of", rc);
   }
 
@@ -343,8 +359,8 @@ Status Connection::Open(const std::string& file, int synchronous, std::unique_pt
       "INSERT INTO entries(key, value, expires, atime, checksum) VALUES(?1, ?2, ?3, ?4, ?5)",
       "SELECT key, length(key) + length(value) FROM entries WHERE key = ?1",
       "DELETE FROM entries WHERE key = ?1",
-      "SELECT key, length(key) + length(value) FROM entries WHERE expires != 0 AND "
-      "expires <= ?1 ORDER BY expires LIMIT 1",
+      ("SELECT key, length(key) + length(value) FROM entries WHERE expires != 0 AND "
+       "expires <= ?1 ORDER BY expires LIMIT 1"),
       "SELECT key, length(key) + length(value) FROM entries ORDER BY atime LIMIT 1",
       "UPDATE entries SET atime = ?2 WHERE key = ?1 AND atime < ?2",
       "SELECT bytes, entries FROM totals WHERE id = 0",
@@ -358,7 +374,7 @@ Status Connection::Open(const std::string& file, int synchronous, std::unique_pt
     rc = sqlite3_prepare_v3(c->db_, kSql[i], -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
     c->stmts_[i].reset(raw);
     if (rc != SQLITE_OK) {
-      *damaged = IsDamage(rc) || (rc & 0xff) == SQLITE_ERROR;
+      // e.g. a table of ours with other columns: a layout we cannot read
       return fail("preparing statements on", rc);
     }
   }
