@@ -658,6 +658,27 @@ class _CachedError:
     def __reduce__(self) -> tuple[Any, ...]:
         return (_CachedError, (self.error,))
 
+    def fresh(self) -> BaseException:
+        """The exception to raise for a hit: a copy without a traceback.
+
+        Raising the cached object itself would append the frames of every
+        hit to its __traceback__ (a leak, and a traceback nobody can read),
+        and would change the traceback of the object the first caller got.
+        An exception that cannot be copied is raised with its traceback
+        cleared instead."""
+        error = self.error
+        try:
+            copied = _copy.copy(error)
+        except Exception:
+            return error.with_traceback(None)
+        if type(copied) is not type(error):
+            return error.with_traceback(None)
+        copied.__traceback__ = None
+        copied.__cause__ = error.__cause__
+        copied.__context__ = error.__context__
+        copied.__suppress_context__ = error.__suppress_context__
+        return copied
+
 
 class _Miss:
     """What the C++ wrapper of an async function returns on a memory miss."""
@@ -996,7 +1017,7 @@ class _Memo:
 
     def _out(self, value: Any) -> Any:
         if isinstance(value, _CachedError):
-            raise value.error
+            raise value.fresh()
         return _copy.deepcopy(value) if self.copy else value
 
     # --- keys ---------------------------------------------------------------------
