@@ -6,11 +6,15 @@
 FROM debian:bookworm AS build
 ENV DEBIAN_FRONTEND=noninteractive
 WORKDIR /src
-# scripts/setup installs the Debian packages and, since a bare Debian has no
+# scripts/setup installs the Debian packages (the test ones too, chromium for
+# the dashboard's browser test among them) and, since a bare Debian has no
 # python3/pip yet, python3 python3-pip python3-dev too; pip then needs
 # --break-system-packages (PEP 668), which scripts/setup adds by itself.
+# The build tools the server's tests drive come along, as on CI: Debian's
+# bazel-bootstrap and gradle, Node.js + npm (Debian's, on a bare Debian), and
+# the pinned npm packages turbo and nx in /src/build/npm.
 COPY scripts/setup scripts/setup
-RUN scripts/setup && rm -rf /var/lib/apt/lists/* /root/.cache/pip
+RUN scripts/setup && rm -rf /var/lib/apt/lists/* /root/.cache/pip /root/.npm
 COPY . .
 RUN cmake --preset release -DMEMOKEY_BUILD_TESTS=OFF -DMEMOKEY_BUILD_BENCH=OFF \
  && cmake --build --preset release -j "$(nproc)" \

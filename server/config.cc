@@ -280,6 +280,15 @@ Status GetAccess(const toml::table& table, std::string_view key, std::string_vie
   return Status::Ok();
 }
 
+Status GetBool(const toml::table& table, std::string_view key, std::string_view where,
+               std::optional<bool>* out) {
+  const toml::node* node = table.get(key);
+  if (!node) return Status::Ok();
+  if (!node->is_boolean()) return TypeError(std::string(where) + std::string(key), "true or false");
+  *out = node->as_boolean()->get();
+  return Status::Ok();
+}
+
 Status ReadSecretFile(const std::string& path, std::string* out) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::IOError("cannot read token_file " + path);
@@ -360,7 +369,7 @@ Status LoadToken(const toml::table& table, std::size_t index, Token* out) {
 Status LoadTable(const toml::table& root, Config* config) {
   if (Status s = CheckKeys(root, "",
                            {"listen", "threads", "store", "data_dir", "log_level", "anonymous",
-                            "limits", "namespaces", "tokens"});
+                            "write_once", "limits", "namespaces", "tokens"});
       !s.ok()) {
     return s;
   }
@@ -382,6 +391,9 @@ Status LoadTable(const toml::table& root, Config* config) {
     config->log_level = *parsed;
   }
   if (Status s = GetAccess(root, "anonymous", "", &config->anonymous); !s.ok()) return s;
+  std::optional<bool> write_once;
+  if (Status s = GetBool(root, "write_once", "", &write_once); !s.ok()) return s;
+  config->write_once = write_once.value_or(config->write_once);
 
   if (const toml::node* node = root.get("limits")) {
     if (!node->is_table()) return TypeError("limits", "a table");
@@ -426,7 +438,9 @@ Status LoadTable(const toml::table& root, Config* config) {
       }
       if (!value.is_table()) return TypeError("namespaces." + name, "a table");
       const toml::table& ns = *value.as_table();
-      if (Status s = CheckKeys(ns, where, {"anonymous", "default_ttl", "max_ttl"}); !s.ok())
+      if (Status s = CheckKeys(ns, where,
+                               {"anonymous", "default_ttl", "max_ttl", "write_once", "max_bytes"});
+          !s.ok())
         return s;
       NamespacePolicy policy;
       std::optional<Access> anonymous;
@@ -434,6 +448,8 @@ Status LoadTable(const toml::table& root, Config* config) {
       policy.anonymous = anonymous.value_or(Access::kNone);
       if (Status s = GetDuration(ns, "default_ttl", where, &policy.default_ttl); !s.ok()) return s;
       if (Status s = GetDuration(ns, "max_ttl", where, &policy.max_ttl); !s.ok()) return s;
+      if (Status s = GetBool(ns, "write_once", where, &policy.write_once); !s.ok()) return s;
+      if (Status s = GetSize(ns, "max_bytes", where, &policy.max_bytes); !s.ok()) return s;
       config->namespaces[name] = policy;
     }
   }
@@ -457,6 +473,21 @@ bool IsLoopbackHost(std::string_view host) {
 }
 
 }  // namespace
+
+Status ApplyQuotaSpec(std::string_view spec, Config* config) {
+  const std::size_t eq = spec.find('=');
+  const std::string ns(Trim(spec.substr(0, eq)));
+  if (eq == std::string_view::npos || !ValidNamespaceName(ns)) {
+    return Status::Error("quota \"" + std::string(spec) +
+                         "\": expected NAMESPACE=SIZE, e.g. ccache=10G");
+  }
+  std::optional<std::uint64_t> bytes = ParseSize(spec.substr(eq + 1));
+  if (!bytes) return Status::Error("quota \"" + std::string(spec) + "\": bad size");
+  // A namespace the file does not list gets a policy with anonymous none
+  // (Finalize opens it in open mode like every other).
+  config->namespaces[ns].max_bytes = *bytes;
+  return Status::Ok();
+}
 
 Status LoadConfigFile(const std::string& path, Config* config) {
   toml::table root;
@@ -519,6 +550,11 @@ Status Finalize(Config* config) {
                     &config->limits.write_timeout, &config->limits.idle_timeout}) {
     if (t->count() < 100) return Status::Error("limits: timeouts must be at least 100ms");
   }
+  for (const auto& [name, policy] : config->namespaces) {
+    std::string url;
+    if (policy.max_bytes == 0) continue;
+    if (Status s = NamespaceStoreUrl(*config, name, policy.max_bytes, &url); !s.ok()) return s;
+  }
   std::set<std::array<unsigned char, 32>> seen;
   for (const Token& token : config->tokens) {
     if (!seen.insert(token.sha256).second) {
@@ -541,6 +577,10 @@ Status Finalize(Config* config) {
           "(--anonymous read-write, MEMOKEYD_ANONYMOUS=read-write)");
     }
     config->default_policy.anonymous = Access::kReadWrite;
+    // "Every namespace": a listed one (for its TTLs or quota) too, rather
+    // than none at all for lack of an anonymous key (open mode means none
+    // of them set one).
+    for (auto& entry : config->namespaces) entry.second.anonymous = Access::kReadWrite;
   } else {
     config->default_policy.anonymous = config->anonymous.value_or(Access::kNone);
   }
@@ -605,6 +645,52 @@ std::string EffectiveStoreUrl(const Config& config, unsigned threads) {
     rest = rest.substr(bar + 1);
   }
   return out;
+}
+
+Status NamespaceStoreUrl(const Config& config, std::string_view ns, std::uint64_t max_bytes,
+                         std::string* url) {
+  const std::string quota = std::to_string(max_bytes);
+  // The directory of the server's disk tier, as written in its URL (so still
+  // percent-encoded), and that tier's sync setting.
+  std::string dir, sync;
+  if (!config.data_dir.empty()) {
+    dir = config.data_dir;
+  } else {
+    std::string_view rest = config.store;
+    if (rest.starts_with("tiered:")) rest.remove_prefix(7);
+    while (!rest.empty()) {
+      const std::size_t bar = rest.find('|');
+      const std::string_view tier = rest.substr(0, bar);
+      const std::size_t colon = tier.find("://");
+      const std::string_view scheme = tier.substr(0, colon);
+      if (scheme == "redis" || scheme == "redis+unix" || scheme == "redis+cluster" ||
+          scheme == "http") {
+        return Status::Error(
+            "namespaces." + std::string(ns) +
+            ".max_bytes: quotas need the server's own storage (memory or disk); this store (" +
+            std::string(scheme) +
+            ") keeps its bytes elsewhere and cannot be bounded per namespace from here: bound it "
+            "there (e.g. Redis maxmemory with allkeys-lru), see docs/SERVER.md#quotas");
+      }
+      if (scheme == "disk" && dir.empty() && colon != std::string_view::npos) {
+        const std::string_view body = tier.substr(colon + 3);
+        dir = std::string(body.substr(0, body.find('?')));
+        const std::size_t at = body.find("sync=");
+        if (at != std::string_view::npos) {
+          sync = "&" + std::string(body.substr(at, body.find('&', at) - at));
+        }
+      }
+      rest = bar == std::string_view::npos ? std::string_view{} : rest.substr(bar + 1);
+    }
+  }
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  if (dir.empty()) {
+    // Memory only: a memory store of its own (S3-FIFO, scan-resistant).
+    *url = "memory://?max_bytes=" + quota;
+  } else {
+    *url = "disk://" + dir + "/namespaces/" + std::string(ns) + "?max_bytes=" + quota + sync;
+  }
+  return Status::Ok();
 }
 
 bool StoreIsRemote(const Config& config) {

@@ -38,6 +38,15 @@ struct NamespacePolicy {
   Access anonymous = Access::kNone;
   Millis default_ttl{0};  // applied when a PUT carries no TTL header; 0 = none
   Millis max_ttl{0};      // longer (or absent) TTLs are clamped to this; 0 = no limit
+  // Byte quota: the namespace gets a store of its own bounded by this many
+  // bytes, evicting least recently used entries; a single entry larger than
+  // it is refused with 413. 0: no quota (the namespace shares the server's
+  // store). See NamespaceStoreUrl and docs/SERVER.md#quotas.
+  std::uint64_t max_bytes = 0;
+  // Refuse (409) a PUT of a key that exists: what an untrusted writer uploads
+  // can never replace a trusted artifact (cache poisoning, CVE-2025-36852).
+  // nullopt: the server-wide Config::write_once.
+  std::optional<bool> write_once;
 };
 
 struct Token {
@@ -67,6 +76,9 @@ struct Config {
   // Policy of namespaces not listed in `namespaces`; nullopt until configured
   // (Finalize then picks "open" or "none", see there).
   std::optional<Access> anonymous;
+  // write_once of namespaces that do not set their own (--write-once,
+  // MEMOKEYD_WRITE_ONCE, top-level write_once in the file).
+  bool write_once = false;
   std::map<std::string, NamespacePolicy, std::less<>> namespaces;
   NamespacePolicy default_policy;  // for namespaces not in the map (after Finalize)
   std::vector<Token> tokens;
@@ -93,6 +105,11 @@ memokey::Status ParseTokenSpec(std::string_view spec, std::string name, Token* o
 bool ValidNamespaceName(std::string_view name);
 std::array<unsigned char, 32> Sha256(std::string_view data);
 
+// A quota from flags or MEMOKEYD_QUOTAS: NS=SIZE, e.g. "ccache=10G". Adds the
+// namespace to config->namespaces (anonymous access as configured there, else
+// none) with max_bytes = SIZE.
+memokey::Status ApplyQuotaSpec(std::string_view spec, Config* config);
+
 // Reads a TOML file into *config (fields the file does not set keep their
 // current value). Errors name the offending key.
 memokey::Status LoadConfigFile(const std::string& path, Config* config);
@@ -101,6 +118,11 @@ memokey::Status LoadConfigFile(const std::string& path, Config* config);
 // tokens and no anonymous setting: everything anonymous read-write, which is
 // refused unless the listen address is a loopback address).
 memokey::Status Finalize(Config* config);
+
+// Whether PUTs to a namespace with this policy may not overwrite.
+inline bool IsWriteOnce(const Config& config, const NamespacePolicy& policy) {
+  return policy.write_once.value_or(config.write_once);
+}
 
 // The store involves a server (Redis): calls block for a network round trip.
 bool StoreIsRemote(const Config& config);
@@ -117,6 +139,14 @@ unsigned EffectiveThreads(const Config& config);
 // (one connection per worker) and prefix=memokeyd: (memokeyd's keys apart
 // from the library's).
 std::string EffectiveStoreUrl(const Config& config, unsigned threads);
+
+// The URL of the store of its own that a namespace with a quota gets: a
+// disk:// store in <disk dir>/namespaces/<ns> when the server's store has a
+// disk tier (data_dir, disk://, tiered:...|disk://...), else a memory://
+// store. An error for servers whose storage is elsewhere (Redis, http://):
+// memokeyd cannot bound a namespace's bytes there (docs/SERVER.md#quotas).
+memokey::Status NamespaceStoreUrl(const Config& config, std::string_view ns,
+                                  std::uint64_t max_bytes, std::string* url);
 
 // Splits "host:port" / "[v6]:port" / ":port".
 memokey::Status ParseListen(std::string_view listen, std::string* host, std::uint16_t* port);

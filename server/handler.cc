@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "buildcache.h"
+#include "dashboard.h"
 #include "log.h"
+#include "namespace_store.h"
 
 namespace memokeyd {
 
@@ -17,6 +20,7 @@ constexpr std::string_view kTextPlain = "text/plain; charset=utf-8";
 constexpr std::string_view kOctetStream = "application/octet-stream";
 constexpr std::string_view kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
 constexpr std::string_view kHtml = "text/html; charset=utf-8";
+constexpr std::string_view kJson = "application/json";
 // Offered to clients that sent no (or bad) credentials: both schemes work.
 constexpr std::string_view kChallenge = "Basic realm=\"memokeyd\", Bearer realm=\"memokeyd\"";
 
@@ -50,6 +54,26 @@ void MethodNotAllowed(Response* out, std::string_view allow) {
   out->headers.emplace_back("Allow", std::string(allow));
 }
 
+bool IsTurbo(std::string_view target) {
+  return target.starts_with(kTurboPrefix) &&
+         (target.size() == kTurboPrefix.size() || target[kTurboPrefix.size()] == '/' ||
+          target[kTurboPrefix.size()] == '?');
+}
+
+// Turborepo reads its errors as {"error":{"code","message"}} (it prints
+// them); the message is one of ours, never client input.
+void TurboError(Response* out, int status, std::string_view code, std::string_view message) {
+  out->status = status;
+  out->content_type = kJson;
+  out->body.assign("{\"error\":{\"code\":\"");
+  out->body.append(code).append("\",\"message\":\"");
+  for (char c : message) {
+    if (c == '"' || c == '\\') out->body.push_back('\\');
+    if (c != '\n') out->body.push_back(c);
+  }
+  out->body.append("\"}}");
+}
+
 }  // namespace
 
 Target ParseTarget(std::string_view target) {
@@ -65,6 +89,8 @@ Target ParseTarget(std::string_view target) {
   if (path == "/healthz") return Fixed(Route::kHealthz);
   if (path == "/readyz") return Fixed(Route::kReadyz);
   if (path == "/metrics") return Fixed(Route::kMetrics);
+  if (path == "/dashboard.json") return Fixed(Route::kDashboard);
+  if (path == "/status") return Fixed(Route::kStatusPage);
   if (path.size() != target.size()) return Invalid(400, "query strings are not allowed in keys");
 
   // "/v1/N/P" and "/N/P" both name store key "N/P".
@@ -106,22 +132,74 @@ Target ParseTarget(std::string_view target) {
   return t;
 }
 
+namespace {
+
+bool IsHex(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+}
+
+}  // namespace
+
+RequestClass ClassifyRequest(std::string_view target) {
+  RequestClass c;
+  if (IsTurbo(target)) {
+    c.ns = ParseTurboTarget(target).ns;
+    c.protocol = Protocol::kTurborepo;
+    return c;
+  }
+  // Called for requests already routed (and so validated) as object
+  // requests: the store key is the target after "/v1/" or "/", and no
+  // second full parse is needed on this per-request path.
+  if (target.empty()) return c;
+  const std::string_view key = target.substr(target.starts_with("/v1/") ? 4 : 1);
+  const std::size_t slash = key.find('/');
+  if (slash == 0 || slash == std::string_view::npos) return c;
+  c.ns = key.substr(0, slash);
+  const std::string_view path = key.substr(slash + 1);  // the key after "NS/"
+  if (IsNxKey(key)) {
+    c.protocol = Protocol::kNx;
+  } else if (target.starts_with("/v1/")) {
+    c.protocol = Protocol::kMemokey;
+  } else if (path.starts_with("ac/") || path.starts_with("cas/")) {
+    c.protocol = Protocol::kBazel;
+  } else if (path.size() > 3 && path[2] == '/' && path.find('/', 3) == std::string_view::npos) {
+    c.protocol = Protocol::kCcache;  // ccache's default "subdirs" layout: xx/rest
+  } else if (IsHex(path) && path.size() >= 32) {
+    c.protocol = Protocol::kGradle;  // Gradle's build cache keys: hex digests
+  } else {
+    c.protocol = Protocol::kHttp;
+  }
+  return c;
+}
+
 Handler::Handler(const Config& config, memokey::Store& store, Metrics& metrics, MetricsShard& shard,
                  const ServerInfo& info)
-    : config_(config),
-      store_(store),
-      metrics_(metrics),
-      shard_(shard),
-      info_(info),
-      auth_(config) {}
+    : config_(config), store_(store), metrics_(metrics), shard_(shard), info_(info), auth_(config) {
+  // Configured namespaces take the first counter slots, in name order, so
+  // that they always have series of their own.
+  for (const auto& entry : config_.namespaces)
+    ns_slots_[entry.first] = metrics_.NamespaceSlot(entry.first);
+}
 
-bool Handler::Authorize(const Request& request, std::string_view ns, Access needed, Response* out) {
+bool Handler::Authorize(const Request& request, std::string_view ns, Access needed, Response* out,
+                        bool count) {
   if (request.duplicate_header) {
     Text(out, 400, "duplicate Authorization or X-Memokey-TTL header\n");
     return false;
   }
   const AuthResult result = auth_.Check(request.authorization, ns);
-  if (result.access >= needed) return true;
+  if (result.access >= needed) {
+    if (count) {
+      int slot = kAnonymousSlot;
+      if (result.token != nullptr) {
+        slot = std::min(static_cast<int>(result.token - config_.tokens.data()), kTokenSlots - 1);
+      }
+      shard_.by_token[slot].Add();
+    }
+    return true;
+  }
   if (!result.presented || !result.valid) {
     // 401: say which schemes we accept. Wrong credentials are 401 too (not
     // anonymous access), so a misconfigured client fails loudly.
@@ -138,6 +216,7 @@ bool Handler::Authorize(const Request& request, std::string_view ns, Access need
 }
 
 bool Handler::Admit(const Request& header, Response* out) {
+  if (IsTurbo(header.target)) return AdmitTurbo(header, out);
   const Target target = ParseTarget(header.target);
   switch (target.route) {
     case Route::kInvalid:
@@ -146,7 +225,8 @@ bool Handler::Admit(const Request& header, Response* out) {
       return false;
     case Route::kObject:
       if (header.method == Method::kPut) {
-        return Authorize(header, target.ns, Access::kReadWrite, out);
+        return Authorize(header, target.ns, Access::kReadWrite, out, false) &&
+               !OverQuota(header, target.ns, header.content_length.value_or(0), out);
       }
       // A body on GET/HEAD/DELETE is unusual but harmless (bounded by
       // max_body); other methods are refused before it is read.
@@ -164,6 +244,10 @@ bool Handler::Admit(const Request& header, Response* out) {
 }
 
 Route Handler::Handle(const Request& request, Response* out) {
+  if (IsTurbo(request.target)) {
+    HandleTurbo(request, out);
+    return Route::kObject;
+  }
   if (request.method == Method::kPost) {
     const LeasePlan plan = PrepareLease(request, out);
     memokey::LeaseResult result;
@@ -212,12 +296,24 @@ Route Handler::Handle(const Request& request, Response* out) {
       }
       break;
     }
-    case Route::kMetrics:
+    case Route::kMetrics: {
       out->status = 200;
       out->content_type = kMetricsType;
       metrics_.Render(store_.Stats(), info_.start, &out->body);
+      std::vector<std::string_view> token_names;
+      for (const Token& token : config_.tokens) token_names.push_back(token.name);
+      metrics_.RenderUsage(QuotasOf(store_), token_names, &out->body);
       break;
+    }
     case Route::kStatus:
+      out->status = 200;
+      out->content_type = kHtml;
+      out->body.assign(DashboardHtml());
+      break;
+    case Route::kDashboard:
+      DashboardJson(out);
+      break;
+    case Route::kStatusPage:
       StatusPage(out);
       break;
   }
@@ -230,6 +326,8 @@ Handler::ReadPlan Handler::PrepareRead(const Request& request, std::string_view*
   if (request.method != Method::kGet && request.method != Method::kHead) return ReadPlan::kNotARead;
   // A batch has no TTLs (one MGET); a client that wants one is answered alone.
   if (!request.want_ttl.empty()) return ReadPlan::kNotARead;
+  // Turborepo's reads need their key built and their metadata split off.
+  if (IsTurbo(request.target)) return ReadPlan::kNotARead;
   const Target target = ParseTarget(request.target);
   if (target.route != Route::kObject) return ReadPlan::kNotARead;
   return PrepareObjectRead(request, target, key, out);
@@ -249,15 +347,18 @@ void Handler::FinishRead(const Request& request, const Status& status,
                          std::optional<std::string>* value, Response* out) {
   if (status.ok() && value->has_value()) {
     shard_.hits.Add();
+    Account(request, Outcome::kHit);
     out->status = 200;
     out->content_type = kOctetStream;
     out->body = std::move(**value);
   } else if (status.ok() || status.IsNotFound() || status.code() == Status::Code::kCorruption) {
     // A value that fails verification is, to a cache client, a miss.
     shard_.misses.Add();
+    Account(request, Outcome::kMiss);
     Text(out, 404, "not found\n");
   } else {
     shard_.misses.Add();
+    Account(request, Outcome::kMiss);
     BackendError(status, "get", out);
   }
   if (request.method == Method::kHead) out->omit_body = true;
@@ -290,6 +391,7 @@ void Handler::HandleObject(const Request& request, const Target& target, Respons
     }
     case Method::kPut: {
       if (!Authorize(request, target.ns, Access::kReadWrite, out)) return;
+      if (OverQuota(request, target.ns, request.body.size(), out)) return;
       const NamespacePolicy& policy = auth_.Policy(target.ns);
       Millis ttl = policy.default_ttl;
       if (!request.ttl.empty()) {
@@ -302,14 +404,39 @@ void Handler::HandleObject(const Request& request, const Target& target, Respons
       }
       if (policy.max_ttl.count() > 0 && (ttl.count() == 0 || ttl > policy.max_ttl))
         ttl = policy.max_ttl;
-      const Status s = store_.Put(target.key, request.body, ttl);
+      // Bazel's CAS: a blob is named by its SHA-256, so a body that does not
+      // hash to its name is a broken or malicious upload (bazel-remote
+      // refuses it too). Checked before anything is stored.
+      std::string_view digest;
+      const bool cas = IsCasKey(target.key, &digest);
+      if (cas && !CasDigestMatches(digest, request.body)) {
+        Text(out, 400, "content-addressed upload: the body's SHA-256 is not its name\n");
+        return;
+      }
+      const bool nx = IsNxKey(target.key);
+      bool existed = false;
+      // Nx's API never overwrites; write-once namespaces neither. A CAS blob
+      // that exists already has this very content: accepted, not rewritten.
+      const Status s = (nx || IsWriteOnce(config_, policy))
+                           ? PutIfAbsent(target.key, request.body, ttl, &existed)
+                           : store_.Put(target.key, request.body, ttl);
       if (!s.ok()) {
         BackendError(s, "put", out);
         return;
       }
-      shard_.puts.Add();
-      shard_.bytes_in.Add(request.body.size());
-      out->status = 201;
+      if (existed && !cas) {
+        Text(out, 409,
+             nx ? "cannot override an existing record\n"
+                : "write-once namespace: this key exists and cannot be overwritten\n");
+        return;
+      }
+      if (!existed) {
+        shard_.puts.Add();
+        shard_.bytes_in.Add(request.body.size());
+        Account(request, Outcome::kPut);
+      }
+      // Nx's API says 200 for a stored record; everything else gets 201.
+      out->status = nx ? 200 : 201;
       return;
     }
     case Method::kDelete: {
@@ -320,6 +447,7 @@ void Handler::HandleObject(const Request& request, const Target& target, Respons
         return;
       }
       shard_.deletes.Add();
+      Account(request, Outcome::kDelete);
       out->status = 204;
       return;
     }
@@ -329,10 +457,184 @@ void Handler::HandleObject(const Request& request, const Target& target, Respons
   }
 }
 
+Status Handler::PutIfAbsent(std::string_view key, std::string_view value, Millis ttl,
+                            bool* existed) {
+  *existed = false;
+  // The check and the write under the key's lease, so that of two uploads
+  // racing for one key exactly one is stored: a lease is exclusive, and a
+  // second uploader that finds it held is refused like one that finds the
+  // value (wait 0: a worker thread never sleeps here).
+  memokey::LeaseOptions options;
+  options.ttl = std::chrono::seconds(30);
+  options.wait = Millis{0};
+  options.check_value = true;
+  memokey::LeaseResult lease;
+  if (Status s = store_.AcquireLease(key, options, &lease); !s.ok()) return s;
+  using State = memokey::LeaseResult::State;
+  switch (lease.state) {
+    case State::kValue:
+    case State::kTimedOut:
+      *existed = true;
+      return Status::Ok();
+    case State::kGranted: {
+      const Status put = store_.Put(key, value, ttl);
+      const Status released = store_.ReleaseLease(key, lease.token);
+      return put.ok() ? released : put;
+    }
+    case State::kUnsupported:
+      break;
+  }
+  // A store without leases (none of memokeyd's own: memory, disk, Redis and
+  // their tiers all have them): check, then write.
+  bool present = false;
+  if (Status s = store_.Contains(key, &present); !s.ok()) return s;
+  if (present) {
+    *existed = true;
+    return Status::Ok();
+  }
+  return store_.Put(key, value, ttl);
+}
+
+bool Handler::AdmitTurbo(const Request& header, Response* out) {
+  const TurboTarget target = ParseTurboTarget(header.target);
+  if (target.kind == TurboTarget::Kind::kInvalid) {
+    TurboError(out, target.error_status, "bad_request", target.error);
+    return false;
+  }
+  const bool artifact = target.kind == TurboTarget::Kind::kArtifact;
+  if (artifact && header.method == Method::kPut) {
+    return TurboAuthorize(header, target.ns, Access::kReadWrite, out, /*count=*/false);
+  }
+  if (header.method == Method::kGet || header.method == Method::kHead) return true;
+  if (target.kind == TurboTarget::Kind::kEvents && header.method == Method::kPost) return true;
+  MethodNotAllowed(out, artifact ? "GET, HEAD, PUT" : "GET, POST");
+  return false;
+}
+
+bool Handler::TurboAuthorize(const Request& request, std::string_view ns, Access needed,
+                             Response* out, bool count) {
+  // status and events may come without a team: any valid token will do.
+  if (ns.empty()) {
+    if (config_.open_mode) return true;
+    const AuthResult result = auth_.Check(request.authorization, "");
+    if (result.valid) return true;
+    TurboError(out, 401, "unauthorized", "a valid token is required (TURBO_TOKEN)");
+    out->headers.emplace_back("WWW-Authenticate", std::string(kChallenge));
+    return false;
+  }
+  if (Authorize(request, ns, needed, out, count)) return true;
+  // Same status as the plain routes, in the JSON turbo prints.
+  const int status = out->status;
+  out->body.clear();
+  if (status == 403) {
+    TurboError(out, status, "forbidden",
+               needed == Access::kReadWrite ? "this token may not write to this team's namespace"
+                                            : "this token may not read this team's namespace");
+  } else if (status == 401) {
+    TurboError(out, status, "unauthorized", "a valid token is required (TURBO_TOKEN)");
+  } else {
+    TurboError(out, status, "bad_request", "duplicate Authorization header");
+  }
+  return false;
+}
+
+void Handler::HandleTurbo(const Request& request, Response* out) {
+  const TurboTarget target = ParseTurboTarget(request.target);
+  if (target.kind == TurboTarget::Kind::kInvalid) {
+    TurboError(out, target.error_status, "bad_request", target.error);
+    return;
+  }
+  const bool read = request.method == Method::kGet || request.method == Method::kHead;
+  switch (target.kind) {
+    case TurboTarget::Kind::kInvalid:
+      return;
+    case TurboTarget::Kind::kStatus:
+      if (!read) return MethodNotAllowed(out, "GET");
+      if (!TurboAuthorize(request, target.ns, Access::kRead, out)) break;
+      out->status = 200;
+      out->content_type = kJson;
+      out->body.assign("{\"status\":\"enabled\"}");
+      break;
+    case TurboTarget::Kind::kEvents:
+      // turbo reports its cache hits and misses here; memokeyd counts its
+      // own, so the events are accepted and dropped.
+      if (request.method != Method::kPost) return MethodNotAllowed(out, "POST");
+      if (!TurboAuthorize(request, target.ns, Access::kRead, out)) return;
+      out->status = 200;
+      break;
+    case TurboTarget::Kind::kArtifact: {
+      const std::string key = TurboStoreKey(target.ns, target.hash);
+      if (request.method == Method::kPut) {
+        if (!TurboAuthorize(request, target.ns, Access::kReadWrite, out)) return;
+        if (OverQuota(request, target.ns, request.body.size(), out)) return;
+        std::string stored;
+        std::string_view error;
+        if (!EncodeTurboArtifact({request.artifact_duration, request.artifact_tag}, request.body,
+                                 &stored, &error)) {
+          return TurboError(out, 400, "bad_request", error);
+        }
+        const NamespacePolicy& policy = auth_.Policy(target.ns);
+        Millis ttl = policy.default_ttl;
+        if (policy.max_ttl.count() > 0 && (ttl.count() == 0 || ttl > policy.max_ttl))
+          ttl = policy.max_ttl;
+        bool existed = false;
+        const Status s = IsWriteOnce(config_, policy) ? PutIfAbsent(key, stored, ttl, &existed)
+                                                      : store_.Put(key, stored, ttl);
+        if (!s.ok()) return BackendError(s, "put", out);
+        if (existed) {
+          return TurboError(out, 409, "conflict",
+                            "write-once namespace: this artifact exists and cannot be overwritten");
+        }
+        shard_.puts.Add();
+        shard_.bytes_in.Add(request.body.size());
+        Account(request, Outcome::kPut);
+        // Vercel's API answers 202 with the artifact's location(s).
+        out->status = 202;
+        out->content_type = kJson;
+        out->body.assign("{\"urls\":[\"").append(key).append("\"]}");
+        return;
+      }
+      if (!read) return MethodNotAllowed(out, "GET, HEAD, PUT");
+      if (!TurboAuthorize(request, target.ns, Access::kRead, out)) break;
+      std::string stored;
+      const Status s = store_.Get(key, &stored);
+      TurboMeta meta;
+      std::size_t offset = 0;
+      if (s.ok() && DecodeTurboArtifact(stored, &meta, &offset)) {
+        shard_.hits.Add();
+        Account(request, Outcome::kHit);
+        out->status = 200;
+        out->content_type = kOctetStream;
+        if (!meta.duration.empty())
+          out->headers.emplace_back("x-artifact-duration", std::string(meta.duration));
+        if (!meta.tag.empty()) out->headers.emplace_back("x-artifact-tag", std::string(meta.tag));
+        stored.erase(0, offset);
+        out->body = std::move(stored);
+      } else if (s.ok() || s.IsNotFound() || s.code() == Status::Code::kCorruption) {
+        shard_.misses.Add();
+        Account(request, Outcome::kMiss);
+        TurboError(out, 404, "not_found", "artifact not found");
+      } else {
+        shard_.misses.Add();
+        Account(request, Outcome::kMiss);
+        BackendError(s, "get", out);
+      }
+      break;
+    }
+  }
+  if (request.method == Method::kHead) out->omit_body = true;
+}
+
 Handler::LeasePlan Handler::PrepareLease(const Request& request, Response* out) {
   LeasePlan plan;
   if (request.method != Method::kPost) return plan;
   plan.kind = LeasePlan::Kind::kAnswered;
+  // Turborepo's POST /v8/artifacts/events is no lease: answered here, since
+  // the network code sends every POST this way.
+  if (IsTurbo(request.target)) {
+    HandleTurbo(request, out);
+    return plan;
+  }
   constexpr std::string_view kLease = "/lease", kRelease = "/release";
   std::string_view target = request.target;
   const bool acquire = target.ends_with(kLease);
@@ -459,6 +761,44 @@ void Handler::BackendError(const Status& status, std::string_view op, Response* 
   } else {
     Text(out, 500, "store error\n");
   }
+}
+
+void Handler::Account(const Request& request, Outcome outcome) {
+  const RequestClass c = ClassifyRequest(request.target);
+  if (c.ns.empty()) return;
+  int slot;
+  if (auto it = ns_slots_.find(c.ns); it != ns_slots_.end()) {
+    slot = it->second;
+  } else {
+    slot = metrics_.NamespaceSlot(c.ns);
+    // Only names with a slot of their own are kept: a client inventing
+    // namespaces cannot grow this map past kNamespaceSlots.
+    if (slot != kOtherNamespaceSlot) ns_slots_.emplace(std::string(c.ns), slot);
+  }
+  shard_.by_namespace[slot].Count(outcome);
+  shard_.by_protocol[static_cast<int>(c.protocol)].Count(outcome);
+  metrics_.MaybeSample();
+}
+
+bool Handler::OverQuota(const Request& request, std::string_view ns, std::uint64_t bytes,
+                        Response* out) {
+  const std::uint64_t quota = auth_.Policy(ns).max_bytes;
+  if (quota == 0 || bytes <= quota) return false;
+  // 413, not 507: within its quota a namespace evicts to make room, so the
+  // only write it cannot take is one larger than the whole quota — and that
+  // will never fit, so the client must not retry (507 says "try later").
+  Account(request, Outcome::kRefused);
+  Text(out, 413,
+       "value larger than this namespace's quota (" + std::to_string(quota) + " bytes)\n");
+  return true;
+}
+
+void Handler::DashboardJson(Response* out) {
+  metrics_.MaybeSample();
+  out->status = 200;
+  out->content_type = kJson;
+  out->headers.emplace_back("Cache-Control", "no-store");
+  RenderDashboardJson(config_, metrics_, info_, store_.Stats(), QuotasOf(store_), &out->body);
 }
 
 void Handler::StatusPage(Response* out) {

@@ -10,13 +10,18 @@
 //
 // Routes (docs/SERVER.md has the full reference):
 //   GET|HEAD|PUT|DELETE /v1/{namespace}/{key...}   the cache
-//   GET|HEAD|PUT|DELETE /{namespace}/{key...}      the same, for ccache/Gradle URLs
+//   GET|HEAD|PUT|DELETE /{namespace}/{key...}      the same, for ccache/Gradle/Bazel URLs
+//   GET|HEAD|PUT /v8/artifacts/{hash}?teamId=|slug=  Turborepo (buildcache.h), also
+//   GET /v8/artifacts/status, POST /v8/artifacts/events
+//   (Nx: /v1/cache/{hash} is the plain route in namespace "cache", write-once)
 //   POST /v1/{namespace}/{key...}/lease            take the key's lease, or wait for its value
 //   POST /v1/{namespace}/{key...}/release          end a lease (X-Memokey-Lease: token)
 //   GET /healthz   200 while the process runs
 //   GET /readyz    200 when the store answers (and not shutting down), else 503
 //   GET /metrics   Prometheus text
-//   GET /          a small status page
+//   GET /          the live dashboard (dashboard.h), for browsers
+//   GET /dashboard.json  what the dashboard shows (no secrets: token names only)
+//   GET /status    a small status page (plain HTML, no script)
 //
 // The store key of /v1/N/P and of /N/P is "N/P": namespace names cannot
 // contain '/', so no two namespaces ever share a key. Targets are never
@@ -28,6 +33,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,6 +68,16 @@ struct ServerInfo {
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   const std::atomic<bool>* draining = nullptr;  // /readyz says 503 while draining
 };
+
+// What the per-namespace and per-protocol counters file a request under:
+// the namespace (empty: not an object request) and the protocol, told by the
+// route and the key's shape (Bazel's ac/ and cas/, ccache's two-character
+// directories, Gradle's hex keys, Nx's v1/cache/, Turborepo's /v8/artifacts).
+struct RequestClass {
+  std::string_view ns;
+  Protocol protocol = Protocol::kHttp;
+};
+RequestClass ClassifyRequest(std::string_view target);
 
 // A parsed request-target.
 struct Target {
@@ -123,8 +139,29 @@ class Handler {
   ReadPlan PrepareObjectRead(const Request& request, const Target& target, std::string_view* key,
                              Response* out);
   void HandleObject(const Request& request, const Target& target, Response* out);
+  // Stores key = value unless the key exists (*existed: true, nothing
+  // written): write-once namespaces and Nx's API (buildcache.h).
+  memokey::Status PutIfAbsent(std::string_view key, std::string_view value, Millis ttl,
+                              bool* existed);
+  // Turborepo's /v8/artifacts API (buildcache.h).
+  bool AdmitTurbo(const Request& header, Response* out);
+  void HandleTurbo(const Request& request, Response* out);
+  // Authorize, with turbo's JSON error body; an empty ns (status, events)
+  // needs any valid token.
+  bool TurboAuthorize(const Request& request, std::string_view ns, Access needed, Response* out,
+                      bool count = true);
   // false (and *out filled with 401/403) when the request lacks `needed`.
-  bool Authorize(const Request& request, std::string_view ns, Access needed, Response* out);
+  // count: file an allowed request under its token (false from Admit, which
+  // Handle follows).
+  bool Authorize(const Request& request, std::string_view ns, Access needed, Response* out,
+                 bool count = true);
+  // Counts an object request's outcome under its namespace and protocol
+  // (ClassifyRequest of its target), and takes a history sample when due.
+  void Account(const Request& request, Outcome outcome);
+  // true (and *out filled with 413, counted as a refused write) when `bytes`
+  // cannot fit the namespace's quota at all.
+  bool OverQuota(const Request& request, std::string_view ns, std::uint64_t bytes, Response* out);
+  void DashboardJson(Response* out);
   void BackendError(const memokey::Status& status, std::string_view op, Response* out);
   // A warning, rate-limited to one line a second per worker.
   void LogStoreProblem(std::string_view event, std::string_view op, const memokey::Status& status);
@@ -136,6 +173,9 @@ class Handler {
   MetricsShard& shard_;
   const ServerInfo& info_;
   Authenticator auth_;
+  // Namespace -> counter slot, this worker's copy of Metrics::NamespaceSlot
+  // (which takes a lock); at most kNamespaceSlots entries.
+  std::map<std::string, int, std::less<>> ns_slots_;
   std::chrono::steady_clock::time_point last_backend_log_{};
   std::uint64_t suppressed_backend_logs_ = 0;
 };

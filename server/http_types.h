@@ -41,6 +41,10 @@ struct Request {
   // X-Memokey-Want-TTL (any value): a GET's answer carries the entry's
   // remaining time to live in X-Memokey-TTL ("<n>ms"; absent: no expiry).
   std::string want_ttl;
+  // Turborepo's artifact metadata (x-artifact-duration, x-artifact-tag),
+  // stored with the artifact and sent back with it (buildcache.h).
+  std::string artifact_duration;
+  std::string artifact_tag;
   bool expect_continue = false;
   bool keep_alive = true;
   // Set by the parser when a header that must appear at most once came twice
@@ -62,6 +66,8 @@ struct Request {
     lease_wait.clear();
     lease_check.clear();
     want_ttl.clear();
+    artifact_duration.clear();
+    artifact_tag.clear();
     expect_continue = false;
     keep_alive = true;
     duplicate_header = false;

@@ -16,6 +16,7 @@
 #include "handler.h"
 #include "log.h"
 #include "memokey/store.h"
+#include "namespace_store.h"
 #include "server.h"
 
 namespace {
@@ -30,6 +31,8 @@ struct Overrides {
   std::string header_timeout, body_timeout, write_timeout, idle_timeout, drain_timeout;
   unsigned threads = 0;
   std::vector<std::string> tokens;
+  std::vector<std::string> quotas;
+  bool write_once = false;
 };
 
 int Fail(const std::string& message) {
@@ -111,10 +114,18 @@ int main(int argc, char** argv) {
              "--anonymous", o.anonymous,
              "Anonymous access to namespaces without their own policy: none, read, read-write")
           ->envname("MEMOKEYD_ANONYMOUS");
+  auto* write_once =
+      app.add_flag("--write-once", o.write_once,
+                   "Namespaces without their own write_once refuse to overwrite an entry (409)")
+          ->envname("MEMOKEYD_WRITE_ONCE");
   auto* tokens =
       app.add_option("--token", o.tokens,
                      "ACCESS:NS[,NS...]:SECRET, repeatable (visible in ps: prefer the config file "
                      "or MEMOKEYD_TOKENS)");
+  auto* quotas =
+      app.add_option("--quota", o.quotas,
+                     "NS=SIZE, repeatable: namespace NS gets a store of its own bounded by SIZE "
+                     "bytes, least recently used evicted (MEMOKEYD_QUOTAS: space-separated)");
   auto* max_body =
       app.add_option("--max-body", o.max_body, "Largest request body (default 64MiB): 413 above")
           ->envname("MEMOKEYD_MAX_BODY");
@@ -170,6 +181,7 @@ int main(int argc, char** argv) {
     if (!access) return Fail("--anonymous: expected none, read or read-write");
     config.anonymous = access;
   }
+  if (write_once->count()) config.write_once = o.write_once;
   std::uint64_t value = config.limits.max_header;
   Status s = ApplySize(max_body, o.max_body, UINT64_MAX, &config.limits.max_body);
   if (s.ok()) s = ApplySize(max_header, o.max_header, 1u << 20, &value);
@@ -206,6 +218,16 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Quotas: flags, else the environment; each adds to the file's.
+  std::vector<std::string> quota_specs = o.quotas;
+  if (quotas->count() == 0) {
+    if (const char* env = std::getenv("MEMOKEYD_QUOTAS"); env != nullptr)
+      quota_specs = SplitSpecs(env);
+  }
+  for (const std::string& spec : quota_specs) {
+    if (Status q = memokeyd::ApplyQuotaSpec(spec, &config); !q.ok()) return Fail(q.ToString());
+  }
+
   if (Status f = memokeyd::Finalize(&config); !f.ok()) return Fail(f.ToString());
   memokeyd::SetLogLevel(config.log_level);
 
@@ -220,6 +242,7 @@ int main(int argc, char** argv) {
     out += ",\"open_mode\":" + std::string(config.open_mode ? "true" : "false");
     out += ",\"anonymous\":\"" +
            std::string(memokeyd::AccessName(config.default_policy.anonymous)) + "\"";
+    out += ",\"write_once\":" + std::string(config.write_once ? "true" : "false");
     out += ",\"max_body\":" + std::to_string(config.limits.max_body);
     out += ",\"max_header\":" + std::to_string(config.limits.max_header);
     out += ",\"max_connections\":" + std::to_string(config.limits.max_connections);
@@ -233,7 +256,9 @@ int main(int argc, char** argv) {
       memokeyd::AppendJsonString(&out, name);
       out += ":{\"anonymous\":\"" + std::string(memokeyd::AccessName(policy.anonymous)) +
              "\",\"default_ttl_ms\":" + std::to_string(policy.default_ttl.count()) +
-             ",\"max_ttl_ms\":" + std::to_string(policy.max_ttl.count()) + "}";
+             ",\"max_ttl_ms\":" + std::to_string(policy.max_ttl.count()) +
+             ",\"max_bytes\":" + std::to_string(policy.max_bytes) +
+             ",\"write_once\":" + (memokeyd::IsWriteOnce(config, policy) ? "true" : "false") + "}";
     }
     out += "},\"tokens\":[";
     first = true;
@@ -258,6 +283,24 @@ int main(int argc, char** argv) {
   std::unique_ptr<memokey::Store> cache;
   if (Status o_s = memokey::OpenStore(store_url, &cache); !o_s.ok()) {
     return Fail("store: " + o_s.ToString());
+  }
+  // Namespaces with a quota: a store of their own each, behind one store
+  // that routes by namespace (namespace_store.h, docs/SERVER.md#quotas).
+  std::vector<memokeyd::NamespacedStore::Namespace> own;
+  for (const auto& [name, policy] : config.namespaces) {
+    if (policy.max_bytes == 0) continue;
+    std::string url;
+    if (Status u = memokeyd::NamespaceStoreUrl(config, name, policy.max_bytes, &url); !u.ok()) {
+      return Fail(u.ToString());
+    }
+    memokeyd::NamespacedStore::Namespace ns{name, policy.max_bytes, nullptr};
+    if (Status n = memokey::OpenStore(url, &ns.store); !n.ok()) {
+      return Fail("store of namespace " + name + ": " + n.ToString());
+    }
+    own.push_back(std::move(ns));
+  }
+  if (!own.empty()) {
+    cache = std::make_unique<memokeyd::NamespacedStore>(std::move(cache), std::move(own));
   }
 
   memokeyd::Server server(config, *cache, thread_count);

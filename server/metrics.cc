@@ -21,8 +21,32 @@ std::string_view RouteName(Route route) {
       return "status";
     case Route::kInvalid:
       return "invalid";
+    case Route::kDashboard:
+      return "dashboard";
+    case Route::kStatusPage:
+      return "status-page";
   }
   return "invalid";
+}
+
+std::string_view ProtocolName(Protocol protocol) {
+  switch (protocol) {
+    case Protocol::kMemokey:
+      return "memokey";
+    case Protocol::kCcache:
+      return "ccache";
+    case Protocol::kGradle:
+      return "gradle";
+    case Protocol::kBazel:
+      return "bazel";
+    case Protocol::kTurborepo:
+      return "turborepo";
+    case Protocol::kNx:
+      return "nx";
+    case Protocol::kHttp:
+      return "http";
+  }
+  return "http";
 }
 
 namespace {
@@ -71,6 +95,27 @@ void MetricsShard::ObserveLatency(std::chrono::nanoseconds latency) {
   while (bucket < kLatencyBucketsUs.size() && us > kLatencyBucketsUs[bucket]) ++bucket;
   latency_buckets[bucket].Add();
   latency_sum_us.Add(us);
+}
+
+void MetricsShard::Usage::Count(Outcome outcome) {
+  requests.Add();
+  switch (outcome) {
+    case Outcome::kHit:
+      hits.Add();
+      break;
+    case Outcome::kMiss:
+      misses.Add();
+      break;
+    case Outcome::kPut:
+      puts.Add();
+      break;
+    case Outcome::kDelete:
+      deletes.Add();
+      break;
+    case Outcome::kRefused:
+      refused.Add();
+      break;
+  }
 }
 
 Metrics::Metrics(unsigned shards) {
@@ -230,6 +275,212 @@ void Metrics::Render(const memokey::StoreStats& store, std::chrono::steady_clock
          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
                                         std::chrono::steady_clock::now() - start)
                                         .count()));
+}
+
+// --- Per namespace, protocol and token ------------------------------------------
+
+int Metrics::NamespaceSlot(std::string_view ns) {
+  std::lock_guard lock(names_mu_);
+  for (std::size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i] == ns) return static_cast<int>(i);
+  }
+  if (names_.size() >= static_cast<std::size_t>(kOtherNamespaceSlot)) return kOtherNamespaceSlot;
+  names_.emplace_back(ns);
+  return static_cast<int>(names_.size() - 1);
+}
+
+std::vector<std::string> Metrics::NamespaceNames() const {
+  std::lock_guard lock(names_mu_);
+  return names_;
+}
+
+namespace {
+
+void AddUsage(const MetricsShard::Usage& u, Metrics::UsageTotals* t) {
+  t->requests += u.requests.Get();
+  t->hits += u.hits.Get();
+  t->misses += u.misses.Get();
+  t->puts += u.puts.Get();
+  t->deletes += u.deletes.Get();
+  t->refused += u.refused.Get();
+}
+
+// `name="value"` with the value escaped as the text format requires.
+void Label(std::string* out, std::string_view name, std::string_view value) {
+  out->append(name).append("=\"");
+  for (char c : value) {
+    if (c == '\\' || c == '"') out->push_back('\\');
+    if (c == '\n') {
+      out->append("\\n");
+      continue;
+    }
+    out->push_back(c);
+  }
+  out->append("\"");
+}
+
+void LabeledSample(std::string* out, std::string_view metric, std::string_view label,
+                   std::string_view value, std::uint64_t sample) {
+  out->append(metric).append("{");
+  Label(out, label, value);
+  out->append("} ");
+  AppendUint(out, sample);
+  out->append("\n");
+}
+
+}  // namespace
+
+Metrics::UsageTotals Metrics::SumNamespace(int slot) const {
+  UsageTotals t;
+  for (const auto& s : shards_) AddUsage(s->by_namespace[slot], &t);
+  return t;
+}
+
+Metrics::UsageTotals Metrics::SumProtocol(Protocol protocol) const {
+  UsageTotals t;
+  for (const auto& s : shards_) AddUsage(s->by_protocol[static_cast<int>(protocol)], &t);
+  return t;
+}
+
+std::uint64_t Metrics::SumToken(int slot) const {
+  std::uint64_t total = 0;
+  for (const auto& s : shards_) total += s->by_token[slot].Get();
+  return total;
+}
+
+void Metrics::RenderUsage(const std::vector<QuotaUsage>& quotas,
+                          const std::vector<std::string_view>& token_names,
+                          std::string* out) const {
+  std::vector<std::string> names = NamespaceNames();
+  std::vector<UsageTotals> by_ns;
+  for (std::size_t i = 0; i < names.size(); ++i) by_ns.push_back(SumNamespace(static_cast<int>(i)));
+  const UsageTotals other = SumNamespace(kOtherNamespaceSlot);
+  if (other.requests > 0) {
+    names.emplace_back(kOtherNamespaceLabel);
+    by_ns.push_back(other);
+  }
+  struct Field {
+    std::string_view metric, help;
+    std::uint64_t UsageTotals::*member;
+  };
+  static constexpr Field kFields[] = {
+      {"memokeyd_namespace_requests_total",
+       "Object reads, writes, deletes and quota refusals, by namespace.", &UsageTotals::requests},
+      {"memokeyd_namespace_hits_total", "GET/HEAD of a key that was present, by namespace.",
+       &UsageTotals::hits},
+      {"memokeyd_namespace_misses_total", "GET/HEAD of a key that was absent, by namespace.",
+       &UsageTotals::misses},
+      {"memokeyd_namespace_puts_total", "Values stored (PUT), by namespace.", &UsageTotals::puts},
+      {"memokeyd_namespace_refused_writes_total",
+       "PUTs refused because the value is larger than the namespace's quota (413).",
+       &UsageTotals::refused},
+  };
+  for (const Field& f : kFields) {
+    Header(out, f.metric, "counter", f.help);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      LabeledSample(out, f.metric, "namespace", names[i], by_ns[i].*f.member);
+    }
+  }
+
+  // Namespaces with a quota have a store of their own, which knows its bytes.
+  Header(out, "memokeyd_namespace_quota_bytes", "gauge",
+         "A namespace's byte quota (namespaces with one only).");
+  for (const QuotaUsage& q : quotas) {
+    LabeledSample(out, "memokeyd_namespace_quota_bytes", "namespace", q.name, q.max_bytes);
+  }
+  Header(out, "memokeyd_namespace_bytes", "gauge",
+         "Bytes a namespace with a quota holds, as charged against it (key + value + overhead).");
+  for (const QuotaUsage& q : quotas) {
+    LabeledSample(out, "memokeyd_namespace_bytes", "namespace", q.name, q.stats.bytes);
+  }
+  Header(out, "memokeyd_namespace_entries", "gauge", "Entries a namespace with a quota holds.");
+  for (const QuotaUsage& q : quotas) {
+    LabeledSample(out, "memokeyd_namespace_entries", "namespace", q.name, q.stats.entries);
+  }
+  Header(out, "memokeyd_namespace_evictions_total", "counter",
+         "Entries a namespace with a quota dropped to stay within it (least recently used first).");
+  for (const QuotaUsage& q : quotas) {
+    LabeledSample(out, "memokeyd_namespace_evictions_total", "namespace", q.name,
+                  q.stats.evictions);
+  }
+
+  Header(out, "memokeyd_protocol_requests_total", "counter",
+         "Object reads, writes, deletes and quota refusals, by the cache protocol they speak.");
+  std::vector<UsageTotals> by_protocol;
+  for (int p = 0; p < kProtocolCount; ++p)
+    by_protocol.push_back(SumProtocol(static_cast<Protocol>(p)));
+  for (int p = 0; p < kProtocolCount; ++p) {
+    LabeledSample(out, "memokeyd_protocol_requests_total", "protocol",
+                  ProtocolName(static_cast<Protocol>(p)), by_protocol[p].requests);
+  }
+  Header(out, "memokeyd_protocol_hits_total", "counter", "Hits by protocol.");
+  for (int p = 0; p < kProtocolCount; ++p) {
+    LabeledSample(out, "memokeyd_protocol_hits_total", "protocol",
+                  ProtocolName(static_cast<Protocol>(p)), by_protocol[p].hits);
+  }
+  Header(out, "memokeyd_protocol_misses_total", "counter", "Misses by protocol.");
+  for (int p = 0; p < kProtocolCount; ++p) {
+    LabeledSample(out, "memokeyd_protocol_misses_total", "protocol",
+                  ProtocolName(static_cast<Protocol>(p)), by_protocol[p].misses);
+  }
+
+  Header(out, "memokeyd_token_requests_total", "counter",
+         "Authorized object requests by token name (the secret is never shown).");
+  for (std::size_t i = 0; i < token_names.size() && i < static_cast<std::size_t>(kTokenSlots);
+       ++i) {
+    LabeledSample(out, "memokeyd_token_requests_total", "token", token_names[i],
+                  SumToken(static_cast<int>(i)));
+  }
+  LabeledSample(out, "memokeyd_token_requests_total", "token", "(anonymous)",
+                SumToken(kAnonymousSlot));
+}
+
+std::int64_t Metrics::NowMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               created_)
+      .count();
+}
+
+void Metrics::MaybeSample() {
+  const std::int64_t now = NowMs();
+  std::int64_t due = next_sample_ms_.load(std::memory_order_relaxed);
+  if (now < due) return;
+  // One thread wins the sample; the others go on.
+  if (!next_sample_ms_.compare_exchange_strong(due, now + kSampleEvery.count(),
+                                               std::memory_order_relaxed)) {
+    return;
+  }
+  TakeSample(now);
+}
+
+void Metrics::TakeSample(std::int64_t now_ms) {
+  HistorySample sample;
+  sample.ms = now_ms;
+  const Totals t = Sum();
+  sample.requests = t.requests;
+  sample.hits = t.hits;
+  sample.misses = t.misses;
+  std::size_t used;
+  {
+    std::lock_guard lock(names_mu_);
+    used = names_.size();
+  }
+  for (std::size_t i = 0; i < used; ++i) {
+    const UsageTotals u = SumNamespace(static_cast<int>(i));
+    sample.namespaces.emplace_back(u.hits, u.misses);
+  }
+  for (int p = 0; p < kProtocolCount; ++p) {
+    const UsageTotals u = SumProtocol(static_cast<Protocol>(p));
+    sample.protocols[static_cast<std::size_t>(p)] = {u.hits, u.misses};
+  }
+  std::lock_guard lock(history_mu_);
+  history_.push_back(std::move(sample));
+  while (history_.size() > kHistory) history_.pop_front();
+}
+
+std::vector<Metrics::HistorySample> Metrics::History() const {
+  std::lock_guard lock(history_mu_);
+  return {history_.begin(), history_.end()};
 }
 
 }  // namespace memokeyd

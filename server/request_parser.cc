@@ -75,7 +75,9 @@ void RequestParser::on_field_impl(beast_http::field name, boost::beast::string_v
                                  {"x-memokey-lease-ttl", &Request::lease_ttl},
                                  {"x-memokey-lease-wait", &Request::lease_wait},
                                  {"x-memokey-lease-check", &Request::lease_check},
-                                 {"x-memokey-want-ttl", &Request::want_ttl}};
+                                 {"x-memokey-want-ttl", &Request::want_ttl},
+                                 {"x-artifact-duration", &Request::artifact_duration},
+                                 {"x-artifact-tag", &Request::artifact_tag}};
   for (std::size_t i = 0; i < std::size(kOwn); ++i) {
     if (!boost::beast::iequals(name_string, kOwn[i].name)) continue;
     if (seen_own_ & (1u << i)) request_->duplicate_header = true;

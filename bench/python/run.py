@@ -10,6 +10,10 @@ Cases (issue 3, item 6):
   (a) small arguments   ((42, "hello", 3.5, None), {"flag": True})
   (b) a ~40 KB JSON-like document (dicts with str keys, lists, numbers, text)
   (c) a 64 MiB float64 numpy array
+  (d) a 1M-row pandas DataFrame (int64, float64 and str columns), also
+      against pandas.util.hash_pandas_object(df).sum(); (e) the same frame
+      in polars (also against df.hash_rows().sum()); (f) as a pyarrow Table
+      -- issue 14, item 6
 
 Peers: memokey.key; xxhash.xxh3_128(pickle.dumps(x)).digest(); joblib.hash;
 dask.base.tokenize; cbor2.dumps(x, canonical=True) alone and followed by
@@ -145,6 +149,13 @@ def peers(case: str, x: Any) -> list[tuple[str, Optional[Callable[[], Any]]]]:
         out.append(("xxh3_128(cbor2 canonical)", (lambda: h(cdumps(x, canonical=True)).digest()) if ok else None))
     except ImportError:
         out.append(("cbor2.dumps(canonical)", None))
+    if case == "d":
+        import pandas as pd
+
+        hpo = pd.util.hash_pandas_object
+        out.append(("hash_pandas_object(df).sum()", lambda: hpo(x).sum()))
+    if case == "e":
+        out.append(("df.hash_rows().sum()", lambda: x.hash_rows().sum()))
     if case == "c":
         mv = memoryview(x).cast("B")
         out.append(("xxh3_128(raw buffer)", lambda: h(mv).digest()))
@@ -181,6 +192,41 @@ def system_xxh3_peers(a: Any) -> list[tuple[str, Optional[Callable[[], Any]]]]:
     return out
 
 
+def frame_cases(rows: int) -> list[tuple[str, str, Any]]:
+    """(d), (e), (f): one frame of `rows` rows (int64, float64, str columns)
+    in pandas, polars and pyarrow -- each case only when its library is
+    installed."""
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    columns = {"i": np.arange(rows, dtype=np.int64), "f": rng.standard_normal(rows),
+               "s": [f"item-{v}" for v in rng.integers(0, 10**9, rows)]}
+    what = f"{rows // 1_000_000}M-row" if rows % 1_000_000 == 0 else f"{rows}-row"
+    out: list[tuple[str, str, Any]] = []
+    try:
+        import pandas as pd
+
+        df = pd.DataFrame(columns)
+        out.append(("d", f"{what} pandas {pd.__version__} DataFrame (int64, float64, {df['s'].dtype} columns)", df))
+    except ImportError:
+        pass
+    try:
+        import polars as pl
+
+        out.append(("e", f"{what} polars {pl.__version__} DataFrame (Int64, Float64, String)", pl.DataFrame(columns)))
+    except ImportError:
+        pass
+    try:
+        import pyarrow as pa
+
+        out.append(("f", f"{what} pyarrow {pa.__version__} Table (int64, double, large_string)",
+                    pa.table({k: pa.array(v, type=pa.large_string() if k == "s" else None)
+                              for k, v in columns.items()})))
+    except ImportError:
+        pass
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter repeats")
@@ -201,6 +247,7 @@ def main() -> int:
         ("b", f"JSON-like document ({len(json.dumps(doc)) / 1000:.1f} KB as JSON, "
               f"{len(memokey.dumps(doc)) / 1000:.1f} KB canonical)", doc),
         ("c", "64 MiB float64 numpy array", array),
+        *frame_cases(1_000_000),
     ]
     results: dict[str, list[tuple[str, Optional[float]]]] = {}
     ratios: dict[str, dict[str, Optional[float]]] = {}
@@ -208,7 +255,7 @@ def main() -> int:
         case_peers = peers(case, x)
         timers = {name: timeit.Timer(fn) for name, fn in case_peers if fn is not None}
         # Large inputs: fewer, longer repeats are enough.
-        med, rounds = side_by_side(timers, target, repeats if case != "c" else max(3, repeats // 2))
+        med, rounds = side_by_side(timers, target, repeats if case in "ab" else max(3, repeats // 2))
         results[case] = [(name, med.get(name)) for name, _ in case_peers]
         ratios[case] = {name: round_ratio(rounds, name, "memokey.key") if name in med else None
                         for name, _ in case_peers}
@@ -232,7 +279,7 @@ def main() -> int:
     except OSError:
         pass
     versions = [f"Python {platform.python_version()}", f"memokey {memokey.__version__}", f"numpy {np.__version__}"]
-    for mod in ("xxhash", "joblib", "dask", "cbor2"):
+    for mod in ("xxhash", "joblib", "dask", "cbor2", "pandas", "polars", "pyarrow"):
         try:
             from importlib.metadata import version
 
@@ -260,7 +307,7 @@ def main() -> int:
         lines.append("")
 
     def ratio(case: str, peer: str) -> Optional[float]:
-        return ratios[case].get(peer)
+        return ratios.get(case, {}).get(peer)
 
     # memokey's own overhead on (c): against the same hash implementation
     # (lib/src/key.cc calls libxxhash's runtime-dispatched entry points on x86-64).
@@ -287,6 +334,9 @@ def main() -> int:
         ("(a) ≥ 4x faster than xxh3_128(pickle.dumps)", ratio("a", "xxh3_128(pickle.dumps)"), 4.0),
         ("(b) ≥ 2x faster than xxh3_128(pickle.dumps)", ratio("b", "xxh3_128(pickle.dumps)"), 2.0),
         ("(c) ≥ 0.85x the throughput of xxh3_128 over the raw buffer", ratio("c", "xxh3_128(raw buffer)"), 0.85),
+        ("(d) 1M-row pandas DataFrame ≥ 5x faster than joblib.hash", ratio("d", "joblib.hash"), 5.0),
+        ("(d) 1M-row pandas DataFrame faster than hash_pandas_object(df).sum()",
+         ratio("d", "hash_pandas_object(df).sum()"), 1.0),
     ]
     lines.append("## Goals")
     lines.append("")

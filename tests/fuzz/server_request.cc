@@ -49,10 +49,11 @@ struct World {
     FUZZ_CHECK(memokeyd::ParseTokenSpec("read:team:reader-secret-1", "reader", &reader).ok());
     FUZZ_CHECK(memokeyd::ParseTokenSpec("rw:*:all-namespaces-1", "all", &all).ok());
     config.tokens = {writer, reader, all};
-    config.namespaces["public"] =
-        memokeyd::NamespacePolicy{memokeyd::Access::kRead, memokeyd::Millis{0}, memokeyd::Millis{0}};
-    config.namespaces["short"] = memokeyd::NamespacePolicy{
-        memokeyd::Access::kNone, memokeyd::Millis{5000}, memokeyd::Millis{60'000}};
+    config.namespaces["public"].anonymous = memokeyd::Access::kRead;
+    memokeyd::NamespacePolicy& short_ttl = config.namespaces["short"];
+    short_ttl.anonymous = memokeyd::Access::kNone;
+    short_ttl.default_ttl = memokeyd::Millis{5000};
+    short_ttl.max_ttl = memokeyd::Millis{60'000};
     config.limits.max_body = kMaxBody;
     config.limits.max_header = kMaxHeader;
     FUZZ_CHECK(memokeyd::Finalize(&config).ok());
@@ -133,8 +134,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
 
     // Read back what was just stored.
-    if (request.method == memokeyd::Method::kPut && response.status == 201 &&
-        request.ttl.empty() && target.ns != "short") {
+    if (request.method == memokeyd::Method::kPut && response.status == 201 && request.ttl.empty() &&
+        target.ns != "short") {
       memokeyd::Request get;
       get.method = memokeyd::Method::kGet;
       get.target = request.target;

@@ -68,8 +68,10 @@ class HandlerTest : public ::testing::Test {
     Token all;
     ASSERT_TRUE(ParseTokenSpec("rw:*:" + std::string(kAll), "all", &all).ok());
     config_.tokens = {writer, reader, all};
-    config_.namespaces["public"] = NamespacePolicy{Access::kRead, Millis{0}, Millis{0}};
-    config_.namespaces["short"] = NamespacePolicy{Access::kNone, Millis{5000}, Millis{60'000}};
+    config_.namespaces["public"].anonymous = Access::kRead;
+    NamespacePolicy& short_ttl = config_.namespaces["short"];
+    short_ttl.default_ttl = Millis{5000};
+    short_ttl.max_ttl = Millis{60'000};
     ASSERT_TRUE(Finalize(&config_).ok());
     ASSERT_FALSE(config_.open_mode);
     ASSERT_TRUE(memokey::OpenStore("memory://?max_bytes=16M", &store_).ok());

@@ -25,6 +25,9 @@ _SESSION_DIR = Path(tempfile.mkdtemp(prefix="memokey-tests-"))
 os.environ["XDG_CACHE_HOME"] = str(_SESSION_DIR / "cache")
 os.environ["XDG_CONFIG_HOME"] = str(_SESSION_DIR / "config")
 os.environ["MEMOKEY_SECRET"] = "memokey-test-secret-0123456789abcdef"
+# The default store comes from these when set: not from the caller's shell.
+os.environ.pop("MEMOKEY_STORE", None)
+os.environ.pop("MEMOKEY_CACHE_DIR", None)
 
 TEST_SECRET = os.environ["MEMOKEY_SECRET"]
 

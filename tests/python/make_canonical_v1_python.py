@@ -26,6 +26,7 @@ MK = 0x6D6B00
 TUPLE, FROZENSET, ORDERED_MAP, OBJECT, GLOBAL, COMPLEX = (MK + i for i in range(1, 7))
 DATETIME, TIME, TIMEDELTA, DECIMAL_SPECIAL, RANGE, SLICE, ENUM = (MK + i for i in range(7, 14))
 TYPED_NDARRAY, NUMPY_SCALAR = MK + 14, MK + 15
+COLUMN, FRAME = MK + 16, MK + 17
 
 OUT = Path(__file__).resolve().parents[1] / "vectors" / "canonical-v1-python.json"
 
@@ -186,6 +187,43 @@ add("numpy scalar int8", "np.int8(-1)", CBORTag(NUMPY_SCALAR, ["|i1", b"\xff"]))
 add("numpy scalar bool", "np.bool_(True)", CBORTag(NUMPY_SCALAR, ["|b1", b"\x01"]))
 add("numpy scalar str", "np.str_('ab')", CBORTag(NUMPY_SCALAR, ["<U2", "ab".encode("utf-32-le")]))
 add("numpy scalar datetime64", "np.datetime64('1970-01-02', 's')", CBORTag(NUMPY_SCALAR, ["<M8[s]", le("q", 86400)]))
+# --- data frames (FORMAT.md §4.3): 0x6D6B11 [class id, index, labels, columns],
+# each column 0x6D6B10 [type, length, validity, values] -----------------------------
+
+
+def column(dtype: str, n: int, validity, values) -> CBORTag:
+    return CBORTag(COLUMN, [dtype, n, validity, values])
+
+
+def pd_index(col: CBORTag, names: list = [None]) -> CBORTag:  # noqa: B006 - never mutated
+    return CBORTag(FRAME, ["pandas:Index", None, names, [col]])
+
+
+NAN64 = bytes.fromhex("000000000000f87f")  # the one NaN of float columns, little-endian
+add("pandas Series int64 named", "pd.Series([1, 2], name='n')",
+    CBORTag(FRAME, ["pandas:Series", pd_index(column("int64", 2, None, le("q", 0, 1))), ["n"],
+                    [column("int64", 2, None, le("q", 1, 2))]]))
+add("pandas DataFrame float NaN, str missing",
+    "pd.DataFrame({'a': [1.5, -math.nan], 's': ['x', None]})",
+    CBORTag(FRAME, ["pandas:DataFrame", pd_index(column("int64", 2, None, le("q", 0, 1))),
+                    pd_index(column("str", 2, None, [le("q", 0, 1, 2), b"as"])),
+                    [column("float64", 2, None, le("d", 1.5) + NAN64),
+                     column("str", 2, b"\x01", [le("q", 0, 1, 1), b"x"])]]))
+add("pandas RangeIndex step 3", "pd.RangeIndex(2, 8, 3)", pd_index(column("int64", 2, None, le("q", 2, 5))))
+add("pandas Series Int8 masked", "pd.Series([1, None], dtype='Int8')",
+    CBORTag(FRAME, ["pandas:Series", pd_index(column("int64", 2, None, le("q", 0, 1))), [None],
+                    [column("Int8", 2, b"\x01", b"\x01\x00")]]))
+add("pandas categorical (values one by one)", "pd.Series(pd.Categorical(['b', 'a']), index=[7, 7])",
+    CBORTag(FRAME, ["pandas:Series", pd_index(column("int64", 2, None, le("q", 7, 7))), [None],
+                    [column("category", 2, None, ["b", "a"])]]))
+add("polars DataFrame null, long string", "pl.DataFrame({'a': [1, None], 's': ['x', 'a long string value']})",
+    CBORTag(FRAME, ["polars:DataFrame", None, ["a", "s"],
+                    [column("Int64", 2, b"\x01", le("q", 1, 0)),
+                     column("String", 2, None, [le("q", 0, 1, 20), b"xa long string value"])]]))
+add("pyarrow ChunkedArray bool, two chunks", "pa.chunked_array([[True, None], [False]])",
+    CBORTag(FRAME, ["pyarrow:ChunkedArray", None, [], [column("bool", 3, b"\x05", b"\x01\x00\x00")]]))
+add("pyarrow Table date32", "pa.table({'d': pa.array([1], pa.date32())})",
+    CBORTag(FRAME, ["pyarrow:Table", None, ["d"], [column("date32[day]", 1, None, le("i", 1))]]))
 
 
 def main() -> int:

@@ -578,9 +578,11 @@ def test_safe_mode_stores_cbor_and_never_unpickles(disk_url, tmp_path):
 
 
 def test_safe_mode_refuses_non_data_results():
+    # A plain class (not a dataclass: dataclasses of data are safe results,
+    # tests/python/test_safe_results.py).
     @memokey.memoize(store=False, safe=True)
     def f(x):
-        return {"result": Pt(x, [])}
+        return {"result": Plain(x)}
 
     with pytest.raises(memokey.SafeModeError, match=r"result\['result'\].*safe=False"):
         f(1)
@@ -908,19 +910,23 @@ def test_generator_functions_are_refused():
 
 
 def test_memokey_explain(capsys):
-    assert memokey.explain({"a": [1, 2, 3]}, {"a": [1, 2, 3]}) is None
-    assert "same canonical form" in capsys.readouterr().out
+    same = memokey.explain({"a": [1, 2, 3]}, {"a": [1, 2, 3]})
+    assert same.same and same.path is None
+    assert same == f"same canonical form (key {memokey.hexkey({'a': [1, 2, 3]})})"
     msg = memokey.explain({"a": [1, 2, 3], "b": 0}, {"b": 0, "a": [1, 2.0, 3]})
     assert msg == "obj['a'][1]: int 2 vs float 2.0"
-    assert msg in capsys.readouterr().out
-    assert memokey.explain({"a": 1}, {"a": 1, "z": 2}, quiet=True) == "obj['z']: only in b (= 2)"
-    assert memokey.explain((1, 2), [1, 2], quiet=True).startswith("obj: tuple")
-    assert memokey.explain([1], [1, 2], quiet=True) == "obj: length 1 vs 2"
-    assert memokey.explain({1, 2}, {1, 3}, quiet=True) == "obj: only in a: 2; only in b: 3"
+    assert not msg.same and (msg.path, msg.detail) == ("obj['a'][1]", "int 2 vs float 2.0")
+    # Returned, never printed: a REPL shows its repr once, unquoted.
+    assert repr(msg) == str(msg) == "obj['a'][1]: int 2 vs float 2.0"
+    assert capsys.readouterr().out == ""
+    assert memokey.explain({"a": 1}, {"a": 1, "z": 2}) == "obj['z']: only in b (= 2)"
+    assert memokey.explain((1, 2), [1, 2]).startswith("obj: tuple")
+    assert memokey.explain([1], [1, 2]) == "obj: length 1 vs 2"
+    assert memokey.explain({1, 2}, {1, 3}) == "obj: only in a: 2; only in b: 3"
     p, q = Pt(1, [1, 2]), Pt(1, [1, 5])
-    assert memokey.explain({"cfg": p}, {"cfg": q}, quiet=True) == "obj['cfg'].ys[1]: 2 vs 5"
-    assert "class" in memokey.explain(Pt(1, []), Other(1, []), quiet=True)
-    assert memokey.explain(Plain(1), Plain(2), quiet=True) == "obj.v: 1 vs 2"
+    assert memokey.explain({"cfg": p}, {"cfg": q}) == "obj['cfg'].ys[1]: 2 vs 5"
+    assert "class" in memokey.explain(Pt(1, []), Other(1, []))
+    assert memokey.explain(Plain(1), Plain(2)) == "obj.v: 1 vs 2"
 
 
 @dataclasses.dataclass

@@ -61,17 +61,17 @@ def server() -> Iterator[str]:
 def test_server_store_round_trip_and_rights(server: str) -> None:
     writer = memokey.ServerStore(server + "/team", token="write-secret")
     reader = memokey.ServerStore(server + "/team", token="read-secret", strict=True)
-    assert writer.get(b"k") is None
-    writer.put(b"k", b"value")
-    assert reader.get(b"k") == b"value"
-    assert reader.contains(b"k")
+    assert writer.get("k") is None
+    writer.put("k", b"value")
+    assert reader.get("k") == b"value"
+    assert reader.contains("k")
     with pytest.raises(Exception) as refused:
-        reader.put(b"k", b"forged")
+        reader.put("k", b"forged")
     assert "403" in str(refused.value)
-    assert writer.get(b"k") == b"value"
-    writer.delete(b"k")
-    assert writer.get(b"k") is None
-    assert memokey.open_store(server.replace("http://", "http://write-secret@") + "/team").get(b"k") is None
+    assert writer.get("k") == b"value"
+    writer.delete("k")
+    assert writer.get("k") is None
+    assert memokey.open_store(server.replace("http://", "http://write-secret@") + "/team").get("k") is None
 
 
 def test_server_store_rejects_bad_urls() -> None:
@@ -126,7 +126,7 @@ def test_a_server_hit_stays_in_memory_no_longer_than_the_ttl(server: str) -> Non
 
 def test_unreachable_server_is_a_miss_not_an_error() -> None:
     store = memokey.ServerStore(f"http://127.0.0.1:{_free_port()}/team", connect_timeout=0.2)
-    assert store.get(b"k") is None
+    assert store.get("k") is None
     calls: list[int] = []
 
     @memokey.memoize(store=store, memory=0)

@@ -45,11 +45,14 @@ memoize / @memoize(store=..., ...)
     Memoize a function over storage tiers (memory, disk, Redis) under the
     canonical key of its arguments; see memokey.memo.
 open_store(url) -> Store
-    A byte-string store: memory://, disk:///path, redis://host:port/db,
-    tiered:A|B|... (get, get_many, put with ttl, delete, contains, stats;
-    lease/release_lease: single flight across processes, see memokey.Lease).
+    A key/value store: memory://, disk:///path, redis://host:port/db,
+    tiered:A|B|... (str keys; get, get_many, put with ttl, delete, contains,
+    stats; entries, clear, prune; lease/release_lease: single flight across
+    processes, see memokey.Lease). ``python -m memokey cache`` (also the
+    ``memokey`` command) shows, lists, clears and prunes a store.
 explain(a, b)
-    Print the first path where the canonical forms of a and b differ.
+    The first path where the canonical forms of a and b differ, as text
+    (a memokey.memo.Comparison; nothing is printed).
 seal_envelope / open_envelope / load_secret
     The HMAC-signed value envelope that memoize stores values in.
 
@@ -87,11 +90,14 @@ __all__ = [
     "Explanation",
     "SafeModeError",
     "Store",
+    "default_cache_dir",
     "default_store",
+    "default_store_url",
     "explain",
     "Lease",
     "load_secret",
     "memoize",
+    "Memoized",
     "open_envelope",
     "open_store",
     "seal_envelope",
@@ -114,9 +120,15 @@ class CanonicalizationError(TypeError):
 
         obj['cfg'].items[3]: a lambda (m:<lambda>) has no stable identity: ...
 
+    For the arguments of a memoized function the path starts at the
+    parameter's name instead of ``obj``: ``x['hooks'][1]``. A path of more
+    than 24 segments is shortened in the message (its first and last 8
+    segments around ``...[N more]...``); ``path`` keeps it whole.
+
     Attributes:
         path: the path after ``obj`` (``"['cfg'].items[3]"``; ``""`` for
-            the argument itself).
+            the argument itself), or from the parameter's name on
+            (``"x['hooks'][1]"``) for a memoized function's arguments.
         reason: what is wrong there.
 
     When the failure came from an exception raised by user code (a
@@ -419,10 +431,13 @@ from .memo import (  # noqa: E402
     Explanation,
     SafeModeError,
     Store,
+    default_cache_dir,
     default_store,
+    default_store_url,
     explain,
     Lease,
     memoize,
+    Memoized,
     open_store,
     ServerStore,
     set_default_store,

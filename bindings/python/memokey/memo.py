@@ -73,8 +73,12 @@ altered, truncated, copied from another key, sealed with another secret) is
 a miss -- counted in ``cache_info().rejected``, logged once on the
 ``"memokey"`` logger, recomputed and overwritten -- never unpickled. With
 ``safe=True`` the payload is canonical CBOR (``memokey.dumps``/``loads``):
-no pickle at all, in either direction; a result that is not a data value
-(an instance of a class, a function) raises ``SafeModeError``.
+no pickle at all, in either direction. Numpy arrays (no object dtype) and
+dataclasses of data values are data too: they are rebuilt from their bytes
+and fields without running code the stored bytes name (see
+``SafeModeError``); a result that is not a data value (an instance of
+another class, a function) raises ``SafeModeError``, and a stored value
+that names anything else is a failed decode (a miss), never rebuilt.
 
 The secret: ``secret=``, else ``$MEMOKEY_SECRET``, else the per-user key file
 ``$XDG_CONFIG_HOME/memokey/secret`` (``~/.config/memokey/secret``), created
@@ -137,14 +141,17 @@ functions a ``lease_ttl`` above their running time. Only misses take
 leases: a hit (memory tier or store) costs what it did without them.
 
 Stale-while-revalidate (``stale_while_revalidate=S``, with ``ttl=T``):
-values are stored for T + S seconds. A call that finds one older than T
-(within the last S seconds of its life) serves it as it is
-(``cache_info().stale``) -- except one caller, the one that gets the
-store's lease on the key (``wait=0``: nobody waits for it; without leases,
-one caller per process), which computes the new value in the call
-(synchronously: that call takes as long as the function) and stores it for
-another T + S seconds. A refresh that raises propagates to that caller
-(the others get the old value; a later call tries again). It needs a store
+values are stored for T + S seconds. Every call that finds one older than
+T (within the last S seconds of its life) returns it at once
+(``cache_info().stale``, counted as hits), and the first such call starts
+a *background refresh*: a daemon thread (for an ``async def`` function, a
+task of the caller's event loop) that takes the store's lease on the key
+without waiting (``wait=0``; another process holding it refreshes instead;
+without leases, one refresh per process), calls the function and stores
+the new value for another T + S seconds. One refresh per key runs at a
+time in a process. A refresh that fails -- the function raises, or a
+strict store does -- is counted in ``cache_info().refresh_errors`` and
+logged once; the stale value stays and a later call tries again. It needs a store
 that reports remaining TTLs (memory, disk, Redis, tiered of those); through
 one that cannot tell (http://, memokeyd) values count as fresh until T + S,
 then are recomputed. The memory tier keeps a value for T at most.
@@ -159,27 +166,58 @@ Exceptions are not cached unless ``cache_exceptions=True`` (instances of
 Exception only; they are re-raised on a hit, and stored with pickle -- or
 kept in the memory tier only when ``safe=True``).
 
-Attributes of a memoized function ``f``: ``f.cache_info()`` (counters, per
-tier), ``f.cache_clear()``, ``f.key(*args, **kw)`` (the hex key, also the
-store key), ``f.explain(*args, **kw)`` (which tier would answer, or why each
-missed: not present, expired, MAC rejected, decode failed, error),
-``f.cache_parameters()``, ``f.__wrapped__``.
+Attributes of a memoized function ``f`` (typed: ``memokey.Memoized[P, R]``):
+``f.cache_info()`` (counters, per tier), ``f.cache_clear()``,
+``f.cache_delete(*args, **kw)`` (the entry of that call, from every tier,
+the memory tier included; True when it was there),
+``f.cache_contains(*args, **kw)`` (whether that call would be answered
+from a tier: nothing computed, nothing counted), ``f.key(*args, **kw)``
+(the hex key, also the store key), ``f.explain(*args, **kw)`` (which tier
+would answer, or why each missed: not present, expired, MAC rejected,
+decode failed, error), ``f.cache_parameters()``, ``f.__wrapped__``.
 
 ``f.cache_clear()`` empties the memory tier and deletes from every store
-tier the entries of ``f`` that *this process* computed or read. Stores are
-keyed by hashes and cannot be listed by function, so entries that other
-processes wrote and this one never touched stay: on a shared disk directory
-or a shared Redis they remain (until their TTL or eviction) and other
-processes keep using them. memokey never issues FLUSHDB, SCAN or KEYS on a
-Redis that others share. To retire every entry of a function everywhere at
-once, change its ``version=`` (or its code), or its ``namespace=``.
+tier the entries of ``f`` that *this process* computed or read. It cannot
+find the others: a store entry is a key -- the XXH3-128 hash of
+``[name, version, args]`` in the namespace -- and a sealed value, and
+neither names the function, so no store, disk or Redis, can list the
+entries of one function or namespace. Entries that other processes wrote
+and this one never touched therefore stay: on a shared disk directory or a
+shared Redis they remain (until their TTL or eviction) and other processes
+keep using them. To retire every entry of a function everywhere at once,
+change its ``version=`` (or its code), or its ``namespace=``; to empty a
+whole store, ``Store.clear()`` or ``memokey cache clear`` (on Redis: the
+keys under the store's prefix, by SCAN and UNLINK; memokey never issues
+FLUSHDB or KEYS).
+
+Environment
+-----------
+The default store (``store=None``) is, in this order of precedence: the
+one given to ``set_default_store()``; ``$MEMOKEY_STORE`` (any store URL);
+a disk store in ``$MEMOKEY_CACHE_DIR`` (an absolute path); in
+``$XDG_CACHE_HOME/memokey``; in ``~/.cache/memokey``. They are read when
+the default store is first opened. ``$MEMOKEY_SECRET``: the signing secret
+(see above).
+
+Logging
+-------
+On the ``"memokey"`` logger: a WARNING, once per function and kind, for
+store failures and rejected values (see above); at DEBUG level, one line
+per store lookup that reaches Python (hit with its tier, or miss and why)
+and per computation (a miss: where its result was stored). Hits that the
+C++ fast path answers alone -- the memory tier, and store hits of call
+shapes it already knows -- are not logged (so that enabling nothing costs
+nothing; when DEBUG is off each decision costs one ``isEnabledFor``): use
+``verbose=2`` to see every call. ``verbose=1`` prints one line per miss
+with the call's time to stderr, ``verbose=2`` every hit too (like
+``joblib.Memory(verbose=...)``).
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import concurrent.futures
-import contextlib
 import copy as _copy
 import dataclasses
 import datetime
@@ -195,7 +233,18 @@ import time
 import types
 import urllib.parse
 import weakref
-from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar, Union, overload
+from typing import (
+    Any,
+    Callable,
+    Iterable,
+    Iterator,
+    Optional,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    Union,
+    overload,
+)
 
 from . import _core
 
@@ -206,7 +255,10 @@ __all__ = [
     "Store",
     "default_cache_dir",
     "default_store",
+    "default_store_url",
+    "Memoized",
     "explain",
+    "Comparison",
     "Lease",
     "memoize",
     "open_store",
@@ -235,13 +287,87 @@ _MAX_KNOWN_KEYS = 100_000
 class SafeModeError(TypeError):
     """memoize(safe=True) met a result that is not a data value.
 
-    Safe mode stores canonical CBOR only, and only values that
-    ``memokey.loads`` rebuilds as themselves (None, bool, int, float, str,
+    Safe mode stores canonical CBOR only, and only values that come back as
+    themselves: what ``memokey.loads`` rebuilds (None, bool, int, float, str,
     bytes, list, tuple, dict, set, frozenset, OrderedDict, complex, dates
-    and times, Decimal, Fraction, UUID, range, slice): an instance of another
-    class, a class, a function or a numpy array would come back as a
-    ``memokey.Tagged``. The message names the path of the offending part.
+    and times, Decimal, Fraction, UUID, range, slice), numpy arrays and
+    scalars whose dtype holds no Python objects, and dataclass instances
+    whose fields are such values (all fields compared; the class is found
+    by module and qualified name among imported modules, and only a
+    dataclass is used -- no code named by the stored bytes runs). An
+    instance of another class, a class, a function or an object array
+    raises this; the message names the path of the offending part.
     """
+
+
+# --- the type of a memoized function ------------------------------------------------
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_R_co = TypeVar("_R_co", covariant=True)
+
+
+class Memoized(Protocol[_P, _R_co]):
+    """What ``@memoize`` returns, for type checkers: ``Memoized[P, R]`` is
+    callable as the function was (``Callable[P, R]``; an ``async def``
+    function's R is its coroutine) and carries the management methods.
+
+    ::
+
+        @memokey.memoize
+        def area(w: int, h: int) -> float: ...
+
+        area(2, 3)                 # float
+        area.cache_info().hits     # int
+        area.cache_delete(2, h=3)  # bool
+        area("2", 3)               # rejected by mypy and pyright
+
+    Accessed through an instance (a memoized method), the bound callable is
+    typed ``Callable[..., R]``: its arguments are not checked.
+    """
+
+    __wrapped__: Callable[_P, _R_co]
+
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R_co: ...
+
+    @overload
+    def __get__(self, instance: None, owner: Optional[type] = None) -> Memoized[_P, _R_co]: ...
+    @overload
+    def __get__(self, instance: object, owner: Optional[type] = None) -> Callable[..., _R_co]: ...
+
+    def cache_info(self) -> CacheInfo:
+        """Counters of this function in this process."""
+        ...
+
+    def cache_clear(self) -> None:
+        """Forget this function's results (see ``_Memo.cache_clear``)."""
+        ...
+
+    def cache_delete(self, *args: _P.args, **kwargs: _P.kwargs) -> bool:
+        """Delete the entry of this call from every tier."""
+        ...
+
+    def cache_contains(self, *args: _P.args, **kwargs: _P.kwargs) -> bool:
+        """Whether this call would be answered from a tier."""
+        ...
+
+    def cache_parameters(self) -> dict[str, Any]:
+        """The options this function was memoized with."""
+        ...
+
+    def key(self, *args: _P.args, **kwargs: _P.kwargs) -> str:
+        """The hex key of this call (also its store key)."""
+        ...
+
+    def explain(self, *args: _P.args, **kwargs: _P.kwargs) -> Explanation:
+        """Which tier would answer this call, or why each misses."""
+        ...
+
+
+class _Memoizer(Protocol):
+    """What ``memoize(...)`` with options returns: a decorator."""
+
+    def __call__(self, fn: Callable[_P, _R], /) -> Memoized[_P, _R]: ...
 
 
 # --- stores ----------------------------------------------------------------------
@@ -372,11 +498,52 @@ def ServerStore(
 
 
 def default_cache_dir() -> str:
-    """``$XDG_CACHE_HOME/memokey`` (when that is an absolute path), else ``~/.cache/memokey``."""
+    """The directory of the default disk store.
+
+    ``$MEMOKEY_CACHE_DIR`` when it is set (it must be an absolute path: a
+    relative one raises OSError at the first use of the default store, as it
+    would depend on the working directory), else ``$XDG_CACHE_HOME/memokey``
+    (when that is an absolute path), else ``~/.cache/memokey``. Unused when
+    ``$MEMOKEY_STORE`` names the default store (see :func:`default_store`).
+    """
+    own = os.environ.get("MEMOKEY_CACHE_DIR", "")
+    if own:
+        return own
     base = os.environ.get("XDG_CACHE_HOME", "")
     if not base or not os.path.isabs(base):
         base = os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "memokey")
+
+
+def default_store_url() -> str:
+    """The URL :func:`default_store` opens: ``$MEMOKEY_STORE`` when it is set
+    (any store URL, e.g. ``redis://cache:6379/0`` or ``tiered:memory://|disk:///x``),
+    else ``disk://<default_cache_dir()>?max_bytes=1G``.
+
+    Raises OSError when the directory is not an absolute path (a relative
+    ``$MEMOKEY_CACHE_DIR``; no home directory)."""
+    url = os.environ.get("MEMOKEY_STORE", "")
+    if url:
+        return url
+    path = default_cache_dir()
+    if not os.path.isabs(path):  # a relative MEMOKEY_CACHE_DIR; no $HOME: "~" stays "~"
+        if os.environ.get("MEMOKEY_CACHE_DIR"):
+            reason = "$MEMOKEY_CACHE_DIR is not an absolute path"
+        else:
+            reason = (
+                "no cache directory: $XDG_CACHE_HOME is not an absolute path and the home "
+                "directory is unknown"
+            )
+        raise OSError(errno.ENOENT, reason, path)
+    return "disk://" + urllib.parse.quote(path) + "?max_bytes=1G"
+
+
+def _default_where() -> str:
+    """The default store for messages: its URL, or the directory it would be in."""
+    try:
+        return default_store_url()
+    except OSError:
+        return default_cache_dir()
 
 
 _store_lock = threading.Lock()
@@ -387,25 +554,30 @@ _stores_by_url: dict[str, Store] = {}
 def default_store() -> Store:
     """The store of ``@memoize`` without ``store=``: opened on first use.
 
-    A disk store in :func:`default_cache_dir` -- 1 GiB, created 0700 --
-    unless :func:`set_default_store` chose another. Raises OSError when the
-    directory cannot be created or opened (no home directory,
-    ``$XDG_CACHE_HOME`` below a regular file, a read-only file system); a
-    later call tries again. ``@memoize`` then logs it once and runs with the
-    memory tier only.
+    The first of, in this order of precedence:
+
+    1. the store given to :func:`set_default_store`;
+    2. ``$MEMOKEY_STORE``: any store URL (see :func:`open_store`);
+    3. a disk store (1 GiB, created 0700) in ``$MEMOKEY_CACHE_DIR``;
+    4. ... in ``$XDG_CACHE_HOME/memokey``;
+    5. ... in ``~/.cache/memokey``.
+
+    The environment is read when the default store is first opened (the
+    first call of a memoized function without ``store=``), not at import.
+    Raises OSError when the store cannot be opened (no home directory, a
+    relative ``$MEMOKEY_CACHE_DIR``, a directory below a regular file, a
+    read-only file system, a malformed ``$MEMOKEY_STORE``); a later call
+    tries again. ``@memoize`` then logs it once and runs with the memory
+    tier only.
     """
     global _default_store
     with _store_lock:
         if _default_store is None:
-            path = default_cache_dir()
-            if not os.path.isabs(path):  # no $HOME and no passwd entry: "~" stays "~"
-                raise OSError(
-                    errno.ENOENT,
-                    "no cache directory: $XDG_CACHE_HOME is not an absolute path and the home "
-                    "directory is unknown",
-                    path,
-                )
-            _default_store = _core.Store("disk://" + urllib.parse.quote(path) + "?max_bytes=1G")
+            url = default_store_url()
+            try:
+                _default_store = open_store(url)
+            except ValueError as e:  # from the environment: not the caller's mistake
+                raise OSError(errno.EINVAL, f"$MEMOKEY_STORE is not a store URL ({e})", url) from e
         return _default_store
 
 
@@ -443,7 +615,8 @@ def _log_open_failure(function: str, where: str, error: BaseException, default: 
         _open_failures_logged.add(where)
     if default:
         action = (
-            "set XDG_CACHE_HOME (or HOME) to a writable directory, pass store= to memoize "
+            "set MEMOKEY_CACHE_DIR (or XDG_CACHE_HOME, or HOME) to a writable directory or "
+            "MEMOKEY_STORE to a store URL, pass store= to memoize "
             "(store=False: memory only), or call memokey.set_default_store()"
         )
     else:
@@ -603,8 +776,9 @@ class CacheInfo:
     off; lease_waits: calls that found the key leased by another caller and
     waited for it; lease_timeouts: waits that ran out (lease_wait) -- those
     calls computed anyway. stale: calls answered with a value past its ttl
-    (stale_while_revalidate) while another caller refreshed it; they count
-    as hits. A failed lease or release counts in errors, and so does a
+    (stale_while_revalidate) while it was refreshed in the background; they
+    count as hits. refresh_errors: background refreshes that failed (the
+    function raised, or the store did; the stale value stays). A failed lease or release counts in errors, and so does a
     store that could not be opened (the function then has its memory tier
     only). damaged: entries the store found damaged -- dropped, never
     served (the store's own count, shared by every function using it).
@@ -624,6 +798,7 @@ class CacheInfo:
     lease_timeouts: int = 0
     stale: int = 0
     damaged: int = 0
+    refresh_errors: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -693,12 +868,29 @@ class _Miss:
         self.fetched = fetched
 
 
+class _Run:
+    """What _Memo._slow returns when the caller computes: the C wrapper then
+    calls the function and hands this to _done (or _failed). flight None: a
+    recursive call of a key this thread is computing (not stored)."""
+
+    __slots__ = ("key", "raw", "flight", "token")
+
+    def __init__(self, key: bytes, raw: Optional[bytes], flight: Optional["_Flight"],
+                 token: Optional[bytes]) -> None:
+        self.key = key
+        self.raw = raw
+        self.flight = flight
+        self.token = token
+
+
 class _Flight:
     __slots__ = ("owner", "event", "value", "error")
 
     def __init__(self, owner: int) -> None:
         self.owner = owner
-        self.event = threading.Event()
+        # Made by the first waiter (under _Memo._lock): most flights have
+        # none, and an Event costs more than the rest of a miss's bookkeeping.
+        self.event: Optional[threading.Event] = None
         self.value: Any = None
         self.error: Optional[BaseException] = None
 
@@ -707,11 +899,158 @@ class _Abandoned(Exception):
     """The task computing a key was cancelled: waiters try again."""
 
 
-def _find_tagged(value: Any, path: str, depth: int = 0) -> Optional[tuple[str, Any]]:
+# --- safe=True results: data only ---------------------------------------------------
+#
+# A safe result is stored as canonical CBOR and read back by memokey.loads,
+# which builds data types only; what it returns as memokey.Tagged is rebuilt
+# here for two kinds of data, never by running code the bytes name:
+# * numpy arrays and scalars (tags 40 + RFC 8746, 0x6D6B0E, 0x6D6B0F) whose
+#   dtype holds no Python objects: numpy.frombuffer over the stored bytes;
+# * dataclass instances (tag 0x6D6B04 [class id, {field: value}]): the class
+#   is looked up by module and qualified name in modules already imported
+#   (nothing is imported), in their __dict__ (no __getattr__ hook runs), and
+#   used only if it is a dataclass whose compared fields are exactly the
+#   stored ones; the instance is made with object.__new__ and its fields set
+#   directly (no __init__, __post_init__ or __setattr__ of the class runs).
+# Anything else (another class, a function, an object array) is refused:
+# SafeModeError when storing, a failed decode (a miss) when reading.
+
+_TAG_NDARRAY = 40
+_TAG_ARRAY = 0x6D6B0E
+_TAG_NPSCALAR = 0x6D6B0F
+_TYPED_ARRAY_DTYPES = {
+    64: "|u1", 69: "<u2", 70: "<u4", 71: "<u8", 72: "|i1", 77: "<i2", 78: "<i4", 79: "<i8",
+    84: "<f2", 85: "<f4", 86: "<f8",
+}
+# Byte strings that appear in a payload holding a value _rebuild must visit
+# (the heads of tags 40, 0x6D6B04, 0x6D6B0E, 0x6D6B0F); a payload without
+# any -- most results -- is returned by memokey.loads as it is.
+_REBUILT_TAG_HEADS = (b"\xd8\x28", b"\xda\x00\x6d\x6b\x04", b"\xda\x00\x6d\x6b\x0e",
+                      b"\xda\x00\x6d\x6b\x0f")
+
+
+class _NotData(ValueError):
+    """A decoded safe-mode value that _rebuild refuses (path, why)."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"{path}: {why}")
+        self.path = path
+        self.why = why
+
+
+def _safe_dtype(text: Any, path: str) -> Any:
+    import numpy as np
+
+    if not isinstance(text, str):
+        raise _NotData(path, f"a numpy dtype must be text, not {type(text).__name__}")
+    try:
+        # A structured dtype is written as its descr list (literals only).
+        spec = ast.literal_eval(text) if text.startswith("[") else text
+        dtype = np.dtype(spec)
+    except (ValueError, TypeError, SyntaxError, MemoryError) as e:
+        raise _NotData(path, f"not a numpy dtype: {text!r} ({e})") from None
+    if dtype.hasobject:
+        raise _NotData(path, f"numpy dtype {text} holds Python objects")
+    return dtype
+
+
+def _safe_array(dtype: Any, shape: Any, data: Any, path: str) -> Any:
+    import numpy as np
+
+    if not (isinstance(shape, list) and all(type(n) is int and n >= 0 for n in shape)):
+        raise _NotData(path, "a numpy array's shape must be a list of sizes")
+    if not isinstance(data, bytes):
+        raise _NotData(path, "a numpy array's data must be bytes (object arrays are not data)")
+    try:
+        return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+    except ValueError as e:
+        raise _NotData(path, f"numpy array data does not fit its dtype and shape ({e})") from None
+
+
+def _safe_class(class_id: Any, path: str) -> type:
+    if not isinstance(class_id, str) or ":" not in class_id:
+        raise _NotData(path, f"not a class id: {class_id!r}")
+    module_name, _, qualname = class_id.partition(":")
+    target: Any = sys.modules.get(module_name)
+    if target is None:
+        raise _NotData(path, f"{class_id}: module {module_name} is not imported (nothing is "
+                             "imported to rebuild a safe result)")
+    for part in qualname.split("."):
+        namespace = getattr(target, "__dict__", None)
+        target = namespace.get(part) if isinstance(namespace, (dict, types.MappingProxyType)) else None
+        if target is None:
+            raise _NotData(path, f"{class_id} is not defined")
+    if not (isinstance(target, type) and "__dataclass_fields__" in target.__dict__):
+        raise _NotData(path, f"{class_id} is not a dataclass (only dataclasses are rebuilt)")
+    return target
+
+
+def _safe_dataclass(class_id: Any, state: Any, path: str, depth: int) -> Any:
+    cls = _safe_class(class_id, path)
+    if not isinstance(state, dict):
+        raise _NotData(path, f"{class_id}: the state is not a field map")
+    fields = [f for f in dataclasses.fields(cls) if f.compare]
+    names = [f.name for f in fields]
+    if list(state) != names or len(fields) != len(dataclasses.fields(cls)):
+        raise _NotData(path, f"{class_id}: the stored fields {list(state)} are not the class's "
+                             f"fields {[f.name for f in dataclasses.fields(cls)]}")
+    obj = object.__new__(cls)
+    slots = "__dict__" not in dir(cls)
+    for name in names:
+        value = _rebuild(state[name], f"{path}.{name}", depth + 1)
+        if slots:
+            if not isinstance(inspect.getattr_static(cls, name, None), types.MemberDescriptorType):
+                raise _NotData(path, f"{class_id}.{name} is not a plain slot")
+            object.__setattr__(obj, name, value)
+        else:
+            obj.__dict__[name] = value
+    return obj
+
+
+def _rebuild(value: Any, path: str, depth: int = 0) -> Any:
+    """value (from memokey.loads) with its safe Tagged parts rebuilt; _NotData
+    for any other Tagged part."""
     from . import Tagged
 
-    if depth > 600:
-        return None
+    if depth > _core.MAX_DEPTH:
+        raise _NotData(path, "nested too deeply")
+    t = type(value)
+    if t is Tagged:
+        tag, inner = value.tag, value.value
+        if tag == _TAG_NDARRAY and isinstance(inner, list) and len(inner) == 2:
+            shape, typed = inner
+            if type(typed) is Tagged and typed.tag in _TYPED_ARRAY_DTYPES:
+                return _safe_array(_safe_dtype(_TYPED_ARRAY_DTYPES[typed.tag], path), shape,
+                                   typed.value, path)
+            raise _NotData(path, "a numpy array of Python objects is not data")
+        if tag == _TAG_ARRAY and isinstance(inner, list) and len(inner) == 3:
+            return _safe_array(_safe_dtype(inner[0], path), inner[1], inner[2], path)
+        if tag == _TAG_NPSCALAR and isinstance(inner, list) and len(inner) == 2:
+            return _safe_array(_safe_dtype(inner[0], path), [1], inner[1], path)[0]
+        if tag == _TAG_OBJECT and isinstance(inner, list) and len(inner) == 2:
+            return _safe_dataclass(inner[0], inner[1], path, depth)
+        raise _NotData(path, f"{value!r} is not data (an instance, class, function or object array)")
+    if t is list:
+        return [_rebuild(x, f"{path}[{i}]", depth + 1) for i, x in enumerate(value)]
+    if t is tuple:
+        return tuple(_rebuild(x, f"{path}[{i}]", depth + 1) for i, x in enumerate(value))
+    if isinstance(value, dict):  # dict, OrderedDict
+        return t((_rebuild(k, f"{path}<key {k!r}>", depth + 1), _rebuild(v, f"{path}[{k!r}]", depth + 1))
+                 for k, v in value.items())
+    if t is set or t is frozenset:
+        return t(_rebuild(x, f"{path}{{{x!r}}}", depth + 1) for x in value)
+    return value
+
+
+def _safe_loads(payload: bytes) -> Any:
+    """The decoder of safe=True results (the C wrapper calls it for CBOR
+    payloads): memokey.loads, then _rebuild; _NotData (a ValueError) makes
+    the stored value a failed decode."""
+    value = _core.loads(payload)
+    if any(head in payload for head in _REBUILT_TAG_HEADS):
+        value = _rebuild(value, "result")
+    return value
+
     if isinstance(value, Tagged):
         return path, value
     if isinstance(value, (list, tuple)):
@@ -820,7 +1159,9 @@ class _Memo:
         self._logged: set[str] = set()
         self._strict = False  # the store raises instead of answering a miss (?strict=1)
         self._open_error: Optional[BaseException] = None  # the store could not be opened
-        self._refreshing: set[bytes] = set()  # stale keys this process is recomputing
+        # stale keys this process is refreshing -> the thread (task) doing it
+        self._refreshing: dict[bytes, Any] = {}
+        self.refresh_errors = 0  # background refreshes that failed
         self._not_hits: dict[int, int] = {}  # store tier -> _fetch hits that were no hits
         self.misses = 0
         self.computed = 0
@@ -857,7 +1198,14 @@ class _Memo:
         self.io = wrapper(0) if self.swr else self.core
         if self.normalize.simple:
             self.core._set_simple_arity(self.normalize.n)
+        for w in {id(self.core): self.core, id(self.io): self.io}.values():
+            w._set_arg_names(self.normalize.keep)  # error paths name the parameter
         self.core._set_ttl(self.ttl)
+        if self.safe:  # arrays and dataclasses come back as themselves
+            for w in {id(self.core): self.core, id(self.io): self.io}.values():
+                w._set_cbor_loads(_safe_loads)
+        if not is_async:  # the wrapper runs the function itself (see _slow)
+            self.core._set_call(fn, _Run, self._done, self._failed)
         _all_memos.add(self)
 
     # --- store -------------------------------------------------------------------
@@ -890,7 +1238,7 @@ class _Memo:
             self.errors += failure is not None
             self._store_ready = True
         if failure is not None:
-            where = default_cache_dir() if spec is None else str(spec)
+            where = _default_where() if spec is None else str(spec)
             _log_open_failure(self.name, where, failure, spec is None)
 
     def _store_failed(self, what: str, note: Optional[str]) -> None:
@@ -939,6 +1287,8 @@ class _Memo:
                 return _MISS, None, None, -1
             fetched = self.io._fetch(key)
         status, tier, value, ttl_left, note, error = fetched
+        if logger.isEnabledFor(logging.DEBUG):
+            self._debug_lookup(key, status, tier, note or error)
         if error is not None:
             self._store_failed("a lookup", error)
         if status == _HIT:
@@ -958,6 +1308,30 @@ class _Memo:
                 note,
             )
         return status, None, None, -1
+
+    _STATUS_NAMES = {
+        _HIT: "hit",
+        _MISS: "miss",
+        _REJECTED: "miss (MAC rejected)",
+        _DECODE_FAILED: "miss (decode failed)",
+        _ERROR: "miss (store error)",
+    }
+
+    def _debug_lookup(self, key: bytes, status: int, tier: int, note: Optional[str]) -> None:
+        """The DEBUG line of a store lookup (the caller checked the level)."""
+        where = "store"
+        if status == _HIT and self._store is not None:
+            tiers = self._store.tiers()
+            if 0 <= tier < len(tiers):
+                where = tiers[tier]
+        logger.debug(
+            "memokey: %s: key %s: %s in %s%s",
+            self.name,
+            key.hex(),
+            self._STATUS_NAMES.get(status, str(status)),
+            where,
+            f" ({note})" if note else "",
+        )
 
     def _log_rejected(self, key: bytes, note: str) -> None:
         self._log_once(
@@ -982,13 +1356,20 @@ class _Memo:
                 raise SafeModeError(
                     f"memoize(safe=True): the result of {self.name} has no canonical form: {e}"
                 ) from e
-            found = _find_tagged(_core.loads(payload), "result")
-            if found is not None:
-                path, tagged = found
+            rebuilt = any(head in payload for head in _REBUILT_TAG_HEADS)
+            try:
+                back = _rebuild(_core.loads(payload), "result")  # refuses any other Tagged
+            except _NotData as e:
                 raise SafeModeError(
                     f"memoize(safe=True): the result of {self.name} is not a data value: "
-                    f"{path} would come back as {tagged!r} (an instance, class, function or "
-                    f"array); return plain data, or use safe=False (pickle)"
+                    f"{e.path}: {e.why}; return plain data (dataclasses and numpy arrays "
+                    f"included), or use safe=False (pickle)"
+                ) from None
+            if rebuilt and _core.dumps(back) != payload:
+                raise SafeModeError(
+                    f"memoize(safe=True): the result of {self.name} would not come back as "
+                    f"itself from the store (a class with its own __memokey__ or registered "
+                    f"form?); return plain data, or use safe=False (pickle)"
                 )
             return payload, _core.CODEC_CBOR
         try:
@@ -1005,7 +1386,13 @@ class _Memo:
             return None
 
     def _store_result(self, key: bytes, value: Any, raw: Optional[bytes], is_error: bool) -> None:
-        encoded = self._encode(value, is_error)  # SafeModeError propagates: nothing cached
+        self._ensure_store()
+        # SafeModeError propagates: nothing cached. Without a store only safe
+        # mode encodes (that is its check); pickling for nobody would cost
+        # more than the rest of a memory-tier miss.
+        encoded = (
+            self._encode(value, is_error) if self.safe or self._store is not None else None
+        )
         self.core._put(key, _CachedError(value) if is_error else value, self.ttl, raw, is_error)
         if encoded is not None:
             self._ensure_store()
@@ -1013,6 +1400,16 @@ class _Memo:
                 ok, note = self.io._save(key, encoded[0], encoded[1], self.store_ttl)
                 if not ok:
                     self._store_failed("storing a result", note)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "memokey: %s: key %s: computed (a miss); %s %s",
+                self.name,
+                key.hex(),
+                "exception" if is_error else "result",
+                f"stored in {self._store.describe()} ({len(encoded[0])} bytes) and memory"
+                if encoded is not None and self._store is not None
+                else "kept in memory only",
+            )
         self._remember(key)
 
     def _out(self, value: Any) -> Any:
@@ -1147,41 +1544,133 @@ class _Memo:
 
     # --- stale-while-revalidate -------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _refresh(self, key: bytes, tier: int) -> Iterator[bool]:
-        """Whether this caller recomputes a stale value from store tier `tier`
-        (True: counted as a miss) or serves it (False: counted in stale).
-        One caller per key: the one that gets the store's lease at once (it
-        is released on exit); without leases, one per process."""
+    def _refresh_later(
+        self, key: bytes, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]], raw: Optional[bytes]
+    ) -> None:
+        """A caller got a stale value (counted in stale): recompute it in the
+        background, unless this process already does. Across processes, the
+        refresh itself takes the store's lease at once (wait=0) and leaves
+        the key to whoever holds it."""
         with self._lock:
-            mine = key not in self._refreshing
-            self._refreshing.add(key)
-        added, token = mine, None
-        try:
-            if mine and self.lease:
-                lease = self._take_lease(key, False, 0.0)
-                if lease is not None:  # None: no leases to be had
-                    mine, token = lease.state == "granted", lease.token
-            if mine:
-                self._not_a_hit(tier)
+            self.stale += 1
+            if key in self._refreshing:
+                return
+            self._refreshing[key] = None
+        if self.is_async:
+            task = asyncio.get_running_loop().create_task(self._refresh_async(key, args, kwargs, raw))
             with self._lock:
-                self.misses += mine
-                self.stale += not mine
-            try:
-                yield mine
-            except BaseException:
-                if token is not None:
-                    self._release_lease(key, token, may_raise=False)
-                    token = None
-                raise
-        finally:
-            if added:
+                self._refreshing[key] = task
+            return
+        thread = threading.Thread(
+            target=self._refresh,
+            args=(key, args, kwargs, raw),
+            name=f"memokey-refresh {self.name}",
+            daemon=True,
+        )
+        with self._lock:
+            self._refreshing[key] = thread
+        try:
+            thread.start()
+        except BaseException:
+            with self._lock:
+                self._refreshing.pop(key, None)
+            raise
+
+    def _refresh_lease(self, key: bytes) -> tuple[bool, Optional[bytes]]:
+        """(whether this process refreshes key, the lease token to release).
+        Not when another process holds the lease, nor when the stored value
+        is fresh again (another caller refreshed it since it was found stale)."""
+        token = None
+        if self.lease:
+            lease = self._take_lease(key, False, 0.0)
+            if lease is not None:  # None: no leases to be had, refresh without one
+                if lease.state != "granted":
+                    return False, None
+                token = lease.token
+        status, _, ttl_left, tier = self._lookup_store(key)
+        if status == _HIT:
+            self._not_a_hit(tier)  # a look, not a call
+            if ttl_left is None or ttl_left > self.swr:
+                return False, token
+        return True, token
+
+    def _refresh(
+        self, key: bytes, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]], raw: Optional[bytes]
+    ) -> None:
+        """The background refresh of a stale key (a thread of its own): the
+        function's new result is stored for another ttl + swr; a failure
+        (the function's exception, a store error) is counted in
+        refresh_errors and logged once, and the stale value stays."""
+        token = None
+        try:
+            mine, token = self._refresh_lease(key)
+            if mine:
                 with self._lock:
-                    self._refreshing.discard(key)
+                    self.computed += 1
+                self._store_result(key, self.fn(*args, **(kwargs or {})), raw, False)
+        except BaseException as e:  # a thread: nobody to raise to
+            self._refresh_failed(key, e)
+        finally:
+            self._refresh_done(key, token)
+
+    async def _refresh_async(self, key: bytes, args: tuple[Any, ...], kwargs: Any, raw: Any) -> None:
+        """_refresh for an async function: a task of the caller's event loop."""
+        token = None
+        try:
+            mine, token = self._refresh_lease(key)
+            if mine:
+                self.computed += 1
+                self._store_result(key, await self.fn(*args, **(kwargs or {})), raw, False)
+        except Exception as e:
+            self._refresh_failed(key, e)
+        finally:
+            self._refresh_done(key, token)
+
+    def _refresh_failed(self, key: bytes, error: BaseException) -> None:
+        with self._lock:
+            self.refresh_errors += 1
+        self._log_once(
+            "refresh",
+            "memokey: %s: refreshing the stale value of key %s failed (%s: %s); the stale value "
+            "is still served until its stale_while_revalidate time ends, and a later call tries "
+            "again (counted in cache_info().refresh_errors; logged once)",
+            self.name,
+            key.hex(),
+            type(error).__name__,
+            error,
+        )
+
+    def _refresh_done(self, key: bytes, token: Optional[bytes]) -> None:
+        try:
             if token is not None:
-                self._release_lease(key, token)
+                self._release_lease(key, token, may_raise=False)
+        finally:
+            with self._lock:
+                self._refreshing.pop(key, None)
+
+    def _wait_refreshes(self, timeout: Optional[float] = None) -> None:
+        """Join the background refresh threads running now (tests, shutdown)."""
+        with self._lock:
+            running = [t for t in self._refreshing.values() if isinstance(t, threading.Thread)]
+        for thread in running:
+            thread.join(timeout)
 
     # --- calls (sync) -------------------------------------------------------------
+    #
+    # The C wrapper (_core.MemoWrapper) answers memory hits itself and calls
+    # _slow for the rest. _slow returns the call's result -- a value, or a
+    # _CachedError that the wrapper raises (a fresh copy) -- or a _Run: then
+    # the wrapper calls the function itself, from C, and hands its result to
+    # _done (its exception to _failed, then re-raises it). So while the
+    # function runs, no Python frame of memokey is on the stack: a memoized
+    # recursive function costs one frame per level (as deep as lru_cache
+    # goes), and a traceback through it shows the user's frames only.
+
+    def _result(self, value: Any) -> Any:
+        """What _slow/_done hand to the C wrapper for a value found or computed."""
+        if self.copy and not isinstance(value, _CachedError):
+            return _copy.deepcopy(value)
+        return value
 
     def _slow(
         self,
@@ -1198,42 +1687,20 @@ class _Memo:
                 self.core._link(raw, key)
         if completions is None:  # else: read before the C++ path asked the store
             completions = self.core._completions()
-        status, value, tier = self._cached(key, raw, fetched)
+        status, value, _ = self._cached(key, raw, fetched)
         if status == _HIT:
-            return self._out(value)
+            return self._result(value)
         if status == _STALE:
-            with self._refresh(key, tier) as mine:
-                if mine:
-                    value = self._call(key, args, kwargs, raw)
-            return self._out(value)
+            self._refresh_later(key, args, kwargs, raw)
+            return self._result(value)
         # A lease only for a clean miss: after an unusable value (it would be
         # reported as there) or a store failure, compute at once.
-        return self._compute(key, args, kwargs, raw, completions, self.lease and status == _MISS)
+        return self._claim(key, raw, completions, self.lease and status == _MISS)
 
-    def _call(
-        self, key: bytes, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]], raw: Optional[bytes]
-    ) -> Any:
-        """Run the function and store its result (or, cache_exceptions, its exception)."""
-        with self._lock:
-            self.computed += 1
-        try:
-            value = self.fn(*args, **(kwargs or {}))
-        except Exception as e:
-            if self.cache_exceptions:
-                self._store_result(key, e, raw, True)
-            raise
-        self._store_result(key, value, raw, False)
-        return value
-
-    def _compute(
-        self,
-        key: bytes,
-        args: tuple[Any, ...],
-        kwargs: Optional[dict[str, Any]],
-        raw: Optional[bytes],
-        completions: int,
-        lease: bool,
-    ) -> Any:
+    def _claim(self, key: bytes, raw: Optional[bytes], completions: int, lease: bool) -> Any:
+        """Single flight for a miss: the value another caller computed
+        (this process's flight, or another process's through the lease), or a
+        _Run that makes this caller compute it."""
         me = threading.get_ident()
         with self._lock:
             self.misses += 1
@@ -1246,48 +1713,98 @@ class _Memo:
             else:
                 owner = False
                 self.waited += 1
+                if flight.event is None:
+                    flight.event = threading.Event()
         if owner is None:
             with self._lock:
                 self.computed += 1
-            return self.fn(*args, **(kwargs or {}))
+            return _Run(key, raw, None, None)
         if owner is False:
+            assert flight.event is not None
             flight.event.wait()
             if flight.error is not None:
                 raise flight.error
-            return self._out(flight.value)
+            return self._result(flight.value)
         try:
-            found = False
             if self.core._completions() != completions:
                 # A computation finished between our lookup and taking the
                 # flight: it may have been this key's.
                 status, value, _ = self._cached(key, raw)
-                found = status == _HIT
+                if status == _HIT:
+                    flight.value = value
+                    self._land(key, flight)
+                    return self._result(value)
                 lease = lease and status == _MISS
             token = None
-            if not found and lease:
+            if lease:
                 found, value, token = self._settle_lease(
                     key, raw, self._take_lease(key, True, self.lease_wait)
                 )
-            if not found:
-                try:
-                    value = self._call(key, args, kwargs, raw)
-                except BaseException:
-                    if token is not None:
-                        self._release_lease(key, token, may_raise=False)
-                    raise
-                if token is not None:
-                    self._release_lease(key, token)
+                if found:
+                    flight.value = value
+                    self._land(key, flight)
+                    return self._result(value)
+        except BaseException as e:
+            flight.error = e
+            self._land(key, flight)
+            raise
+        with self._lock:
+            self.computed += 1
+        return _Run(key, raw, flight, token)
+
+    def _land(self, key: bytes, flight: _Flight) -> None:
+        """Ends a flight (its value or error is set): waiters wake up."""
+        with self._lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+            self.core._complete()
+            event = flight.event  # no waiter can make one after this
+        if event is not None:
+            event.set()
+
+    def _done(self, run: _Run, value: Any) -> Any:
+        """The function returned value for run: store it, release the lease,
+        end the flight; the call's result."""
+        flight = run.flight
+        if flight is None:  # a recursive call of a key in flight: not stored
+            return value
+        try:
+            try:
+                self._store_result(run.key, value, run.raw, False)
+            except BaseException:
+                if run.token is not None:
+                    self._release_lease(run.key, run.token, may_raise=False)
+                raise
+            if run.token is not None:
+                self._release_lease(run.key, run.token)
             flight.value = value
-            return self._out(value)
+            return self._result(value)
         except BaseException as e:
             flight.error = e
             raise
         finally:
-            with self._lock:
-                if self._flights.get(key) is flight:
-                    del self._flights[key]
-                self.core._complete()
-            flight.event.set()
+            self._land(run.key, flight)
+
+    def _failed(self, run: _Run, error: BaseException) -> None:
+        """The function raised error for run (the C wrapper re-raises it
+        after this returns): cache it (cache_exceptions), release the lease,
+        end the flight. An exception raised here replaces error."""
+        flight = run.flight
+        if flight is None:
+            return
+        try:
+            try:
+                if self.cache_exceptions and isinstance(error, Exception):
+                    self._store_result(run.key, error, run.raw, True)
+            finally:
+                if run.token is not None:
+                    self._release_lease(run.key, run.token, may_raise=False)
+            flight.error = error
+        except BaseException as e:
+            flight.error = e
+            raise
+        finally:
+            self._land(run.key, flight)
 
     # --- calls (async) ------------------------------------------------------------
 
@@ -1335,14 +1852,12 @@ class _Memo:
             if raw is not None:
                 self.core._link(raw, key)
         while True:
-            status, value, tier = self._cached(key, raw, fetched)
+            status, value, _ = self._cached(key, raw, fetched)
             fetched = None
             if status == _HIT:
                 return self._out(value)
             if status == _STALE:
-                with self._refresh(key, tier) as mine:
-                    if mine:
-                        value = await self._call_async(key, args, kwargs, raw)
+                self._refresh_later(key, args, kwargs, raw)
                 return self._out(value)
             loop = asyncio.get_running_loop()
             task = asyncio.current_task()
@@ -1402,6 +1917,7 @@ class _Memo:
             lease_waits=self.lease_waits,
             lease_timeouts=self.lease_timeouts,
             stale=self.stale,
+            refresh_errors=self.refresh_errors,
             damaged=self._store.stats()["damaged"] if self._store is not None else 0,
         )
 
@@ -1421,6 +1937,44 @@ class _Memo:
                 if failed:
                     self._store_failed(f"deleting {failed} of {len(keys)} entries", None)
 
+    def cache_delete(self, *args: Any, **kwargs: Any) -> bool:
+        """Delete the entry of the call ``f(*args, **kwargs)`` from every tier
+        -- the memory tier and each store tier -- without computing anything.
+        Returns whether an entry was there (in any tier) before. The next such
+        call computes again. A store failure is counted and logged like any
+        other (a strict store raises it)."""
+        key = self.key_of(args, kwargs)
+        present = self.core._peek(key) == 0
+        self.core._forget(key)
+        self._known.pop(key, None)
+        self._ensure_store()
+        if self._store is not None:
+            try:
+                present = self._store.contains(key.hex()) or present
+            except OSError:
+                if self._strict:
+                    raise
+            if not self.io._delete(key):  # counted in C++
+                self._store_failed("deleting an entry", None)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("memokey: %s: deleted key %s (%s)", self.name, key.hex(),
+                         "was present" if present else "was absent")
+        return present
+
+    def cache_contains(self, *args: Any, **kwargs: Any) -> bool:
+        """Whether the call ``f(*args, **kwargs)`` would be answered from a
+        tier: present in memory, or present, unexpired and verified (MAC) in
+        a store tier. Nothing is computed, no counter of cache_info() moves
+        and no tier is filled; a stale value (stale_while_revalidate) counts
+        as present."""
+        key = self.key_of(args, kwargs)
+        if self.core._peek(key) == 0:
+            return True
+        self._ensure_store()
+        if self._store is None:
+            return False
+        return any(status == "hit" for _, status, _ in self.io._explain(key))
+
     def key(self, *args: Any, **kwargs: Any) -> str:
         return self.key_of(args, kwargs).hex()
 
@@ -1438,7 +1992,7 @@ class _Memo:
                 answered = "memory"
         self._ensure_store()
         if self._open_error is not None:
-            where = default_cache_dir() if self._store_spec is None else str(self._store_spec)
+            where = _default_where() if self._store_spec is None else str(self._store_spec)
             rows.append((where, "error", f"cannot be opened: {self._open_error}"))
         expiry = self._known.get(key)
         for tier, status, detail in self.io._explain(key):
@@ -1468,9 +2022,19 @@ class _Memo:
 
 
 def _ttl_seconds(ttl: Any) -> Optional[float]:
+    """ttl as seconds (None: no expiry). ttl=0 is refused: cachetools and
+    diskcache read it as "expire at once", which would make memoizing
+    pointless, and an earlier memokey read it as "never": neither is what a
+    caller can mean safely, so the error names both spellings."""
     if ttl is None:
         return None
-    return _seconds("ttl", ttl, finite=False) or None
+    seconds = _seconds("ttl", ttl, finite=False)
+    if seconds == 0:
+        raise ValueError(
+            "memoize: ttl=0 is not allowed (it would expire every result at once): use "
+            "ttl=None (the default) for results that never expire, or a number of seconds > 0"
+        )
+    return seconds
 
 
 def _seconds(option: str, value: Any, positive: bool = False, finite: bool = True) -> float:
@@ -1514,7 +2078,7 @@ def _after_fork_in_child() -> None:
         memo._lock = threading.Lock()
         memo._flights = {}
         memo._async_flights = weakref.WeakKeyDictionary()
-        memo._refreshing = set()
+        memo._refreshing = {}
 
 
 if hasattr(os, "register_at_fork"):
@@ -1524,7 +2088,69 @@ if hasattr(os, "register_at_fork"):
 # --- the decorator -----------------------------------------------------------------
 
 
+def _verbose_level(verbose: Any) -> int:
+    if isinstance(verbose, bool):
+        return int(verbose)
+    if not isinstance(verbose, int) or not 0 <= verbose <= 2:
+        raise ValueError(f"memoize: verbose must be 0, 1 or 2, not {verbose!r}")
+    return verbose
+
+
+def _verbose(target: Any, memo: "_Memo", level: int, is_async: bool) -> Any:
+    """target wrapped to report its calls on stderr (verbose=1: misses with
+    the call's time; 2: hits too). One more Python frame per call: verbose is
+    for looking, not for production."""
+    name = memo.name
+
+    def report(before: int, started: float, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        elapsed = time.perf_counter() - started
+        if memo.computed > before:
+            what = f"miss, computed in {elapsed:.6f} s"
+        elif level >= 2:
+            what = f"hit in {elapsed:.6f} s"
+        else:
+            return
+        try:
+            key = memo.key(*args, **kwargs)[:16]
+        except Exception:  # the call itself raised for its arguments
+            key = "?"
+        print(f"[memokey] {name}: {what} (key {key}...)", file=sys.stderr)
+
+    if is_async:
+
+        @functools.wraps(target)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            before, started = memo.computed, time.perf_counter()
+            try:
+                return await target(*args, **kwargs)
+            finally:
+                report(before, started, args, kwargs)
+
+    else:
+
+        @functools.wraps(target)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            before, started = memo.computed, time.perf_counter()
+            try:
+                return target(*args, **kwargs)
+            finally:
+                report(before, started, args, kwargs)
+
+    return wrapper
+
+
 def _decorate(fn: Any, options: dict[str, Any]) -> Any:
+    if "verbose" in options:  # the wrapper's, not _Memo's
+        options = dict(options)
+        verbose = _verbose_level(options.pop("verbose"))
+        if isinstance(fn, (staticmethod, classmethod)):
+            return type(fn)(_decorate(fn.__func__, dict(options, verbose=verbose)))
+        target = _decorate(fn, options)
+        if verbose:
+            memo = target.__memokey_memo__
+            target = _verbose(target, memo, verbose, memo.is_async)
+            target.__memokey_memo__ = memo
+        return target
     if isinstance(fn, (staticmethod, classmethod)):
         return type(fn)(_decorate(fn.__func__, options))
     if not callable(fn):
@@ -1556,12 +2182,14 @@ def _decorate(fn: Any, options: dict[str, Any]) -> Any:
     target.cache_parameters = memo.cache_parameters
     target.key = memo.key
     target.explain = memo.explain
+    target.cache_delete = memo.cache_delete
+    target.cache_contains = memo.cache_contains
     target.__memokey_memo__ = memo
     return target
 
 
 @overload
-def memoize(fn: _F) -> _F: ...
+def memoize(fn: Callable[_P, _R]) -> Memoized[_P, _R]: ...
 @overload
 def memoize(
     fn: None = None,
@@ -1582,7 +2210,8 @@ def memoize(
     lease_ttl: Union[float, datetime.timedelta] = 60.0,
     lease_wait: Union[float, datetime.timedelta, None] = None,
     stale_while_revalidate: Union[float, datetime.timedelta] = 0,
-) -> Callable[[_F], _F]: ...
+    verbose: int = 0,
+) -> _Memoizer: ...
 def memoize(
     fn: Any = None,
     *,
@@ -1602,6 +2231,7 @@ def memoize(
     lease_ttl: Union[float, datetime.timedelta] = 60.0,
     lease_wait: Union[float, datetime.timedelta, None] = None,
     stale_while_revalidate: Union[float, datetime.timedelta] = 0,
+    verbose: int = 0,
     _shapes: bool = True,
 ) -> Any:
     """Memoize a function (plain or ``async def``) by the canonical form of its arguments.
@@ -1615,7 +2245,10 @@ def memoize(
     namespace: the key namespace (separates applications sharing a store).
     version: replaces the hash of the function's code in the key.
     ignore: names of parameters left out of the key (e.g. ``"self"``, a logger).
-    ttl: seconds (or a timedelta) a result stays valid, in every tier.
+    ttl: seconds (or a timedelta) a result stays valid, in every tier; > 0.
+        None (the default): results never expire.
+        ``ttl=0`` raises ValueError (unlike cachetools/diskcache, where it
+        expires at once: memoizing with it would cache nothing).
     safe: store canonical CBOR instead of pickle (data results only).
     cache_exceptions: cache exceptions (Exception subclasses) as results.
     copy: return ``copy.deepcopy`` of memory-tier hits.
@@ -1635,8 +2268,16 @@ def memoize(
     lease_wait: the longest a caller waits for another holder before it
         computes anyway (None: lease_ttl).
     stale_while_revalidate: seconds (or a timedelta) after ``ttl`` during
-        which an expired value is still returned while one caller (in all
-        processes sharing the store) recomputes it in its call. Needs ttl.
+        which an expired value is still returned at once while it is
+        recomputed in the background (one refresh per key: a thread of
+        this process -- a task of the caller's event loop for async
+        functions -- that holds the store's lease). Needs ttl.
+    verbose: report calls on stderr, like joblib.Memory's verbose: 0 (the
+        default) nothing; 1 one line per miss with the time the call took
+        (``[memokey] mod:f: miss, computed in 0.120000 s (key 1a2b...)``);
+        2 hits too. It wraps the function in one more Python frame; for
+        logging without it, see the ``"memokey"`` logger at DEBUG level in
+        the module doc.
     _shapes: internal (benchmarks, tests): False turns off the call-shape
         cache, so every call that misses the memory tier normalizes and
         hashes its arguments, as the first call of a fresh process does.
@@ -1662,6 +2303,7 @@ def memoize(
         lease_ttl=lease_ttl,
         lease_wait=lease_wait,
         stale_while_revalidate=stale_while_revalidate,
+        verbose=verbose,
         _shapes=_shapes,
     )
     if fn is not None:
@@ -1754,26 +2396,46 @@ def _diff_mapping(a: dict, b: dict, path: str, depth: int, attrs: bool) -> Optio
     return path, "entries in a different order"
 
 
-def explain(a: Any, b: Any, *, file: Any = None, quiet: bool = False) -> Optional[str]:
-    """Print (and return) where the canonical forms of *a* and *b* first differ.
+class Comparison(str):
+    """What :func:`memokey.explain` returns: the explanation as text.
+
+    A ``str`` (compare it, search it, print it) whose ``repr`` is the text
+    itself, so an interactive session shows it once, unquoted. ``same``:
+    whether the two values have the same canonical form (then the text is
+    ``same canonical form (key ...)``); ``path``: the first path where they
+    differ (None when same), e.g. ``obj['cfg'].steps[2]``; ``detail``: what
+    differs there, e.g. ``int 3 vs float 3.0``."""
+
+    same: bool
+    path: Optional[str]
+    detail: str
+
+    def __new__(cls, text: str, same: bool, path: Optional[str], detail: str) -> "Comparison":
+        self = super().__new__(cls, text)
+        self.same = same
+        self.path = path
+        self.detail = detail
+        return self
+
+    def __repr__(self) -> str:
+        return str.__str__(self)
+
+
+def explain(a: Any, b: Any) -> Comparison:
+    """Where the canonical forms of *a* and *b* first differ (nothing printed).
 
     Both values are encoded with ``memokey.dumps``, decoded back leniently
     (``loads(strict=False)``: objects come back as their recorded class and
     state) and walked in parallel, in canonical order; the first differing
-    path is reported the way Python code would reach it, e.g.
-    ``obj['cfg'].steps[2]: int 3 vs float 3.0``. Returns None (printing that
-    they are the same) when the two values have the same key.
+    path is reported the way Python code would reach it. Returns a
+    :class:`Comparison`: text such as ``obj['cfg'].steps[2]: int 3 vs float
+    3.0``, or ``same canonical form (key ...)`` (then ``.same`` is True)
+    when the two values have the same key.
     """
     da, db = _core.dumps(a), _core.dumps(b)
     if da == db:
-        message = None
-        text = f"same canonical form (key {_core.hexkey(a)})"
-    else:
-        va = _core.loads(da, strict=False)
-        vb = _core.loads(db, strict=False)
-        found = _diff(va, vb, "obj") or ("obj", "canonical bytes differ")
-        message = f"{found[0]}: {found[1]}"
-        text = message
-    if not quiet:
-        print(text, file=file if file is not None else sys.stdout)
-    return message
+        return Comparison(f"same canonical form (key {_core.hexkey(a)})", True, None, "")
+    va = _core.loads(da, strict=False)
+    vb = _core.loads(db, strict=False)
+    path, detail = _diff(va, vb, "obj") or ("obj", "canonical bytes differ")
+    return Comparison(f"{path}: {detail}", False, path, detail)

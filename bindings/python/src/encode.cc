@@ -29,6 +29,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -37,6 +38,7 @@
 #include <string_view>
 #include <vector>
 
+#include "frames.h"
 #include "memokey/format.h"
 #include "state.h"
 
@@ -481,6 +483,8 @@ class Writer {
     e_.end_set();
   }
   std::size_t buffered() const { return e_.buffer().size() + n_; }
+  // The encoder itself, for writers that flush() first (frames.cc).
+  Encoder& encoder() { return e_; }
 
  private:
   static constexpr std::size_t kCapacity = 1024;
@@ -554,8 +558,9 @@ class Walker {
   }
   bool container(PyObject* o, unsigned d);
   // After a failure: raises the CanonicalizationError (or re-raises what
-  // must pass through untouched).
-  void raise();
+  // must pass through untouched). `arg_names` name the items of the value
+  // (a tuple of arguments): the path then starts at the name.
+  void raise(const std::vector<std::string>* arg_names);
   bool oversized() const { return oversized_; }
 
  private:
@@ -716,6 +721,8 @@ class Walker {
   bool attributes(PyObject* o, const TypeInfo& ti, Ref* out);
   bool ndarray(PyObject* o, unsigned d);
   bool numpy_scalar(PyObject* o, unsigned d);
+  bool frame(PyObject* o, unsigned d, const TypeInfo& ti);
+  bool column(PyObject* spec, PyObject* helpers, unsigned d);
   bool reduce(PyObject* o, unsigned d, const TypeInfo& ti);
   bool hook(PyObject* o, unsigned d, const TypeInfo& ti, bool registered);
   bool tagged(PyObject* o, unsigned d);
@@ -798,7 +805,23 @@ void Walker::protect_frames() {
   }
 }
 
-void Walker::raise() {
+// The path for a message: a long one (a deeply nested value) keeps its first
+// and last segments around the count of those left out.
+std::string ElidedPath(const std::string& root, const std::vector<std::string>& segs) {
+  constexpr std::size_t kKeep = 8;  // segments kept at each end
+  std::string path = root;
+  const std::size_t n = segs.size();  // innermost first
+  if (n <= 3 * kKeep) {
+    for (auto it = segs.rbegin(); it != segs.rend(); ++it) path += *it;
+    return path;
+  }
+  for (std::size_t i = 0; i < kKeep; ++i) path += segs[n - 1 - i];
+  path += "...[" + std::to_string(n - 2 * kKeep) + " more]...";
+  for (std::size_t i = kKeep; i-- > 0;) path += segs[i];
+  return path;
+}
+
+void Walker::raise(const std::vector<std::string>* arg_names) {
   Failure& f = failure();
   if (f.passthrough && f.cause) {
     PyObject* v = f.cause.release();
@@ -808,11 +831,27 @@ void Walker::raise() {
   }
   if (PyErr_Occurred()) {  // an error nobody recorded (should not happen)
     fail_py("");
-    if (f.passthrough) return raise();
+    if (f.passthrough) return raise(arg_names);
   }
-  std::string path;
+  std::string root = "obj";
+  bool named = false;  // the path starts at a parameter's name
+  if (arg_names != nullptr && !f.segs.empty()) {
+    // The outermost segment is "[i]", the index into the argument tuple.
+    const std::string& top = f.segs.back();
+    std::size_t i = 0;
+    if (top.size() > 2 && top.front() == '[' && top.back() == ']') {
+      const char* end = top.data() + top.size() - 1;
+      const auto [ptr, ec] = std::from_chars(top.data() + 1, end, i);
+      if (ec == std::errc() && ptr == end && i < arg_names->size()) {
+        root = (*arg_names)[i];
+        named = true;
+        f.segs.pop_back();
+      }
+    }
+  }
+  std::string path = named ? root : std::string();
   for (auto it = f.segs.rbegin(); it != f.segs.rend(); ++it) path += *it;
-  std::string message = "obj" + path + ": " + f.reason;
+  std::string message = ElidedPath(root, f.segs) + ": " + f.reason;
   PyObject* cls =
       st_.canonicalization_error != nullptr ? st_.canonicalization_error : PyExc_TypeError;
   Ref msg = Ref::steal(
@@ -1510,6 +1549,22 @@ bool Walker::classify(PyTypeObject* t, TypeInfo* ti) {
       return attributes_of();
     }
   }
+  if (StartsWith(ti->class_id, "pandas") || StartsWith(ti->class_id, "polars") ||
+      StartsWith(ti->class_id, "pyarrow")) {
+    // Frames and columns of these libraries are encoded by content
+    // (FORMAT.md §4.3); memokey._frames names the classes that are.
+    Ref helpers = Ref::steal(PyImport_ImportModule("memokey._frames"));
+    if (!helpers) return false;
+    Ref id = Ref::steal(PyObject_CallMethod(helpers.get(), "frame_class_id", "O", to));
+    if (!id) return false;
+    if (PyUnicode_Check(id.get())) {
+      ti->kind = Kind::kFrame;
+      ti->class_id = Utf8(id.get());
+      ti->id_error.clear();
+      ti->extra = helpers.release();
+      return true;
+    }
+  }
   ti->kind = Kind::kReduce;
   return true;
 }
@@ -1639,6 +1694,8 @@ bool Walker::other(PyObject* o, unsigned d) {
       return ndarray(o, d);
     case Kind::kNumpyScalar:
       return numpy_scalar(o, d);
+    case Kind::kFrame:
+      return frame(o, d, ti);
     case Kind::kDefaultDict:
     case Kind::kNdArraySub:
     case Kind::kSubDict:
@@ -2087,6 +2144,129 @@ bool Walker::numpy_scalar(PyObject* o, unsigned d) {
   return bytes(buf.view().buf, static_cast<std::size_t>(buf.view().len));
 }
 
+// --- data frames (FORMAT.md §4.3) -----------------------------------------------------
+
+// 0x6D6B11 [class id, index, labels, [columns]]: the parts come from
+// memokey._frames.describe; each column is 0x6D6B10 [type, length,
+// validity, values], its bytes read from the buffers in frames.cc.
+bool Walker::frame(PyObject* o, unsigned d, const TypeInfo& ti) {
+  if (!deeper(d + 2)) return false;
+  PyObject* helpers = ti.extra;
+  Ref r = Ref::steal(PyObject_CallMethod(helpers, "describe", "Os", o, ti.class_id.c_str()));
+  if (!r) return fail_py("cannot take the " + ti.class_id + " apart into columns");
+  if (!PyTuple_Check(r.get()) || PyTuple_GET_SIZE(r.get()) != 3 ||
+      !PyList_Check(PyTuple_GET_ITEM(r.get(), 2))) {
+    return fail("internal error: memokey._frames.describe");
+  }
+  if (!push(o)) return false;
+  PyObject* columns = PyTuple_GET_ITEM(r.get(), 2);
+  w_.mk_tag(tag::kFrame);
+  w_.array(4);
+  w_.text_unchecked(ti.class_id);
+  if (!value(PyTuple_GET_ITEM(r.get(), 0), d + 2)) return seg_attr("index");
+  if (!value(PyTuple_GET_ITEM(r.get(), 1), d + 2)) return seg_attr("columns");
+  const Py_ssize_t n = PyList_GET_SIZE(columns);
+  if (n > 0 && !deeper(d + 3)) return false;
+  w_.array(static_cast<std::uint64_t>(n));
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* spec = PyList_GET_ITEM(columns, i);
+    if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) < 4) {
+      return fail("internal error: a column of memokey._frames.describe");
+    }
+    if (!column(spec, helpers, d + 3)) {
+      PyObject* label = PyTuple_GET_ITEM(spec, 1);  // None: the only column, no segment
+      return label == Py_None ? false : seg("[" + repr(label) + "]");
+    }
+  }
+  pop();
+  return true;
+}
+
+// One column spec of memokey._frames (its comment lists the forms) at depth d.
+bool Walker::column(PyObject* spec, PyObject* helpers, unsigned d) {
+  if (!deeper(d + 2)) return false;  // the tag's array, and the values' array of a string column
+  const std::string how = Utf8(PyTuple_GET_ITEM(spec, 0));
+  PyObject* type = PyTuple_GET_ITEM(spec, 2);
+  PyObject* source = PyTuple_GET_ITEM(spec, 3);
+  w_.mk_tag(tag::kColumn);
+  w_.array(4);
+  if (!PyUnicode_Check(type) || !text(type)) return fail("internal error: a column's type");
+  // From here on the encoder is written directly: empty the staging buffer.
+  w_.flush();
+  Encoder& e = w_.encoder();
+  std::vector<Chunk> chunks;
+  Layout layout = Layout::kFixed;
+  unsigned width = 0;
+  Buffer data, mask;
+  ArrowColumn arrow;
+  if (how == "fixed" || how == "float" || how == "bool") {
+    if (!data.get(source, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT))
+      return fail_py("cannot read the column");
+    Py_buffer& v = data.view();
+    PyObject* mask_obj = PyTuple_GET_SIZE(spec) > 4 ? PyTuple_GET_ITEM(spec, 4) : Py_None;
+    Chunk c;
+    c.values = static_cast<const std::uint8_t*>(v.buf);
+    c.length = v.itemsize > 0 ? v.len / v.itemsize : 0;
+    if (mask_obj != Py_None) {
+      if (!mask.get(mask_obj, PyBUF_C_CONTIGUOUS)) return fail_py("cannot read the column's mask");
+      if (mask.view().len != c.length) return fail("internal error: a mask of another length");
+      c.mask = static_cast<const std::uint8_t*>(mask.view().buf);
+    }
+    layout = how == "fixed" ? Layout::kFixed : how == "float" ? Layout::kFloat : Layout::kBoolBytes;
+    width = static_cast<unsigned>(v.itemsize);
+    chunks.push_back(c);
+  } else if (how == "range") {
+    if (PyTuple_GET_SIZE(spec) != 6) return fail("internal error: a range column");
+    const long long start = PyLong_AsLongLong(source);
+    const long long step = PyLong_AsLongLong(PyTuple_GET_ITEM(spec, 4));
+    const long long length = PyLong_AsLongLong(PyTuple_GET_ITEM(spec, 5));
+    if (PyErr_Occurred()) return fail_py("a RangeIndex beyond int64");
+    WriteRangeBody(e, start, step, length);
+    return true;
+  } else if (how == "strings") {
+    std::string error;
+    if (!WriteStringObjectsBody(e, source, &error)) return fail(error);
+    return true;
+  } else if (how == "arrow" || how == "objects") {
+    bool supported = false;
+    if (how == "arrow") {
+      std::string error;
+      if (!arrow.read(source, &supported, &error)) {
+        return PyErr_Occurred()
+                   ? fail_py("cannot read the column through the Arrow C data interface")
+                   : fail(error);
+      }
+    }
+    if (!supported) {  // no buffer encoding for this type: the values one by one
+      Ref objects = Ref::steal(PyObject_CallMethod(helpers, "to_objects", "O", source));
+      if (!objects) return fail_py("cannot list the column's values");
+      Ref list = Ref::steal(PySequence_List(objects.get()));
+      if (!list) return fail_py("cannot list the column's values");
+      const Py_ssize_t n = PyList_GET_SIZE(list.get());
+      w_.uint(static_cast<std::uint64_t>(n));
+      w_.null();
+      w_.array(static_cast<std::uint64_t>(n));
+      for (Py_ssize_t i = 0; i < n; ++i) {
+        if (!value(PyList_GET_ITEM(list.get(), i), d + 2)) return seg_index(i);
+      }
+      return true;
+    }
+    layout = arrow.layout();
+    width = arrow.width();
+    chunks = arrow.chunks();
+  } else {
+    return fail("internal error: a column kind " + how);
+  }
+  if (ColumnBytes(layout, width, chunks) >= kReleaseGilMin) {
+    protect();  // other threads run meanwhile; the buffers are held by `data`, `mask`, `arrow`
+    GilRelease unlocked;
+    WriteColumnBody(e, layout, width, chunks);
+  } else {
+    WriteColumnBody(e, layout, width, chunks);
+  }
+  return true;
+}
+
 // --- hooks, Tagged, the reduce fallback ----------------------------------------------
 
 bool Walker::hook(PyObject* o, unsigned d, const TypeInfo& ti, bool registered) {
@@ -2277,7 +2457,8 @@ namespace {
 
 }  // namespace
 
-bool EncodeObject(State& st, Encoder& enc, WalkScratch& scratch, PyObject* obj, bool* oversized) {
+bool EncodeObject(State& st, Encoder& enc, WalkScratch& scratch, PyObject* obj, bool* oversized,
+                  const std::vector<std::string>* arg_names) {
   // Nested calls (a __memokey__ hook calling memokey.key with the same
   // scratch) stack up above the outer call's entries.
   const std::size_t pool_base = scratch.pool.size();
@@ -2300,7 +2481,7 @@ bool EncodeObject(State& st, Encoder& enc, WalkScratch& scratch, PyObject* obj, 
   }
   if (!ok) {
     Unwind(scratch, pool_base, order_base);
-    w.raise();
+    w.raise(arg_names);
     return false;
   }
   if (w.oversized() || enc.buffer().size() > kKeepBuffer) *oversized = true;

@@ -32,8 +32,11 @@
 // (fetched: what _fetch returned, when the store was already asked, and the
 // completion count read before asking) which
 // normalizes the call through the signature, computes the key, asks the
-// store, computes under single flight, and calls _put()/_link() so the next
-// call takes the hot path.
+// store, takes single flight (and the store's lease), and calls
+// _put()/_link() so the next call takes the hot path. For a plain function
+// it returns before the function runs: a miss comes back as a _Run, and the
+// function is called from here (Settle), so a memoized call adds one Python
+// frame -- the function's -- to the stack, as functools.lru_cache does.
 //
 // The memory tier is bounded by entry count (maxsize; Python objects have no
 // reliable byte size) with LRU eviction, and holds each value's TTL. The raw
@@ -233,12 +236,22 @@ struct Core {
   std::size_t maxsize = 0;  // SIZE_MAX: unbounded; 0: memory tier off
   bool raw_enabled = true;
   Py_ssize_t simple_arity = -1;  // see _set_simple_arity
+  std::vector<std::string> arg_names;  // see _set_arg_names
   std::int64_t default_ttl_ms = 0;  // see _set_ttl
   bool safe = false;
   std::size_t compress_threshold = kDefaultCompressThreshold;
   PyObject* copy_fn = nullptr;       // owned, or nullptr
   PyObject* pickle_loads = nullptr;  // owned
   PyObject* cached_error_type = nullptr;  // owned: memokey.memo._CachedError
+  // _set_call (plain functions): the function, memo.py's _Run type and its
+  // _done/_failed, all owned; nullptr until set (async functions: never).
+  PyObject* run_fn = nullptr;
+  PyObject* run_type = nullptr;
+  PyObject* run_done = nullptr;
+  PyObject* run_failed = nullptr;
+  // _set_cbor_loads: decodes CBOR payloads instead of memokey.loads (owned;
+  // safe=True: memo.py's _safe_loads, which rebuilds arrays and dataclasses).
+  PyObject* cbor_loads = nullptr;
 
   std::unordered_map<Key, std::shared_ptr<Entry>, KeyHash> entries;
   Entry ring;  // sentinel: ring.next is the most recently used
@@ -398,7 +411,7 @@ bool ComputeKey(Core& c, PyObject* args, Key* out) {
     e.text_unchecked("memokey.memo");
     e.text(c.name);
     e.text(c.version);
-    if (EncodeObject(*g_state, e, s->walk, args, &oversized)) {
+    if (EncodeObject(*g_state, e, s->walk, args, &oversized, &c.arg_names)) {
       *out = k.finish();
       ok = true;
     }
@@ -414,6 +427,81 @@ bool ComputeKey(Core& c, PyObject* args, Key* out) {
     g_key_scratch = new KeyScratch();
   }
   return ok;
+}
+
+// The exception being raised, normalized and carrying its traceback (cleared).
+Ref TakeError() {
+#if PY_VERSION_HEX >= 0x030C0000
+  return Ref::steal(PyErr_GetRaisedException());
+#else
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (value != nullptr && tb != nullptr) PyException_SetTraceback(value, tb);
+  Py_XDECREF(type);
+  Py_XDECREF(tb);
+  return Ref::steal(value);
+#endif
+}
+
+// Raises error (from TakeError) again, as it was.
+void RestoreError(Ref error) {
+#if PY_VERSION_HEX >= 0x030C0000
+  PyErr_SetRaisedException(error.release());
+#else
+  PyObject* value = error.release();
+  PyErr_Restore(Py_NewRef(reinterpret_cast<PyObject*>(Py_TYPE(value))), value,
+                PyException_GetTraceback(value));
+#endif
+}
+
+// memo.py's side of a computed miss (see _set_call).
+struct Hooks {
+  Ref fn, run_type, done, failed, cached_error_type;
+};
+
+// What the slow path of a plain function returned: a _CachedError is
+// raised (a fresh copy, so the cached object's traceback does not grow); a
+// _Run means "compute": the function is called from here, not from Python,
+// so that while it runs no memokey frame sits between its caller's frame and
+// its own -- a memoized recursive function costs one Python frame per level
+// and its tracebacks show the user's frames only -- then _done stores the
+// result (or _failed the exception, re-raised here as it was); anything else
+// is the call's result.
+PyObject* Settle(const Hooks& h, Ref result, PyObject* const* args, Py_ssize_t nargs,
+                 PyObject* kwnames) {
+  PyObject* type = reinterpret_cast<PyObject*>(Py_TYPE(result.get()));
+  if (type == h.cached_error_type.get()) {
+    Ref error = Ref::steal(PyObject_CallMethod(result.get(), "fresh", nullptr));
+    if (!error) return nullptr;
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.get())), error.get());
+    return nullptr;
+  }
+  if (type != h.run_type.get()) return result.release();
+  Ref value = Ref::steal(PyObject_Vectorcall(h.fn.get(), args, nargs, kwnames));
+  if (value) {
+    PyObject* done_args[] = {result.get(), value.get()};
+    return PyObject_Vectorcall(h.done.get(), done_args, 2, nullptr);
+  }
+  Ref error = TakeError();
+  if (!error) {
+    PyErr_SetString(PyExc_SystemError, "memoized function failed without an exception");
+    return nullptr;
+  }
+  PyObject* failed_args[] = {result.get(), error.get()};
+  Ref handled = Ref::steal(PyObject_Vectorcall(h.failed.get(), failed_args, 2, nullptr));
+  if (!handled) {
+    // _failed raised (a strict store failed to keep the exception): that
+    // error replaces the function's, which becomes its context as in Python.
+    Ref replaced = TakeError();
+    if (replaced && replaced.get() != error.get()) {
+      PyException_SetContext(replaced.get(), error.release());
+    }
+    if (replaced) RestoreError(std::move(replaced));
+    return nullptr;
+  }
+  RestoreError(std::move(error));
+  return nullptr;
 }
 
 PyObject* CallSlow(MemoObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
@@ -448,7 +536,14 @@ PyObject* CallSlow(MemoObject* self, PyObject* const* args, Py_ssize_t nargs, Py
   if (!snapshot_obj) return nullptr;
   PyObject* call_args[] = {tuple.get(), kwargs.get(), raw_obj.get(), key_obj.get(),
                            fetched != nullptr ? fetched : Py_None, snapshot_obj.get()};
-  return PyObject_Vectorcall(slow.get(), call_args, 6, nullptr);
+  const Core& c = *self->core;
+  if (c.run_type == nullptr) return PyObject_Vectorcall(slow.get(), call_args, 6, nullptr);
+  // Held for the whole call: the slow path or the function may clear self.
+  const Hooks hooks{Ref::borrow(c.run_fn), Ref::borrow(c.run_type), Ref::borrow(c.run_done),
+                    Ref::borrow(c.run_failed), Ref::borrow(c.cached_error_type)};
+  Ref result = Ref::steal(PyObject_Vectorcall(slow.get(), call_args, 6, nullptr));
+  if (!result) return nullptr;
+  return Settle(hooks, std::move(result), args, nargs, kwnames);
 }
 
 inline bool Fresh(const Entry* e) {
@@ -564,6 +659,63 @@ PyObject* MemoSetSimpleArity(PyObject* self, PyObject* const* args, Py_ssize_t n
   const Py_ssize_t n = PyLong_AsSsize_t(args[0]);
   if (n == -1 && PyErr_Occurred()) return nullptr;
   CoreOf(self)->simple_arity = n;
+  Py_RETURN_NONE;
+}
+
+// _set_arg_names(names): the parameter names of the normalized argument
+// tuple, in order; an argument's error path then starts at its name.
+PyObject* MemoSetArgNames(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 1 || !PyTuple_Check(args[0])) {
+    PyErr_SetString(PyExc_TypeError, "_set_arg_names(tuple of str)");
+    return nullptr;
+  }
+  std::vector<std::string> names;
+  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args[0]); ++i) {
+    Py_ssize_t n;
+    const char* s = PyUnicode_Check(PyTuple_GET_ITEM(args[0], i))
+                        ? PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(args[0], i), &n)
+                        : nullptr;
+    if (s == nullptr) {
+      if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_set_arg_names(tuple of str)");
+      return nullptr;
+    }
+    names.emplace_back(s, static_cast<std::size_t>(n));
+  }
+  CoreOf(self)->arg_names = std::move(names);
+  Py_RETURN_NONE;
+}
+
+// _set_call(fn, run_type, done, failed): a plain function's slow path may
+// return a run_type instance; the wrapper then calls fn itself and hands its
+// result to done(run, value) -> the call's result, or its exception to
+// failed(run, error) before re-raising it (see Settle).
+PyObject* MemoSetCall(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 4 || !PyCallable_Check(args[0]) || !PyType_Check(args[1]) ||
+      !PyCallable_Check(args[2]) || !PyCallable_Check(args[3])) {
+    PyErr_SetString(PyExc_TypeError, "_set_call(fn, run_type, done, failed)");
+    return nullptr;
+  }
+  Core& c = *CoreOf(self);
+  PyObject* old[] = {c.run_fn, c.run_type, c.run_done, c.run_failed};
+  c.run_fn = Py_NewRef(args[0]);
+  c.run_type = Py_NewRef(args[1]);
+  c.run_done = Py_NewRef(args[2]);
+  c.run_failed = Py_NewRef(args[3]);
+  for (PyObject* o : old) Py_XDECREF(o);
+  Py_RETURN_NONE;
+}
+
+// _set_cbor_loads(fn | None): fn(payload: bytes) decodes verified CBOR
+// payloads (None: memokey.loads); its exception is a failed decode.
+PyObject* MemoSetCborLoads(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 1 || (args[0] != Py_None && !PyCallable_Check(args[0]))) {
+    PyErr_SetString(PyExc_TypeError, "_set_cbor_loads(fn | None)");
+    return nullptr;
+  }
+  Core& c = *CoreOf(self);
+  PyObject* old = c.cbor_loads;
+  c.cbor_loads = args[0] == Py_None ? nullptr : Py_NewRef(args[0]);
+  Py_XDECREF(old);
   Py_RETURN_NONE;
 }
 
@@ -828,6 +980,10 @@ PyObject* DecodePayload(Core& c, Codec codec, const std::string& payload, std::s
       Ref bytes = Ref::steal(
           PyBytes_FromStringAndSize(payload.data(), static_cast<Py_ssize_t>(payload.size())));
       if (!bytes) return nullptr;
+      if (c.cbor_loads != nullptr) {
+        Ref loads = Ref::borrow(c.cbor_loads);  // the call may clear c's hooks
+        return PyObject_CallOneArg(loads.get(), bytes.get());
+      }
       return LoadsImpl(*g_state, bytes.get(), true);
     }
     default:
@@ -1280,6 +1436,11 @@ int MemoTraverse(PyObject* o, visitproc visit, void* arg) {
     Py_VISIT(c.copy_fn);
     Py_VISIT(c.pickle_loads);
     Py_VISIT(c.cached_error_type);
+    Py_VISIT(c.run_fn);
+    Py_VISIT(c.run_type);
+    Py_VISIT(c.run_done);
+    Py_VISIT(c.run_failed);
+    Py_VISIT(c.cbor_loads);
     for (Entry* e = c.ring.next; e != &c.ring; e = e->next) Py_VISIT(e->value);
   }
   return 0;
@@ -1296,6 +1457,10 @@ int MemoClearRefs(PyObject* o) {
     c.raw.clear();
     if (c.copy_fn != nullptr) grave.push_back(c.copy_fn);
     c.copy_fn = nullptr;
+    for (PyObject** hook : {&c.run_fn, &c.run_type, &c.run_done, &c.run_failed, &c.cbor_loads}) {
+      if (*hook != nullptr) grave.push_back(*hook);
+      *hook = nullptr;
+    }
     Release(grave);
   }
   return 0;
@@ -1325,6 +1490,12 @@ PyMethodDef kMemoMethods[] = {
                 "_key(args) -> bytes: the 16-byte key of the normalized argument tuple."),
     MEMO_METHOD("_set_simple_arity", MemoSetSimpleArity, METH_FASTCALL,
                 "_set_simple_arity(n): n positional arguments are the normalized form (-1: none)"),
+    MEMO_METHOD("_set_arg_names", MemoSetArgNames, METH_FASTCALL,
+                "_set_arg_names(names): error paths start at these parameter names"),
+    MEMO_METHOD("_set_cbor_loads", MemoSetCborLoads, METH_FASTCALL,
+                "_set_cbor_loads(fn | None): the decoder of CBOR payloads"),
+    MEMO_METHOD("_set_call", MemoSetCall, METH_FASTCALL,
+                "_set_call(fn, run_type, done, failed): the wrapper calls fn on a miss"),
     MEMO_METHOD("_set_ttl", MemoSetTtl, METH_FASTCALL,
                 "_set_ttl(seconds | None): memory-tier ttl of store hits of unknown ttl"),
     MEMO_METHOD("_completions", MemoCompletions, METH_NOARGS, "_completions() -> int"),

@@ -96,6 +96,7 @@ enum class Kind : std::uint8_t {
   kNdArray,     // exact numpy.ndarray
   kNdArraySub,  // subclasses of numpy.ndarray
   kNumpyScalar,
+  kFrame,  // pandas / polars / pyarrow frames and columns (frames.h); extra: memokey._frames
   kSubDict,  // subclasses of the builtins: [class id, base encoding(, attributes)]
   kSubOrderedDict,
   kSubList,
@@ -252,7 +253,10 @@ PyObject* ImportedAttr(const char* module, const char* attr);
 // Encoding entry points (encode.cc). Return false with a Python exception set.
 // `oversized` is set when the encoder's buffer grew beyond what should be kept
 // for reuse.
-bool EncodeObject(State& st, Encoder& enc, WalkScratch& scratch, PyObject* obj, bool* oversized);
+// `arg_names`, when given, names the items of `obj` (a tuple of arguments):
+// an error path then starts at the name (x['hooks'][1]), not at obj[i].
+bool EncodeObject(State& st, Encoder& enc, WalkScratch& scratch, PyObject* obj, bool* oversized,
+                  const std::vector<std::string>* arg_names = nullptr);
 
 // loads (decode.cc): new reference or nullptr with an exception set.
 PyObject* LoadsImpl(State& st, PyObject* data, bool strict);

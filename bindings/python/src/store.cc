@@ -70,6 +70,63 @@ std::string_view KeyView(nb::handle key, const char* what) {
   throw nb::python_error();
 }
 
+// A store key: str only, stored as its UTF-8 bytes. One form, so that a
+// key cannot be asked for in a second spelling that silently misses: the
+// keys memoize stores under are the hex text f.key() returns, and a
+// memokey.key() digest (16 bytes) is another key altogether.
+std::string_view StoreKey(nb::handle key, const char* what) {
+  if (PyUnicode_Check(key.ptr())) return KeyView(key, what);
+  if (PyBytes_Check(key.ptr()) || PyByteArray_Check(key.ptr())) {
+    PyErr_Format(PyExc_TypeError,
+                 "%s: store keys are str (the hex key f.key(...) returns, or any text), not "
+                 "%.100s; for a memokey.key() digest pass digest.hex(), for other bytes decode "
+                 "them",
+                 what, Py_TYPE(key.ptr())->tp_name);
+    throw nb::python_error();
+  }
+  PyErr_Format(PyExc_TypeError, "%s: store keys are str, not %.100s", what,
+               Py_TYPE(key.ptr())->tp_name);
+  throw nb::python_error();
+}
+
+// A Python progress callback for StoreProgress: called with the GIL taken
+// (the operation runs without it); an exception it raises stops the
+// operation and is re-raised by Rethrow once the GIL is back.
+class Progress {
+ public:
+  explicit Progress(nb::handle callback) : callback_(nb::borrow(callback)) {}
+  StoreProgress Fn() {
+    if (callback_.is_none()) return {};
+    return [this](std::uint64_t done) {
+      nb::gil_scoped_acquire gil;
+      if (error_) return false;
+      try {
+        nb::object keep_going = callback_(done);
+        return keep_going.is_none() || nb::cast<bool>(keep_going);
+      } catch (nb::python_error& e) {
+        error_.emplace(std::move(e));
+        return false;
+      }
+    };
+  }
+  void Rethrow() {
+    if (error_) {
+      nb::python_error e = std::move(*error_);
+      error_.reset();
+      throw e;
+    }
+  }
+
+ private:
+  nb::object callback_;
+  std::optional<nb::python_error> error_;
+};
+
+std::optional<double> Seconds(const std::optional<std::chrono::milliseconds>& ms) {
+  if (!ms) return std::nullopt;
+  return static_cast<double>(ms->count()) / 1000.0;
+}
+
 // A bytes-like value (any C-contiguous buffer), pinned for the call.
 class ValueBuffer {
  public:
@@ -238,14 +295,16 @@ const char* kStoreDoc =
     "  redis+unix:///path/to/redis.sock?db=0\n"
     "  http://[token@]host:port/namespace      memokeyd (see memokey.ServerStore)\n"
     "  tiered:URL1|URL2|...                    fastest first: read-through, write-through\n\n"
-    "Keys are bytes or str (UTF-8), 1 to 511 bytes; values are bytes-like. The store\n"
-    "never looks inside values (memokey.memoize signs them: see seal_envelope).\n"
+    "Keys are str (stored as UTF-8; bytes raise TypeError), 1 to 511 bytes; values\n"
+    "are bytes-like. The store never looks inside values (memokey.memoize signs them:\n"
+    "see seal_envelope).\n"
     "Every method releases the GIL. A bad URL raises ValueError, a disk directory\n"
     "that cannot be opened OSError. A Redis server that cannot be reached makes\n"
     "get() a (counted) miss and put() an OSError; with ?strict=1, get() raises\n"
     "ConnectionError too.\n\n"
     "lease()/release_lease() give single flight across processes and machines\n"
-    "(see lease.__doc__ and memokey.Lease); memokey.memoize uses them on misses.";
+    "(see lease.__doc__ and memokey.Lease); memokey.memoize uses them on misses.\n"
+    "entries()/clear()/prune() manage the whole store (the `memokey cache` command).";
 
 }  // namespace
 
@@ -300,7 +359,7 @@ void BindStoreClass(nb::module_& m) {
       .def(
           "get",
           [](PyStore& self, nb::handle key) -> nb::object {
-            const std::string_view k = KeyView(key, "Store.get");
+            const std::string_view k = StoreKey(key, "Store.get");
             std::string value;
             Status s;
             {
@@ -315,7 +374,7 @@ void BindStoreClass(nb::module_& m) {
       .def(
           "get_with_ttl",
           [](PyStore& self, nb::handle key) -> nb::object {
-            const std::string_view k = KeyView(key, "Store.get_with_ttl");
+            const std::string_view k = StoreKey(key, "Store.get_with_ttl");
             std::string value;
             std::chrono::milliseconds ttl_left{0};
             Status s;
@@ -333,7 +392,7 @@ void BindStoreClass(nb::module_& m) {
       .def(
           "lease",
           [](PyStore& self, nb::handle key, double ttl, double wait, bool check_value) {
-            const std::string_view k = KeyView(key, "Store.lease");
+            const std::string_view k = StoreKey(key, "Store.lease");
             LeaseOptions options;
             options.ttl = SecondsArg(ttl, "ttl", true);
             options.wait = SecondsArg(wait, "wait", false);
@@ -378,7 +437,7 @@ void BindStoreClass(nb::module_& m) {
       .def(
           "release_lease",
           [](PyStore& self, nb::handle key, nb::handle token) {
-            const std::string_view k = KeyView(key, "Store.release_lease");
+            const std::string_view k = StoreKey(key, "Store.release_lease");
             const std::string_view t = KeyView(token, "Store.release_lease: token");
             Status s;
             {
@@ -400,7 +459,7 @@ void BindStoreClass(nb::module_& m) {
             std::vector<std::string_view> views;
             for (nb::handle key : nb::iter(keys)) {
               holders.push_back(nb::borrow(key));
-              views.push_back(KeyView(key, "Store.get_many"));
+              views.push_back(StoreKey(key, "Store.get_many"));
             }
             std::vector<std::optional<std::string>> values;
             Status s;
@@ -424,7 +483,7 @@ void BindStoreClass(nb::module_& m) {
       .def(
           "put",
           [](PyStore& self, nb::handle key, nb::handle value, std::optional<double> ttl) {
-            const std::string_view k = KeyView(key, "Store.put");
+            const std::string_view k = StoreKey(key, "Store.put");
             ValueBuffer v(value, "Store.put");
             const std::chrono::milliseconds t = TtlArg(ttl);
             Status s;
@@ -440,7 +499,7 @@ void BindStoreClass(nb::module_& m) {
       .def(
           "delete",
           [](PyStore& self, nb::handle key) {
-            const std::string_view k = KeyView(key, "Store.delete");
+            const std::string_view k = StoreKey(key, "Store.delete");
             Status s;
             {
               nb::gil_scoped_release release;
@@ -452,7 +511,7 @@ void BindStoreClass(nb::module_& m) {
       .def(
           "contains",
           [](PyStore& self, nb::handle key) {
-            const std::string_view k = KeyView(key, "Store.contains");
+            const std::string_view k = StoreKey(key, "Store.contains");
             bool present = false;
             Status s;
             {
@@ -466,7 +525,7 @@ void BindStoreClass(nb::module_& m) {
       .def(
           "__contains__",
           [](PyStore& self, nb::handle key) {
-            const std::string_view k = KeyView(key, "Store.__contains__");
+            const std::string_view k = StoreKey(key, "Store.__contains__");
             bool present = false;
             Status s;
             {
@@ -477,6 +536,83 @@ void BindStoreClass(nb::module_& m) {
             return present;
           },
           nb::arg("key"))
+      .def(
+          "entries",
+          [](PyStore& self) {
+            std::vector<StoreEntry> entries;
+            Status s;
+            {
+              nb::gil_scoped_release release;
+              s = self.store->Scan([&](const StoreEntry& e) {
+                entries.push_back(e);
+                return true;
+              });
+            }
+            if (!s.ok()) Throw(s, "Store.entries");
+            nb::list out;
+            for (const StoreEntry& e : entries) {
+              // Keys written by C++ may be any bytes: shown, not lost.
+              nb::object key = nb::steal(PyUnicode_DecodeUTF8(
+                  e.key.data(), static_cast<Py_ssize_t>(e.key.size()), "backslashreplace"));
+              if (!key.is_valid()) throw nb::python_error();
+              out.append(nb::make_tuple(key, e.value_bytes, Seconds(e.ttl_left), Seconds(e.idle)));
+            }
+            return out;
+          },
+          "entries() -> list[tuple[str, int, float | None, float | None]]\n\n"
+          "Every entry as (key, value_bytes, ttl_left, idle): ttl_left in seconds (None: no\n"
+          "expiry; <= 0: expired, not removed yet -- never served), idle the seconds since\n"
+          "the entry was last used where the store keeps it (disk; Redis: OBJECT IDLETIME),\n"
+          "else None (memory). Redis: the keys under this store's prefix, by SCAN. Reads in\n"
+          "batches without locking the store: entries written meanwhile may be missing.\n"
+          "A store that cannot list (http://, redis+cluster://) raises ValueError.")
+      .def(
+          "clear",
+          [](PyStore& self, nb::handle progress) {
+            Progress p(progress);
+            std::uint64_t removed = 0;
+            Status s;
+            {
+              StoreProgress fn = p.Fn();
+              nb::gil_scoped_release release;
+              s = self.store->Clear(&removed, fn);
+            }
+            p.Rethrow();
+            if (!s.ok()) Throw(s, "Store.clear");
+            return removed;
+          },
+          nb::arg("progress") = nb::none(),
+          "clear(progress=None) -> int: remove every entry (Redis: every key under this\n"
+          "store's prefix, by SCAN and UNLINK -- never FLUSHDB; every tier of a tiered store)\n"
+          "and return how many were removed. progress(done) is called between batches;\n"
+          "returning False stops there. A store that cannot list (http://,\n"
+          "redis+cluster://) raises ValueError.")
+      .def(
+          "prune",
+          [](PyStore& self, std::optional<std::uint64_t> max_bytes, nb::handle progress) {
+            Progress p(progress);
+            PruneResult result;
+            Status s;
+            {
+              StoreProgress fn = p.Fn();
+              nb::gil_scoped_release release;
+              s = PruneStore(*self.store, max_bytes, &result, fn);
+            }
+            p.Rethrow();
+            if (!s.ok()) Throw(s, "Store.prune");
+            nb::dict d;
+            d["expired"] = result.expired;
+            d["evicted"] = result.evicted;
+            d["entries_left"] = result.entries_left;
+            d["bytes_left"] = result.bytes_left;
+            return d;
+          },
+          nb::arg("max_bytes") = nb::none(), nb::arg("progress") = nb::none(),
+          "prune(max_bytes=None, progress=None) -> dict\n\n"
+          "Remove the expired entries, then, with max_bytes, the least recently used ones\n"
+          "(where the store does not know use times: in listing order) until the key +\n"
+          "value bytes of the rest are at most max_bytes. Returns {'expired', 'evicted',\n"
+          "'entries_left', 'bytes_left'}. progress(done) as for clear().")
       .def(
           "stats", [](PyStore& self) { return StatsDict(self.store->Stats()); },
           "stats() -> dict: hits, misses, puts, deletes, errors, evictions, expired\n"

@@ -76,6 +76,8 @@ inline constexpr std::uint64_t kSlice = kMemokeyBase + 0x0C;          // [start,
 inline constexpr std::uint64_t kEnum = kMemokeyBase + 0x0D;           // [class id, member name]
 inline constexpr std::uint64_t kTypedNdArray = kMemokeyBase + 0x0E;   // [dtype, shape, data]
 inline constexpr std::uint64_t kNumpyScalar = kMemokeyBase + 0x0F;    // [dtype, data]
+inline constexpr std::uint64_t kColumn = kMemokeyBase + 0x10;         // [type, length, validity, values]
+inline constexpr std::uint64_t kFrame = kMemokeyBase + 0x11;          // [class id, index, labels, columns]
 }  // namespace tag
 
 // Decoding limits that are part of the contract: nesting deeper than this is

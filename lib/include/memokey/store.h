@@ -118,6 +118,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -186,6 +187,25 @@ struct LeaseResult {
   bool waited = false;                    // another holder was seen
 };
 
+// One entry as Store::Scan reports it (the value itself is not read).
+struct StoreEntry {
+  std::string key;
+  std::uint64_t value_bytes = 0;  // the stored value's size (Redis: without its 11-byte frame)
+  // Remaining time to live; nullopt: no expiry. Zero or less: expired and not
+  // removed yet (disk and memory stores remove expired entries lazily; such
+  // an entry is never returned by Get).
+  std::optional<std::chrono::milliseconds> ttl_left;
+  // Time since the entry was last written or read, where the store keeps it
+  // (disk: reads are recorded in batches; Redis: OBJECT IDLETIME, whole
+  // seconds); nullopt: unknown (memory, whose S3-FIFO keeps no clock).
+  std::optional<std::chrono::milliseconds> idle;
+};
+
+// Called by long operations (Clear, PruneStore) between batches with the
+// number of entries done so far; returning false stops the operation there
+// (which then returns OK: what was done stays done).
+using StoreProgress = std::function<bool(std::uint64_t done)>;
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -220,11 +240,45 @@ class Store {
   // The store's URL in canonical form, with any password replaced by "***".
   virtual std::string Describe() const = 0;
 
+  // --- Management (the `memokey cache` command; not on the hot path) ---------
+  //
+  // Scan calls visit(entry) for every entry of the store -- on Redis, every
+  // key under this store's prefix (leases excluded) -- until visit returns
+  // false. Entries put or deleted meanwhile may or may not be seen; none is
+  // reported twice. The store is not locked for the duration: disk reads in
+  // batches of short transactions, Redis uses SCAN (never KEYS). Stores
+  // that cannot enumerate (memokeyd over http://, redis+cluster://) answer
+  // Status::Error saying so, without calling visit. Default: that answer.
+  virtual Status Scan(const std::function<bool(const StoreEntry&)>& visit);
+  // Removes every entry (Redis: every key under the prefix, by SCAN and
+  // UNLINK, never FLUSHDB; a lease in flight is left to its ttl) and sets
+  // *removed to how many. Entries put meanwhile may survive. Default: Scan,
+  // then Delete of each key; progress is called between batches.
+  virtual Status Clear(std::uint64_t* removed, const StoreProgress& progress = {});
+
  protected:
   Store() = default;
   Store(const Store&) = default;
   Store& operator=(const Store&) = default;
 };
+
+// What PruneStore did.
+struct PruneResult {
+  std::uint64_t expired = 0;       // expired entries removed
+  std::uint64_t evicted = 0;       // live entries removed to meet max_bytes
+  std::uint64_t entries_left = 0;  // entries seen and kept
+  std::uint64_t bytes_left = 0;    // their key + value bytes
+};
+
+// Removes the expired entries Scan reports, then, when max_bytes is given,
+// live entries -- least recently used first (the largest idle first; where
+// the store does not know, in scan order) -- until the key + value bytes of
+// the rest are at most max_bytes. One implementation over Scan and Delete
+// for every store that can Scan: an entry written again between the scan
+// and its deletion is deleted too (a recomputation, never a wrong value).
+// progress: called every few hundred deletions with the number done.
+Status PruneStore(Store& store, std::optional<std::uint64_t> max_bytes, PruneResult* out,
+                  const StoreProgress& progress = {});
 
 // Opens a store from a URL (see the top of this file). Bad URLs give
 // Status::Error naming the offending part; a disk directory that cannot be
@@ -315,6 +369,10 @@ class TieredStore final : public Store {
   // expired, bytes and entries: sums over the tiers.
   StoreStats Stats() const override;
   std::string Describe() const override;
+  // Every tier's entries, each key once (the fastest tier's view of it).
+  Status Scan(const std::function<bool(const StoreEntry&)>& visit) override;
+  // Clears every tier; *removed: the sum over the tiers.
+  Status Clear(std::uint64_t* removed, const StoreProgress& progress = {}) override;
 
   std::size_t tier_count() const;
   Store& tier(std::size_t index);

@@ -94,6 +94,9 @@ constexpr std::int64_t kTouchFlushMs = 5000;
 // How often a read checks that the database file is still the one at its path.
 constexpr std::int64_t kPathCheckMs = 1000;
 constexpr int kQuarantineKeep = 3;
+// Rows per transaction of Scan and Clear: short enough not to hold up the
+// writers of other processes, long enough that a million rows go fast.
+constexpr int kScanBatch = 1000;
 
 std::uint64_t Charge(std::size_t key_size, std::size_t value_size) {
   return std::uint64_t{key_size} + value_size + kEntryOverhead;
@@ -594,6 +597,87 @@ class DiskStore final : public Store {
 
   std::string Describe() const override { return describe_; }
 
+  // In key order, kScanBatch rows per read transaction (a reader holds no
+  // snapshot between batches, so writers and checkpoints are not held up).
+  Status Scan(const std::function<bool(const StoreEntry&)>& visit) override {
+    std::string after;
+    bool first = true;
+    std::vector<StoreEntry> batch;
+    for (;;) {
+      batch.clear();
+      const std::int64_t now = WallMs();
+      std::unique_ptr<Connection> c;
+      if (Status s = Acquire(&c); !s.ok()) return Fail(s);
+      StmtPtr query;
+      int rc = Prepare(*c,
+                       first ? "SELECT key, length(value), expires, atime FROM entries "
+                               "ORDER BY key LIMIT ?2"
+                             : "SELECT key, length(value), expires, atime FROM entries "
+                               "WHERE key > ?1 ORDER BY key LIMIT ?2",
+                       &query);
+      if (rc == SQLITE_OK) {
+        if (!first) BindBlob(query.get(), 1, after);
+        sqlite3_bind_int64(query.get(), 2, kScanBatch);
+        while ((rc = sqlite3_step(query.get())) == SQLITE_ROW) {
+          StoreEntry e;
+          e.key.assign(ColumnBlob(query.get(), 0));
+          e.value_bytes = static_cast<std::uint64_t>(sqlite3_column_int64(query.get(), 1));
+          const std::int64_t expires = sqlite3_column_int64(query.get(), 2);
+          if (expires != 0) e.ttl_left = std::chrono::milliseconds(expires - now);
+          e.idle = std::chrono::milliseconds(
+              std::max<std::int64_t>(0, now - sqlite3_column_int64(query.get(), 3)));
+          batch.push_back(std::move(e));
+        }
+        if (rc == SQLITE_DONE) rc = SQLITE_OK;
+      }
+      query.reset();
+      if (rc != SQLITE_OK) return Fail(Failure(std::move(c), "listing", rc));
+      Release(std::move(c));
+      for (const StoreEntry& e : batch) {
+        if (!visit(e)) return Status::Ok();
+      }
+      if (batch.size() < static_cast<std::size_t>(kScanBatch)) return Status::Ok();
+      after = batch.back().key;
+      first = false;
+    }
+  }
+
+  // kScanBatch rows per write transaction, through DeleteRow (the totals
+  // stay right), until none is left.
+  Status Clear(std::uint64_t* removed, const StoreProgress& progress) override {
+    *removed = 0;
+    CheckPath();
+    for (;;) {
+      std::unique_ptr<Connection> c;
+      if (Status s = Acquire(&c); !s.ok()) return Fail(s);
+      std::uint64_t batch = 0;
+      const int rc = WriteTxn(*c, [&](Connection& w) {
+        StmtPtr query;
+        int r = Prepare(w, "SELECT key, length(key) + length(value) FROM entries LIMIT ?1", &query);
+        if (r != SQLITE_OK) return r;
+        sqlite3_bind_int64(query.get(), 1, kScanBatch);
+        std::vector<std::pair<std::string, std::int64_t>> rows;
+        while ((r = sqlite3_step(query.get())) == SQLITE_ROW) {
+          rows.emplace_back(
+              std::string(ColumnBlob(query.get(), 0)),
+              sqlite3_column_int64(query.get(), 1) + static_cast<std::int64_t>(kEntryOverhead));
+        }
+        if (r != SQLITE_DONE) return r;
+        query.reset();
+        for (const auto& [key, charge] : rows) {
+          if (r = DeleteRow(w, key, charge); r != SQLITE_OK) return r;
+        }
+        batch = rows.size();
+        return SQLITE_OK;
+      });
+      if (rc != SQLITE_OK) return Fail(Failure(std::move(c), "clearing", rc));
+      Release(std::move(c));
+      *removed += batch;
+      Counters::Add(counters_.deletes, batch);
+      if (batch == 0 || (progress && !progress(*removed))) return Status::Ok();
+    }
+  }
+
   // --- fork (see the top of the file) -----------------------------------------
 
   // Called before fork() with the registry lock held: waits (bounded) for the
@@ -773,6 +857,14 @@ class DiskStore final : public Store {
   }
 
   // --- statements -------------------------------------------------------------
+
+  // A statement outside the prepared set (management: Scan, Clear).
+  static int Prepare(Connection& c, const char* sql, StmtPtr* out) {
+    sqlite3_stmt* raw = nullptr;
+    const int rc = sqlite3_prepare_v2(c.db(), sql, -1, &raw, nullptr);
+    out->reset(raw);
+    return rc;
+  }
 
   // Runs fn(connection) inside BEGIN IMMEDIATE ... COMMIT, with this store's
   // pending access times; rolls back when fn fails.

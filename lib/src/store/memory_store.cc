@@ -205,6 +205,31 @@ class MemoryStore final : public Store {
     return stats;
   }
 
+  // A snapshot shard by shard (each locked only while it is copied), so
+  // that visit may call back into the store.
+  Status Scan(const std::function<bool(const StoreEntry&)>& visit) override {
+    const std::int64_t now = SteadyMs();
+    std::vector<StoreEntry> entries;
+    for (const auto& shard : shards_) {
+      entries.clear();
+      {
+        std::lock_guard lock(shard->mu);
+        entries.reserve(shard->index.size());
+        for (const auto& [key, it] : shard->index) {
+          StoreEntry e;
+          e.key.assign(key);
+          e.value_bytes = it->value.size();
+          if (it->expires != 0) e.ttl_left = std::chrono::milliseconds(it->expires - now);
+          entries.push_back(std::move(e));
+        }
+      }
+      for (const StoreEntry& e : entries) {
+        if (!visit(e)) return Status::Ok();
+      }
+    }
+    return Status::Ok();
+  }
+
   std::string Describe() const override {
     return "memory://?max_bytes=" + std::to_string(max_bytes_) +
            "&shards=" + std::to_string(shards_.size());

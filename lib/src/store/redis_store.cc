@@ -30,6 +30,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -217,6 +218,82 @@ class RedisStore final : public Store {
     return Status::Ok();
   }
 
+  // SCAN MATCH prefix{*} (the prefix's glob characters escaped): lease keys
+  // (prefix{K}:lease) do not match. Per batch of keys, one pipeline of
+  // STRLEN, PTTL and OBJECT IDLETIME each; a key gone meanwhile is skipped.
+  Status Scan(const std::function<bool(const StoreEntry&)>& visit) override {
+    if (router_.cluster()) return ClusterCannot("list its entries");
+    std::unordered_set<std::string> seen;  // SCAN may report a key twice
+    std::string cursor = "0";
+    do {
+      std::vector<std::string> rkeys;
+      if (Status s = ScanStep(&cursor, &rkeys); !s.ok()) return s;
+      if (rkeys.empty()) continue;
+      std::vector<Command> commands;
+      commands.reserve(3 * rkeys.size());
+      for (const std::string& rkey : rkeys) {
+        commands.push_back({"STRLEN", rkey});
+        commands.push_back({"PTTL", rkey});
+        commands.push_back({"OBJECT", "IDLETIME", rkey});
+      }
+      std::vector<ReplyPtr> replies;
+      if (Status s = router_.Exec(rkeys[0], commands, &replies); !s.ok()) {
+        Counters::Add(counters_.errors);
+        return s;
+      }
+      for (std::size_t i = 0; i < rkeys.size(); ++i) {
+        const redisReply* len = replies[3 * i].get();
+        const redisReply* pttl = replies[3 * i + 1].get();
+        const redisReply* idle = replies[3 * i + 2].get();
+        if (len->type != REDIS_REPLY_INTEGER || pttl->type != REDIS_REPLY_INTEGER ||
+            pttl->integer == -2 || !seen.insert(rkeys[i]).second) {
+          continue;  // gone since SCAN saw it, not a string, or seen already
+        }
+        StoreEntry e;
+        e.key = rkeys[i].substr(options_.prefix.size() + 1,
+                                rkeys[i].size() - options_.prefix.size() - 2);
+        const auto framed = static_cast<std::uint64_t>(std::max<long long>(0, len->integer));
+        e.value_bytes =
+            framed > store_internal::kFrameBytes ? framed - store_internal::kFrameBytes : 0;
+        if (pttl->integer >= 0) e.ttl_left = std::chrono::milliseconds(pttl->integer);
+        if (idle->type == REDIS_REPLY_INTEGER && idle->integer >= 0) {
+          e.idle = std::chrono::seconds(idle->integer);
+        }
+        if (!visit(e)) return Status::Ok();
+      }
+    } while (cursor != "0");
+    return Status::Ok();
+  }
+
+  // SCAN and UNLINK, a batch at a time: never FLUSHDB (others may share the
+  // database), never KEYS (it blocks the server).
+  Status Clear(std::uint64_t* removed, const StoreProgress& progress) override {
+    *removed = 0;
+    if (router_.cluster()) return ClusterCannot("be cleared");
+    std::string cursor = "0";
+    do {
+      std::vector<std::string> rkeys;
+      if (Status s = ScanStep(&cursor, &rkeys); !s.ok()) return s;
+      if (rkeys.empty()) continue;
+      Command unlink{"UNLINK"};
+      for (const std::string& rkey : rkeys) unlink.push_back(rkey);
+      std::vector<ReplyPtr> replies;
+      if (Status s = router_.Exec(rkeys[0], std::span(&unlink, 1), &replies); !s.ok()) {
+        Counters::Add(counters_.errors);
+        return s;
+      }
+      if (replies[0]->type != REDIS_REPLY_INTEGER) {
+        Counters::Add(counters_.errors);
+        return Status::IOError("redis UNLINK: " + ReplyError(replies[0].get()));
+      }
+      const auto n = static_cast<std::uint64_t>(std::max<long long>(0, replies[0]->integer));
+      *removed += n;
+      Counters::Add(counters_.deletes, n);
+      if (progress && !progress(*removed)) return Status::Ok();
+    } while (cursor != "0");
+    return Status::Ok();
+  }
+
   // Leases (store.h): SET prefix{K}:lease <token> NX PX <ttl>, pipelined with
   // the value lookup. A waiter subscribes to prefix{K}:done, which the
   // holder's release publishes, and re-checks after subscribing, so a release
@@ -322,6 +399,51 @@ class RedisStore final : public Store {
     std::chrono::milliseconds ttl_left{0};
     long long lease_pttl = -1;  // the lease's remaining ms; -1 none or unknown, -2 gone
   };
+
+  // Keys per SCAN step (a hint to the server) and so per pipeline.
+  static constexpr std::string_view kScanCount = "1000";
+
+  // One SCAN step over this store's keys: *cursor in and out, *rkeys the
+  // Redis keys of entries (prefix{K}) it returned.
+  Status ScanStep(std::string* cursor, std::vector<std::string>* rkeys) {
+    std::string pattern;
+    for (char ch : options_.prefix) {  // the prefix taken literally
+      if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\') pattern += '\\';
+      pattern += ch;
+    }
+    pattern += "{*}";
+    const Command scan{"SCAN", *cursor, "MATCH", pattern, "COUNT", kScanCount};
+    std::vector<ReplyPtr> replies;
+    if (Status s = router_.Exec(options_.prefix, std::span(&scan, 1), &replies); !s.ok()) {
+      Counters::Add(counters_.errors);
+      return s;
+    }
+    const redisReply* r = replies[0].get();
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+      Counters::Add(counters_.errors);
+      return Status::IOError("redis SCAN: unexpected reply" +
+                             (r->type == REDIS_REPLY_ERROR ? ": " + ReplyError(r) : ""));
+    }
+    cursor->assign(r->element[0]->str, r->element[0]->len);
+    for (std::size_t i = 0; i < r->element[1]->elements; ++i) {
+      const redisReply* k = r->element[1]->element[i];
+      if (k->type != REDIS_REPLY_STRING) continue;
+      std::string rkey(k->str, k->len);
+      // MATCH's * also spans '}': keep only prefix{K} with K non-empty.
+      if (rkey.size() >= options_.prefix.size() + 3 && rkey.starts_with(options_.prefix) &&
+          rkey[options_.prefix.size()] == '{' && rkey.back() == '}') {
+        rkeys->push_back(std::move(rkey));
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status ClusterCannot(std::string_view what) const {
+    return Status::Error(
+        describe_ + ": a Redis Cluster store cannot " + std::string(what) +
+        " (SCAN runs per node; use each node's redis:// URL with the same prefix)");
+  }
 
   std::string RedisKey(std::string_view key) const {
     std::string out;

@@ -9,6 +9,7 @@
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -77,6 +78,94 @@ Status Store::AcquireLease(std::string_view key, const LeaseOptions& /*options*/
 
 Status Store::ReleaseLease(std::string_view key, std::string_view /*token*/) {
   return store_internal::CheckKey(key);
+}
+
+Status Store::Scan(const std::function<bool(const StoreEntry&)>& /*visit*/) {
+  return Status::Error(Describe() + ": this store cannot list its entries");
+}
+
+// How many deletions a generic Clear or PruneStore does between progress calls.
+constexpr std::uint64_t kProgressEvery = 256;
+
+namespace {
+
+// Deletes `keys` one by one, calling progress every kProgressEvery; *done
+// counts the deletions. False when progress asked to stop.
+Status DeleteAll(Store& store, const std::vector<std::string>& keys, std::uint64_t* done,
+                 const StoreProgress& progress, bool* stopped) {
+  *stopped = false;
+  for (const std::string& key : keys) {
+    if (Status s = store.Delete(key); !s.ok()) return s;
+    ++*done;
+    if (progress && *done % kProgressEvery == 0 && !progress(*done)) {
+      *stopped = true;
+      return Status::Ok();
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Store::Clear(std::uint64_t* removed, const StoreProgress& progress) {
+  *removed = 0;
+  // Collected first: deleting while scanning would disturb the scan.
+  std::vector<std::string> keys;
+  if (Status s = Scan([&](const StoreEntry& e) {
+        keys.push_back(e.key);
+        return true;
+      });
+      !s.ok()) {
+    return s;
+  }
+  bool stopped = false;
+  return DeleteAll(*this, keys, removed, progress, &stopped);
+}
+
+Status PruneStore(Store& store, std::optional<std::uint64_t> max_bytes, PruneResult* out,
+                  const StoreProgress& progress) {
+  *out = PruneResult{};
+  std::vector<std::string> expired;
+  std::vector<StoreEntry> live;
+  std::uint64_t live_bytes = 0;
+  if (Status s = store.Scan([&](const StoreEntry& e) {
+        if (e.ttl_left && e.ttl_left->count() <= 0) {
+          expired.push_back(e.key);
+        } else {
+          live_bytes += e.key.size() + e.value_bytes;
+          // Only what eviction needs: the value size and the idle time.
+          live.push_back(StoreEntry{e.key, e.value_bytes, std::nullopt, e.idle});
+        }
+        return true;
+      });
+      !s.ok()) {
+    return s;
+  }
+  std::uint64_t done = 0;
+  bool stopped = false;
+  if (Status s = DeleteAll(store, expired, &done, progress, &stopped); !s.ok() || stopped) {
+    out->expired = done;
+    return s;
+  }
+  out->expired = done;
+  std::vector<std::string> evict;
+  if (max_bytes && live_bytes > *max_bytes) {
+    // Least recently used first; entries of unknown age keep their scan order.
+    std::stable_sort(live.begin(), live.end(), [](const StoreEntry& a, const StoreEntry& b) {
+      return a.idle.value_or(std::chrono::milliseconds{-1}) >
+             b.idle.value_or(std::chrono::milliseconds{-1});
+    });
+    std::size_t i = 0;
+    for (; i < live.size() && live_bytes > *max_bytes; ++i) {
+      live_bytes -= live[i].key.size() + live[i].value_bytes;
+      evict.push_back(std::move(live[i].key));
+    }
+  }
+  const Status s = DeleteAll(store, evict, &done, progress, &stopped);
+  out->evicted = done - out->expired;
+  out->entries_left = live.size() - out->evicted;
+  out->bytes_left = live_bytes;
+  return s;
 }
 
 namespace store_internal {

@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -201,6 +202,35 @@ std::string TieredStore::Describe() const {
     out += impl_->tiers[i]->Describe();
   }
   return out;
+}
+
+Status TieredStore::Scan(const std::function<bool(const StoreEntry&)>& visit) {
+  std::unordered_set<std::string> seen;
+  bool stop = false;
+  for (auto& tier : impl_->tiers) {
+    Status s = tier->Scan([&](const StoreEntry& e) {
+      if (seen.insert(e.key).second && !visit(e)) stop = true;
+      return !stop;
+    });
+    if (!s.ok()) return s;
+    if (stop) break;
+  }
+  return Status::Ok();
+}
+
+Status TieredStore::Clear(std::uint64_t* removed, const StoreProgress& progress) {
+  *removed = 0;
+  for (auto& tier : impl_->tiers) {
+    std::uint64_t base = *removed, n = 0;
+    bool stop = false;
+    Status s = tier->Clear(&n, [&](std::uint64_t done) {
+      stop = progress && !progress(base + done);
+      return !stop;
+    });
+    *removed += n;
+    if (!s.ok() || stop) return s;
+  }
+  return Status::Ok();
 }
 
 std::size_t TieredStore::tier_count() const { return impl_->tiers.size(); }
