@@ -9,6 +9,7 @@
 #include "dashboard.h"
 #include "log.h"
 #include "namespace_store.h"
+#include "webdav.h"
 
 namespace memokeyd {
 
@@ -217,6 +218,7 @@ bool Handler::Authorize(const Request& request, std::string_view ns, Access need
 
 bool Handler::Admit(const Request& header, Response* out) {
   if (IsTurbo(header.target)) return AdmitTurbo(header, out);
+  if (IsWebDavMethod(header.method)) return AdmitWebDav(header, out);
   const Target target = ParseTarget(header.target);
   switch (target.route) {
     case Route::kInvalid:
@@ -246,6 +248,10 @@ bool Handler::Admit(const Request& header, Response* out) {
 Route Handler::Handle(const Request& request, Response* out) {
   if (IsTurbo(request.target)) {
     HandleTurbo(request, out);
+    return Route::kObject;
+  }
+  if (IsWebDavMethod(request.method)) {
+    HandleWebDav(request, out);
     return Route::kObject;
   }
   if (request.method == Method::kPost) {
@@ -424,7 +430,11 @@ void Handler::HandleObject(const Request& request, const Target& target, Respons
         BackendError(s, "put", out);
         return;
       }
-      if (existed && !cas) {
+      // The same bytes again is no overwrite either (sccache PUTs its
+      // ".sccache_check" probe, always "Hello, World!", on every start and
+      // would otherwise run read-only): accepted, not rewritten.
+      const bool resent = existed && !cas && !nx && SameValue(target.key, request.body);
+      if (existed && !cas && !resent) {
         Text(out, 409,
              nx ? "cannot override an existing record\n"
                 : "write-once namespace: this key exists and cannot be overwritten\n");
@@ -455,6 +465,11 @@ void Handler::HandleObject(const Request& request, const Target& target, Respons
       MethodNotAllowed(out, "GET, HEAD, PUT, DELETE");
       return;
   }
+}
+
+bool Handler::SameValue(std::string_view key, std::string_view value) {
+  std::string stored;
+  return store_.Get(key, &stored).ok() && stored == value;
 }
 
 Status Handler::PutIfAbsent(std::string_view key, std::string_view value, Millis ttl,

@@ -14,6 +14,7 @@
 //   GET|HEAD|PUT /v8/artifacts/{hash}?teamId=|slug=  Turborepo (buildcache.h), also
 //   GET /v8/artifacts/status, POST /v8/artifacts/events
 //   (Nx: /v1/cache/{hash} is the plain route in namespace "cache", write-once)
+//   PROPFIND|MKCOL /{namespace}[/{prefix...}][/]   sccache's WebDAV (webdav.h)
 //   POST /v1/{namespace}/{key...}/lease            take the key's lease, or wait for its value
 //   POST /v1/{namespace}/{key...}/release          end a lease (X-Memokey-Lease: token)
 //   GET /healthz   200 while the process runs
@@ -143,6 +144,12 @@ class Handler {
   // written): write-once namespaces and Nx's API (buildcache.h).
   memokey::Status PutIfAbsent(std::string_view key, std::string_view value, Millis ttl,
                               bool* existed);
+  // sccache's PROPFIND and MKCOL (webdav.h; defined in webdav.cc).
+  bool AdmitWebDav(const Request& header, Response* out);
+  void HandleWebDav(const Request& request, Response* out);
+  // True when the store holds exactly `value` under `key` (a write-once
+  // re-upload of the same bytes is not an overwrite).
+  bool SameValue(std::string_view key, std::string_view value);
   // Turborepo's /v8/artifacts API (buildcache.h).
   bool AdmitTurbo(const Request& header, Response* out);
   void HandleTurbo(const Request& request, Response* out);

@@ -18,6 +18,10 @@ std::string_view MethodName(Method method) {
       return "DELETE";
     case Method::kPost:
       return "POST";
+    case Method::kPropfind:
+      return "PROPFIND";
+    case Method::kMkcol:
+      return "MKCOL";
     case Method::kOther:
       return "OTHER";
   }
@@ -34,6 +38,8 @@ std::string_view ReasonPhrase(int status) {
       return "Created";
     case 204:
       return "No Content";
+    case 207:
+      return "Multi-Status";
     case 400:
       return "Bad Request";
     case 401:

@@ -21,8 +21,9 @@
 
 namespace memokeyd {
 
-enum class Method : std::uint8_t { kGet, kHead, kPut, kDelete, kPost, kOther };
-inline constexpr int kMethodCount = 6;
+// PROPFIND and MKCOL: the WebDAV that sccache speaks (webdav.h).
+enum class Method : std::uint8_t { kGet, kHead, kPut, kDelete, kPost, kPropfind, kMkcol, kOther };
+inline constexpr int kMethodCount = 8;
 std::string_view MethodName(Method method);
 
 struct Request {

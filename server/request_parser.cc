@@ -23,6 +23,10 @@ Method ToMethod(beast_http::verb verb) {
       return Method::kDelete;
     case beast_http::verb::post:
       return Method::kPost;
+    case beast_http::verb::propfind:
+      return Method::kPropfind;
+    case beast_http::verb::mkcol:
+      return Method::kMkcol;
     default:
       return Method::kOther;
   }

@@ -110,6 +110,7 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=32,
                     help="bazel --jobs: parallel cache lookups (Bazel's default is the core count)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--json-out", default=None, help="also write the results as JSON to this file")
     ap.add_argument("--out", default=str(ROOT / "bench/buildcache/RESULTS.md"),
                     help="Markdown file to write ('' for none)")
     args = ap.parse_args()
@@ -176,6 +177,8 @@ def main() -> int:
     }
     if args.json:
         print(json.dumps(summary, indent=2))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(summary, indent=2))
     lines = [
         "# Bazel second build: memokeyd vs Bazel's --disk_cache",
         "",

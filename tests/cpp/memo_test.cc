@@ -20,6 +20,7 @@
 #include "memokey/decode.h"
 #include "memokey/decoder.h"
 #include "memokey/encode.h"
+#include "memokey/envelope.h"
 #include "memokey/store.h"
 
 namespace geometry {
@@ -154,6 +155,42 @@ TEST(Memoize, NamespaceAndVersionSeparateEntries) {
   ns(1);
   v1(1);
   EXPECT_EQ(calls.load(), 3);
+}
+
+// Each stored value carries its function's label, so tools can tell one
+// function's entries from another's in a shared store.
+TEST(Memoize, ValuesAreLabelledWithTheirFunction) {
+  auto store = MemoryStore();
+  auto fn = [](int x) { return x + 1; };
+  auto plain = memokey::memoize(store, "test.plain", fn, TestOptions());
+  memokey::MemoOptions ns_options = TestOptions();
+  ns_options.key_namespace = "sim";
+  auto spaced = memokey::memoize(store, "test.spaced", fn, ns_options);
+  plain(1);
+  plain(2);
+  spaced(1);
+  std::map<std::string, int> per_label;
+  memokey::ScanOptions options;
+  options.head_bytes = memokey::kEnvelopePeekBytes;
+  ASSERT_TRUE(store
+                  ->Scan(options,
+                         [&](const memokey::StoreEntry& e) {
+                           std::string label;
+                           EXPECT_TRUE(memokey::PeekEnvelopeLabel(e.head, &label)) << e.key;
+                           ++per_label[label];
+                           return true;
+                         })
+                  .ok());
+  EXPECT_EQ(per_label, (std::map<std::string, int>{{"test.plain", 2}, {"sim\x1ftest.spaced", 1}}));
+  // And the label is authenticated with the value.
+  std::string sealed;
+  ASSERT_TRUE(store->Get(plain.key(1).hex(), &sealed).ok());
+  memokey::Codec codec;
+  std::string payload, label;
+  const memokey::Secret secret(*TestOptions().secret);
+  ASSERT_TRUE(
+      memokey::OpenEnvelope(plain.key(1).hex(), sealed, secret, &codec, &payload, &label).ok());
+  EXPECT_EQ(label, "test.plain");
 }
 
 TEST(Memoize, ConcurrentCallersOfAColdKeyComputeOnce) {

@@ -5,10 +5,12 @@
 //         no crash; anything that opens must be a value whose re-seal is
 //         byte-identical (so no unsigned input is ever accepted as a value,
 //         which with a random secret would be a MAC forgery).
-//   odd   the rest is split into key and payload and sealed (codec and
+//   odd   the rest is split into key and payload and sealed (codec, label --
+//         none, or one derived from the key: versions 1 and 2 -- and
 //         compression threshold from the input): it must open under the same
-//         key and secret to the same codec and payload; under another key, or
-//         with any one byte flipped, or truncated, it must be Corruption.
+//         key and secret to the same codec, payload and label; under another
+//         key, or with any one byte flipped, or truncated, it must be
+//         Corruption.
 
 #include <cstddef>
 #include <cstdint>
@@ -37,17 +39,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if ((mode & 1) == 0) {
     memokey::Codec codec{};
     std::string payload;
+    std::string label;
     const memokey::Status status =
-        memokey::OpenEnvelope("fuzz/key", rest, secret, &codec, &payload, kMaxPayload);
+        memokey::OpenEnvelope("fuzz/key", rest, secret, &codec, &payload, &label, kMaxPayload);
+    std::string peeked;
+    if (memokey::PeekEnvelopeLabel(rest, &peeked)) {
+      FUZZ_CHECK(peeked.size() <= memokey::kMaxEnvelopeLabelBytes);
+    }
     if (status.ok()) {
       // Only sealed values open: the input must be what sealing produces
-      // (compressed or not, so try both thresholds).
+      // (compressed or not, so try both thresholds), label included.
+      FUZZ_CHECK(memokey::PeekEnvelopeLabel(rest, &peeked) && peeked == label);
       std::string plain;
       std::string packed;
       FUZZ_CHECK(memokey::SealEnvelope("fuzz/key", codec, payload, secret, &plain,
-                                       std::string::npos)
+                                       std::string::npos, label)
                      .ok());
-      FUZZ_CHECK(memokey::SealEnvelope("fuzz/key", codec, payload, secret, &packed, 0).ok());
+      FUZZ_CHECK(
+          memokey::SealEnvelope("fuzz/key", codec, payload, secret, &packed, 0, label).ok());
       FUZZ_CHECK(rest == plain || rest == packed);
     } else {
       FUZZ_CHECK(status.code() == memokey::Status::Code::kCorruption);
@@ -63,15 +72,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view body = rest.substr(3);
   const std::string key(body.substr(0, key_len));
   const std::string_view payload = body.substr(std::min(key_len, body.size()));
+  // The codec byte's top bit asks for a label: the key spelled in letters.
+  std::string label;
+  if ((static_cast<std::uint8_t>(rest[0]) & 0x80) != 0) {
+    for (char c : key) label += static_cast<char>('a' + static_cast<std::uint8_t>(c) % 26);
+  }
 
   std::string sealed;
-  FUZZ_CHECK(memokey::SealEnvelope(key, codec, payload, secret, &sealed, threshold).ok());
-  FUZZ_CHECK(sealed.size() >= memokey::kEnvelopeOverhead);
+  FUZZ_CHECK(
+      memokey::SealEnvelope(key, codec, payload, secret, &sealed, threshold, label).ok());
+  FUZZ_CHECK(sealed.size() >= memokey::kEnvelopeOverhead + (label.empty() ? 0 : 2 + label.size()));
 
   memokey::Codec got_codec{};
   std::string got;
-  FUZZ_CHECK(memokey::OpenEnvelope(key, sealed, secret, &got_codec, &got).ok());
-  FUZZ_CHECK(got_codec == codec && got == payload);
+  std::string got_label;
+  FUZZ_CHECK(memokey::OpenEnvelope(key, sealed, secret, &got_codec, &got, &got_label).ok());
+  FUZZ_CHECK(got_codec == codec && got == payload && got_label == label);
+  std::string peeked;
+  FUZZ_CHECK(memokey::PeekEnvelopeLabel(sealed, &peeked) && peeked == label);
 
   // Another key: a value copied under another key is never accepted.
   FUZZ_CHECK(memokey::OpenEnvelope(key + "x", sealed, secret, &got_codec, &got).code() ==

@@ -111,6 +111,11 @@ def http_seeds():
         "GET /v1/team/" + "k" * 600 + " HTTP/1.1\r\n\r\n",
         "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
         "BREW /pot HTTP/1.1\r\n\r\n",
+        # sccache's WebDAV (server/webdav.h).
+        f"PROPFIND /team/ HTTP/1.1\r\n{r}Depth: 0\r\nContent-Length: 8\r\n\r\n<D:a/>\r\n"
+        f"PROPFIND /team/a/b HTTP/1.1\r\n{r}Depth: 1\r\n\r\n",
+        f"MKCOL /team/a/b/ HTTP/1.1\r\n{w}\r\n"
+        f"MKCOL /team/a/b/ HTTP/1.1\r\n{r}\r\nPROPFIND / HTTP/1.1\r\n\r\n",
         "GET / HTTP/9.9\r\n\r\n",
     ]
     return [q.encode() for q in reqs]

@@ -344,6 +344,45 @@ TEST_F(LeaseHandlerTest, BadRequestsAndRights) {
   EXPECT_EQ(Lease("/v1/team/k/lease?x=1", kWriter).status, 405);
 }
 
+// sccache's WebDAV (webdav.h): collections are virtual, objects are the
+// plain routes' keys.
+TEST_F(HandlerTest, WebDavPropfindAndMkcol) {
+  const std::string propfind =
+      "<?xml version=\"1.0\" encoding=\"utf-8\" ?><D:propfind "
+      "xmlns:D=\"DAV:\"><D:allprop/></D:propfind>";
+  Response root = Call(Method::kPropfind, "/team/", propfind, Bearer(kReader));
+  EXPECT_EQ(root.status, 207);
+  EXPECT_NE(root.body.find("<D:href>/team/</D:href>"), std::string::npos) << root.body;
+  EXPECT_NE(root.body.find("<D:collection/>"), std::string::npos);
+  EXPECT_NE(root.body.find("<D:getlastmodified>"), std::string::npos);
+  EXPECT_EQ(Call(Method::kPropfind, "/team/d/f/0/", propfind, Bearer(kReader)).status, 207);
+  EXPECT_EQ(Call(Method::kPropfind, "/team", "", Bearer(kReader)).status, 207);
+
+  EXPECT_EQ(Call(Method::kPropfind, "/team/d/f/0/obj", "", Bearer(kReader)).status, 404);
+  EXPECT_EQ(Call(Method::kPut, "/team/d/f/0/obj", "12345", Bearer(kWriter)).status, 201);
+  Response object = Call(Method::kPropfind, "/team/d/f/0/obj", "", Bearer(kReader));
+  EXPECT_EQ(object.status, 207);
+  EXPECT_NE(object.body.find("<D:getcontentlength>5</D:getcontentlength>"), std::string::npos);
+  EXPECT_EQ(object.body.find("<D:collection/>"), std::string::npos);
+
+  EXPECT_EQ(Call(Method::kMkcol, "/team/d/f/1/", "", Bearer(kWriter)).status, 201);
+  EXPECT_EQ(Call(Method::kMkcol, "/team/d/f/1/", "", Bearer(kReader)).status, 403);
+  EXPECT_EQ(Call(Method::kPropfind, "/team/", "").status, 401);
+  EXPECT_EQ(Call(Method::kPropfind, "/team/../x/", "", Bearer(kReader)).status, 400);
+  EXPECT_EQ(Call(Method::kPropfind, "/", "", Bearer(kReader)).status, 400);
+  EXPECT_EQ(Call(Method::kMkcol, "/metrics/", "", Bearer(kAll)).status, 400);
+}
+
+TEST_F(HandlerTest, WriteOnceTakesTheSameBytesAgain) {
+  config_.write_once = true;
+  EXPECT_EQ(Call(Method::kPut, "/team/.sccache_check", "Hello, World!", Bearer(kWriter)).status,
+            201);
+  EXPECT_EQ(Call(Method::kPut, "/team/.sccache_check", "Hello, World!", Bearer(kWriter)).status,
+            201);
+  EXPECT_EQ(Call(Method::kPut, "/team/.sccache_check", "Goodbye", Bearer(kWriter)).status, 409);
+  EXPECT_EQ(Call(Method::kGet, "/team/.sccache_check", "", Bearer(kReader)).body, "Hello, World!");
+}
+
 TEST(ParseTargetTest, ValidTargets) {
   Target t = ParseTarget("/v1/ns/key");
   EXPECT_EQ(t.route, Route::kObject);
@@ -495,6 +534,21 @@ TEST(ParserTest, Http10KeepAlive) {
                          &consumed),
             ParseOutcome::kComplete);
   EXPECT_FALSE(r.keep_alive);
+}
+
+TEST(ParserTest, WebDavMethods) {
+  Request r;
+  int status = 0;
+  std::size_t consumed = 0;
+  ASSERT_EQ(ParseRequest("PROPFIND /ns/ HTTP/1.1\r\nDepth: 0\r\nContent-Length: 2\r\n\r\n<>", 1024,
+                         4096, &r, &status, &consumed),
+            ParseOutcome::kComplete);
+  EXPECT_EQ(r.method, Method::kPropfind);
+  EXPECT_EQ(r.body, "<>");
+  ASSERT_EQ(ParseRequest("MKCOL /ns/a/ HTTP/1.1\r\n\r\n", 1024, 4096, &r, &status, &consumed),
+            ParseOutcome::kComplete);
+  EXPECT_EQ(r.method, Method::kMkcol);
+  EXPECT_EQ(MethodName(Method::kMkcol), "MKCOL");
 }
 
 TEST(SerializeTest, HeadBlock) {

@@ -86,6 +86,55 @@ def test_info_ls_clear_prune(url: str) -> None:
     assert "[" not in cleared.stderr  # no progress output: stderr is not a terminal
 
 
+def test_per_function_info_ls_and_clear(url: str) -> None:
+    """Entries, bytes and clear per function (the label in each value's envelope),
+    whichever process wrote them -- this test's, not the subprocess running the command."""
+    square = _fill(url)
+
+    @memokey.memoize(store=url, name="cube", version=1, namespace="sim")
+    def cube(x: int) -> int:
+        return x * x * x
+
+    for x in range(3):
+        cube(x)
+    store = memokey.open_store(url)
+    store.put("raw", b"bytes no function wrote")
+    sizes = {key: size for key, size, _, _ in store.entries()}
+
+    info = json.loads(run("cache", "info", "--store", url, "--json").stdout)
+    groups = {g["function"]: g for g in info["per_function"]}
+    assert set(groups) == {"cli-test", "sim/cube", "(unlabelled)"}
+    assert groups["cli-test"]["entries"] == 5
+    assert groups["cli-test"]["bytes"] == sum(len(square.key(x)) + sizes[square.key(x)] for x in range(5))
+    assert (groups["sim/cube"]["namespace"], groups["sim/cube"]["name"]) == ("sim", "cube")
+    assert groups["sim/cube"]["label"] == memokey.function_label("sim", "cube") == "sim\x1fcube"
+    assert groups["sim/cube"]["entries"] == 3
+    assert (groups["(unlabelled)"]["label"], groups["(unlabelled)"]["entries"]) == (None, 1)
+    text = run("cache", "info", "--store", url).stdout
+    assert "sim/cube" in text and "cli-test" in text
+
+    listed = json.loads(run("cache", "ls", "--store", url, "--json").stdout)
+    functions = {e["key"]: e["function"] for e in listed}
+    assert functions[square.key(1)] == "cli-test" and functions[cube.key(1)] == "sim/cube"
+    assert functions["raw"] == "(unlabelled)"
+    only = json.loads(run("cache", "ls", "--store", url, "--json", "--namespace", "sim").stdout)
+    assert sorted(e["key"] for e in only) == sorted(cube.key(x) for x in range(3))
+    table = run("cache", "ls", "--store", url).stdout
+    assert table.splitlines()[0].endswith("FUNCTION") and "sim/cube" in table
+
+    one = run("cache", "clear", "--store", url, "--function", "cli-test")
+    assert one.returncode == 0, one.stderr
+    assert "removed 5 entries of function cli-test" in one.stdout
+    assert not any(store.contains(square.key(x)) for x in range(5))
+    assert all(store.contains(cube.key(x)) for x in range(3)) and store.contains("raw")
+
+    other_ns = run("cache", "clear", "--store", url, "--function", "cube", "--namespace", "other")
+    assert "removed 0 entries" in other_ns.stdout
+    spaced = run("cache", "clear", "--store", url, "--namespace", "sim")
+    assert spaced.returncode == 0 and "removed 3 entries in namespace sim" in spaced.stdout
+    assert [e[0] for e in store.entries()] == ["raw"]
+
+
 def test_redis_clear_leaves_other_prefixes_alone(redis_url: str) -> None:
     _fill(redis_url)
     other = memokey.open_store(redis_url.replace("?prefix=", "?prefix=other-"))
@@ -116,6 +165,9 @@ def test_default_store_from_the_environment(tmp_path: Path) -> None:
         (("cache", "prune", "--store", "memory://", "--max-bytes", "12Q"), "not a size"),
         (("cache", "ls", "--store", "http://127.0.0.1:1/ns"), "cannot list"),
         (("cache", "clear", "--store", "http://127.0.0.1:1/ns"), "cannot list"),
+        (("cache", "clear", "--store", "http://127.0.0.1:1/ns", "--function", "f"), "cannot list"),
+        (("cache", "clear", "--store", "memory://", "--key", "k", "--function", "f"),
+         "do not go together"),
     ],
 )
 def test_bad_usage_exits_2_with_a_message(args: tuple[str, ...], message: str) -> None:

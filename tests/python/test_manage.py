@@ -144,17 +144,180 @@ def test_cache_contains_false_for_a_value_that_fails_verification(tmp_path: Path
 # --- f.cache_clear -----------------------------------------------------------------------
 
 
-def test_cache_clear_deletes_what_this_process_read_in_every_tier(tmp_path: Path) -> None:
+def test_cache_clear_deletes_entries_other_instances_wrote(tmp_path: Path) -> None:
     url = f"disk://{tmp_path / 'store'}"
     writer, _ = _counted(memokey.open_store(url), name="shared", version=1)
     writer(1), writer(2)
+    other, _ = _counted(memokey.open_store(url), name="other", version=1)
+    other(1)
     reader, _ = _counted(memokey.open_store(url), name="shared", version=1)
     reader(1)  # read from the store: known to this function
     reader.cache_clear()
     store = memokey.open_store(url)
     assert not store.contains(writer.key(1))
-    # Documented limit: an entry this function never computed or read stays.
-    assert store.contains(writer.key(2))
+    assert not store.contains(writer.key(2))  # never seen by reader: found by its label
+    assert store.contains(other.key(1))  # another function's entry stays
+
+
+# The module both processes of the fresh-process repro import: two functions
+# sharing one store, one of them in a namespace.
+_JOBS = """
+import os, memokey
+
+STORE = os.environ["JOBS_STORE"]
+
+@memokey.memoize(store=STORE, version=1)
+def square(x: int) -> int:
+    return x * x
+
+@memokey.memoize(store=STORE, version=1, namespace="sim")
+def cube(x: int) -> int:
+    return x * x * x
+"""
+
+
+def _jobs(tmp_path: Path, url: str, code: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "jobs.py").write_text(_JOBS)
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    result = _python("import jobs\n" + code, JOBS_STORE=url, PYTHONPATH=path)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.mark.parametrize("kind", ["disk", "redis", "tiered"])
+def test_issue_repro_cache_clear_in_a_fresh_process(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The repro: cache_clear() in a process that computed nothing deleted nothing."""
+    url = {
+        "disk": f"disk://{tmp_path / 'store'}",
+        "redis": request.getfixturevalue("redis_url") if kind == "redis" else "",
+        "tiered": f"tiered:memory://|disk://{tmp_path / 'tiered'}",
+    }[kind]
+    keys = _jobs(
+        tmp_path, url,
+        "for x in range(4): jobs.square(x); jobs.cube(x)\n"
+        "print(' '.join(jobs.square.key(x) for x in range(4)))\n"
+        "print(' '.join(jobs.cube.key(x) for x in range(4)))",
+    ).stdout.split("\n")
+    square_keys, cube_keys = keys[0].split(), keys[1].split()
+    store = memokey.open_store(url)
+    assert all(store.contains(k) for k in square_keys + cube_keys)
+
+    _jobs(tmp_path, url, "jobs.square.cache_clear()")  # a fresh process: never saw a key
+    assert not any(store.contains(k) for k in square_keys)
+    assert all(store.contains(k) for k in cube_keys)  # the other function's stay
+
+    _jobs(tmp_path, url, "jobs.cube.cache_clear()")  # namespaced: its own label
+    assert store.entries() == []
+
+
+def test_cache_clear_keeps_same_name_in_another_namespace(store_url: str) -> None:
+    store = memokey.open_store(store_url)
+    plain, _ = _counted(store, name="same", version=1)
+    spaced, _ = _counted(store, name="same", version=1, namespace="ns")
+    plain(1), plain(2), spaced(1)
+    assert plain.cache_parameters()["label"] == "same"
+    assert spaced.cache_parameters()["label"] == "ns\x1fsame"
+    spaced.cache_clear()
+    assert not store.contains(spaced.key(1))
+    assert store.contains(plain.key(1)) and store.contains(plain.key(2))
+
+
+def test_cache_clear_covers_every_version_and_long_names(tmp_path: Path) -> None:
+    store = memokey.open_store(f"disk://{tmp_path / 'store'}")
+    long_name = "pkg." * 100 + "module:fn"
+    old, _ = _counted(store, name=long_name, version=1)
+    new, _ = _counted(store, name=long_name, version=2)
+    old(1), new(1)
+    label = new.cache_parameters()["label"]
+    assert label == memokey.function_label(None, long_name)
+    assert len(label.encode()) <= 255 and label.startswith("pkg.pkg.")
+    assert {e[4] for e in store.entries(labels=True)} == {label}
+    new.cache_clear()
+    assert store.entries() == []
+
+
+def test_store_entries_labels(tmp_path: Path) -> None:
+    store = memokey.open_store(f"disk://{tmp_path / 'store'}")
+    f, _ = _counted(store, name="labelled", namespace="ns")
+    f(3)
+    store.put("v1", memokey.seal_envelope("v1", memokey.CODEC_RAW, b"x"))  # no label: version 1
+    store.put("raw", b"not an envelope")
+    labels = {key: label for key, _, _, _, label in store.entries(labels=True)}
+    assert labels == {f.key(3): "ns\x1flabelled", "v1": None, "raw": None}
+    assert all(len(e) == 4 for e in store.entries())  # labels=False: as before
+
+
+def test_envelope_label_round_trip() -> None:
+    sealed = memokey.seal_envelope("k", memokey.CODEC_RAW, b"payload", label="ns\x1fmod:f")
+    assert sealed[4] == 2  # envelope version 2
+    assert memokey.envelope_label(sealed) == "ns\x1fmod:f"
+    assert memokey.open_envelope("k", sealed) == (memokey.CODEC_RAW, b"payload")
+    plain = memokey.seal_envelope("k", memokey.CODEC_RAW, b"payload")
+    assert plain[4] == 1 and memokey.envelope_label(plain) == ""
+    assert memokey.envelope_label(b"no envelope") is None
+    with pytest.raises(ValueError, match="exceeds the limit of 255"):
+        memokey.seal_envelope("k", memokey.CODEC_RAW, b"p", label="x" * 256)
+    # The label is under the MAC: another label in the same bytes is rejected.
+    forged = sealed.replace(b"mod:f", b"mod:g")
+    assert memokey.envelope_label(forged) == "ns\x1fmod:g"  # the peek does not check
+    with pytest.raises(ValueError, match="MAC mismatch"):
+        memokey.open_envelope("k", forged)
+
+
+def test_cache_clear_of_a_tiered_store_finds_entries_in_the_slow_tier(tmp_path: Path) -> None:
+    disk = f"disk://{tmp_path / 'a'}"
+    f, _ = _counted(f"tiered:memory://|{disk}", name="t", version=1)
+    f(1)
+    g, _ = _counted(disk, name="t", version=1)
+    g(2)  # written to the disk tier only, by another instance: only the label finds it
+    f.cache_clear()
+    assert memokey.open_store(disk).entries() == []
+
+
+def test_cache_clear_failures_follow_the_failure_policy(
+    dead_redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    f, _ = _counted(dead_redis_url, name="dead", version=1)
+    assert f(2) == 4  # the store is down: computed, counted
+    before = f.cache_info().errors
+    with caplog.at_level(logging.WARNING, logger="memokey"):
+        f.cache_clear()  # not raised
+        f.cache_clear()
+    assert f.cache_info().errors > before
+    assert sum("failed on store" in r.getMessage() for r in caplog.records) <= 1  # logged once
+    strict, _ = _counted(dead_redis_url + "&strict=1", name="dead", version=1)
+    with pytest.raises(OSError):
+        strict.cache_clear()
+
+
+def test_cache_clear_shows_progress_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Terminal:
+        def __init__(self) -> None:
+            self.text = ""
+
+        def isatty(self) -> bool:
+            return True
+
+        def write(self, text: str) -> int:
+            self.text += text
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    store = memokey.open_store("memory://")
+    f, _ = _counted(store, name="many", version=1, memory=0)
+    for x in range(300):
+        f(x)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    f.cache_clear()
+    monkeypatch.undo()
+    assert store.entries() == []
+    assert "clearing many: 256 entries..." in terminal.text
+    assert terminal.text.endswith("\r\033[K")  # the line is wiped at the end
 
 
 # --- stores: one key form, clear, entries, prune -------------------------------------------

@@ -136,3 +136,33 @@ def test_unreachable_server_is_a_miss_not_an_error() -> None:
 
     assert inc(1) == 2 and inc(1) == 2
     assert calls == [1, 1]
+
+
+def test_cache_clear_through_a_tier_that_cannot_list(server: str, tmp_path: Path) -> None:
+    """memokeyd cannot list its entries: cache_clear clears the disk tier by label
+    and deletes from the server the keys this process knows -- the documented limit
+    is that another process's entry stays on the server."""
+    http = server.replace("http://", "http://write-secret@") + "/team"
+    disk = f"disk://{tmp_path / 'disk'}"
+
+    def square(x: int) -> int:
+        return x * x
+
+    mine = memokey.memoize(square, store=f"tiered:{disk}|{http}", name="sq", version=1, memory=0)
+    on_disk = memokey.memoize(square, store=disk, name="sq", version=1, memory=0)
+    on_server = memokey.memoize(square, store=http, name="sq", version=1, memory=0)
+    mine(1)
+    on_disk(2)  # other instances (as other processes would): unknown to mine
+    on_server(3)
+    mine.cache_clear()
+    assert memokey.open_store(disk).entries() == []  # found by label
+    server_store = memokey.open_store(http)
+    assert not server_store.contains(mine.key(1))  # deleted from every tier
+    assert server_store.contains(on_server.key(3))  # unknown and unlistable: stays
+    assert mine.cache_info().errors == 0
+
+    on_server(4)
+    on_server.cache_clear()  # the server alone cannot list: this process's keys only
+    assert not server_store.contains(on_server.key(3))
+    assert not server_store.contains(on_server.key(4))
+    assert on_server.cache_info().errors == 0

@@ -53,8 +53,9 @@ open_store(url) -> Store
 explain(a, b)
     The first path where the canonical forms of a and b differ, as text
     (a memokey.memo.Comparison; nothing is printed).
-seal_envelope / open_envelope / load_secret
-    The HMAC-signed value envelope that memoize stores values in.
+seal_envelope / open_envelope / load_secret / envelope_label / function_label
+    The HMAC-signed value envelope that memoize stores values in, and the
+    label in it that names the function a value belongs to.
 
 Errors
 ------
@@ -95,6 +96,8 @@ __all__ = [
     "default_store_url",
     "explain",
     "Lease",
+    "envelope_label",
+    "function_label",
     "load_secret",
     "memoize",
     "Memoized",
@@ -442,6 +445,8 @@ from .memo import (  # noqa: E402
     ServerStore,
     set_default_store,
 )
+from ._core import envelope_label  # noqa: E402
+from ._core import function_label  # noqa: E402
 from ._core import load_secret  # noqa: E402
 from ._core import open_envelope  # noqa: E402
 from ._core import seal as seal_envelope  # noqa: E402

@@ -6,6 +6,8 @@
     memokey cache ls --limit 20 --sort idle
     memokey cache clear --store redis://cache:6379/0?prefix=app:
     memokey cache clear --key 3f2a...       # one entry (the hex key f.key(...) gives)
+    memokey cache clear --function app.models:fit        # one function's entries
+    memokey cache clear --namespace sim     # every function of namespace "sim"
     memokey cache prune                     # remove expired entries
     memokey cache prune --max-bytes 500M    # ... then least recently used ones down to 500 MiB
 
@@ -18,14 +20,19 @@ JSON.
 
 What a store can tell: its entries (key, value size, remaining time to
 live, and how long ago each was last used where the store keeps that: disk
-and Redis), their count and bytes. Not which function or namespace an entry
-belongs to -- its key is a hash of the function's name, version and
-arguments, and its value is sealed -- so there are no per-function counts
-and no clear by function: to retire a function's entries, change its
-``version=`` or ``namespace=`` (the old entries then age out, or ``prune
---max-bytes`` / ``clear`` them), or call ``f.cache_clear()`` /
-``f.cache_delete(...)`` from Python. Hits and misses are counted per
-process (``f.cache_info()``), not by stores: ``info`` says so.
+and Redis), their count and bytes, and which function each belongs to:
+``@memoize`` (and the C++ ``memokey::memoize``) seal every value with its
+function's label -- ``name`` (``"module:qualname"`` or ``name=``), or
+``namespace`` and ``name`` (``memokey.function_label``) -- so ``info``
+counts entries and bytes per function (``namespace/name``), ``ls`` shows
+each entry's function, and ``clear --function NAME`` / ``--namespace NS``
+removes one function's (or namespace's) entries, whichever process wrote
+them (every version of the function). Values written before labels
+(envelope version 1) or by something else show as ``(unlabelled)``. The
+label is read from each value's header without its MAC: a forged value
+can claim a function and be listed or deleted under it, never served.
+Hits and misses are counted per process (``f.cache_info()``), not by
+stores: ``info`` says so.
 
 Redis: the keys under the store's prefix (``?prefix=``, default
 ``memokey:``), found with SCAN -- never KEYS or FLUSHDB, so other data in
@@ -127,21 +134,74 @@ def _open(url: Optional[str]) -> Any:
         raise UsageError(str(e)) from e
 
 
-def _entries(store: Any) -> list[tuple[str, int, Optional[float], Optional[float]]]:
+_Entry = tuple[str, int, Optional[float], Optional[float], Optional[str]]
+_UNLABELLED = "(unlabelled)"
+
+
+def _entries(store: Any) -> list[_Entry]:
+    """Every entry with its label (see Store.entries)."""
     try:
-        return store.entries()
+        entries: list[_Entry] = store.entries(labels=True)
     except ValueError as e:
         raise UsageError(str(e)) from e
+    return entries
+
+
+def split_label(label: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    """(namespace, name) of a function label (memokey.function_label):
+    (None, None) for no label, (None, name) without a namespace."""
+    if label is None:
+        return None, None
+    namespace, sep, name = label.partition("\x1f")
+    return (namespace, name) if sep else (None, label)
+
+
+def _function(label: Optional[str]) -> str:
+    """A label as the `function` column shows it: namespace/name or name."""
+    namespace, name = split_label(label)
+    if name is None:
+        return _UNLABELLED
+    return name if namespace is None else f"{namespace}/{name}"
+
+
+def _matches(label: Optional[str], function: Optional[str], namespace: Optional[str]) -> bool:
+    """Whether label belongs to --function/--namespace (None: any). A name
+    matches through function_label, so a name long enough to be shortened
+    in its label matches too."""
+    from . import _core
+
+    label_namespace, name = split_label(label)
+    if name is None:
+        return False
+    if namespace is not None and label_namespace != namespace:
+        return False
+    return function is None or label == _core.function_label(label_namespace, function)
 
 
 def _cmd_info(args: argparse.Namespace, out: TextIO) -> int:
     store = _open(args.store)
     entries = _entries(store)
-    expired = sum(1 for _, _, ttl, _ in entries if ttl is not None and ttl <= 0)
+    expired = sum(1 for e in entries if e[2] is not None and e[2] <= 0)
     live = [e for e in entries if e[2] is None or e[2] > 0]
-    value_bytes = sum(size for _, size, _, _ in live)
-    key_bytes = sum(len(key.encode("utf-8", "surrogatepass")) for key, _, _, _ in live)
+    value_bytes = sum(e[1] for e in live)
+    key_bytes = sum(len(e[0].encode("utf-8", "surrogatepass")) for e in live)
     with_ttl = sum(1 for e in live if e[2] is not None)
+    groups: dict[Optional[str], list[int]] = {}
+    for key, size, _, _, label in live:
+        group = groups.setdefault(label, [0, 0])
+        group[0] += 1
+        group[1] += size + len(key.encode("utf-8", "surrogatepass"))
+    per_function: list[dict[str, Any]] = []
+    for label, (count, nbytes) in sorted(groups.items(), key=lambda g: (-g[1][1], g[0] or "")):
+        namespace, name = split_label(label)
+        per_function.append({
+            "function": _function(label),
+            "namespace": namespace,
+            "name": name,
+            "label": label,
+            "entries": count,
+            "bytes": nbytes,  # key + value bytes
+        })
     tiers = store.tiers()
     stats = store.tier_stats()
     info: dict[str, Any] = {
@@ -157,7 +217,9 @@ def _cmd_info(args: argparse.Namespace, out: TextIO) -> int:
             {"store": t, "charged_bytes": s["bytes"], "entries": s["entries"]}
             for t, s in zip(tiers, stats)
         ],
-        "per_function": None,
+        # Live entries by the label in their envelopes, largest first;
+        # label None: unlabelled (written before labels, or not by memoize).
+        "per_function": per_function,
         "hits_misses": None,
     }
     if args.json:
@@ -172,8 +234,11 @@ def _cmd_info(args: argparse.Namespace, out: TextIO) -> int:
         if tier["charged_bytes"]:
             out.write(f"charged:    {_human(tier['charged_bytes'])} in {tier['entries']} entries "
                       f"(with row overhead, against max_bytes) in {tier['store']}\n")
-    out.write("functions:  not recorded by the store (an entry's key is a hash of the function's\n"
-              "            name, version and arguments); see f.cache_info() in Python\n")
+    if per_function:
+        width = max(len(f["function"]) for f in per_function)
+        out.write("functions:  (by the label sealed into each value; keys + values)\n")
+        for f in per_function:
+            out.write(f"  {f['function']:<{width}}  {f['entries']:>8} entries  {_human(f['bytes']):>10}\n")
     out.write("hits/misses: counted per process by f.cache_info(), not by the store\n")
     return 0
 
@@ -188,27 +253,37 @@ _SORTS = {
 
 def _cmd_ls(args: argparse.Namespace, out: TextIO) -> int:
     store = _open(args.store)
-    entries = sorted(_entries(store), key=_SORTS[args.sort])
+    entries = _entries(store)
+    if args.function is not None or args.namespace is not None:
+        entries = [e for e in entries if _matches(e[4], args.function, args.namespace)]
+    entries.sort(key=_SORTS[args.sort])
     if args.limit is not None:
         entries = entries[: args.limit]
     if args.json:
         json.dump(
-            [{"key": k, "value_bytes": s, "ttl_left": t, "idle": i} for k, s, t, i in entries],
+            [
+                {"key": k, "value_bytes": s, "ttl_left": t, "idle": i, "label": label,
+                 "function": _function(label)}
+                for k, s, t, i, label in entries
+            ],
             out,
             indent=2,
         )
         out.write("\n")
         return 0
     width = max([len(e[0]) for e in entries] + [3])
-    out.write(f"{'KEY':<{width}}  {'SIZE':>10}  {'IDLE':>8}  {'EXPIRES IN':>10}\n")
-    for key, size, ttl, idle in entries:
+    out.write(f"{'KEY':<{width}}  {'SIZE':>10}  {'IDLE':>8}  {'EXPIRES IN':>10}  FUNCTION\n")
+    for key, size, ttl, idle, label in entries:
         out.write(f"{key:<{width}}  {_human(size):>10}  {_duration(idle):>8}  "
-                  f"{'never' if ttl is None else _duration(ttl):>10}\n")
+                  f"{'never' if ttl is None else _duration(ttl):>10}  {_function(label)}\n")
     return 0
 
 
 def _cmd_clear(args: argparse.Namespace, out: TextIO) -> int:
     store = _open(args.store)
+    by_label = args.function is not None or args.namespace is not None
+    if args.key and by_label:
+        raise UsageError("--key and --function/--namespace do not go together")
     if args.key:
         present = 0
         for key in args.key:
@@ -218,12 +293,27 @@ def _cmd_clear(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     progress = _Progress("clearing", sys.stderr)
     try:
-        removed = store.clear(progress.callback())
+        if by_label:
+            # The labels present that match, then those labels' entries.
+            labels = {e[4] for e in _entries(store) if _matches(e[4], args.function, args.namespace)}
+            result = store.clear_labelled(sorted(lb for lb in labels if lb is not None),
+                                          progress.callback())
+            removed = result["removed"]
+            for tier in result["unlisted"]:
+                print(f"memokey cache clear: {tier} cannot list its entries: those only it "
+                      "holds were left", file=sys.stderr)
+        else:
+            removed = store.clear(progress.callback())
     except ValueError as e:
         raise UsageError(str(e)) from e
     finally:
         progress.done()
-    out.write(f"removed {removed} entries from {store.describe()}\n")
+    what = ""
+    if args.function is not None:
+        what += f" of function {args.function}"
+    if args.namespace is not None:
+        what += f" in namespace {args.namespace}"
+    out.write(f"removed {removed} entries{what} from {store.describe()}\n")
     return 0
 
 
@@ -265,17 +355,26 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(run=run)
         return p
 
-    p = action("info", "entries, bytes and what the store knows about them", _cmd_info)
+    def by_function(p: argparse.ArgumentParser, verb: str) -> None:
+        p.add_argument("--function", metavar="NAME",
+                       help=f"{verb} the entries of this function only: its memoize name "
+                       "('module:qualname' or name=; f.cache_parameters()['name'])")
+        p.add_argument("--namespace", metavar="NS",
+                       help=f"{verb} the entries of functions memoized with namespace=NS only")
+
+    p = action("info", "entries, bytes, entries and bytes per function", _cmd_info)
     p.add_argument("--json", action="store_true", help="print JSON")
-    p = action("ls", "list the entries: key, size, idle time, remaining ttl", _cmd_ls)
+    p = action("ls", "list the entries: key, size, idle time, remaining ttl, function", _cmd_ls)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--limit", type=int, metavar="N", help="at most N entries")
     p.add_argument("--sort", choices=sorted(_SORTS), default="key",
                    help="key (default), size (largest first), idle (least recently used "
                    "first), ttl (expiring first)")
-    p = action("clear", "remove every entry (or the --key ones)", _cmd_clear)
+    by_function(p, "list")
+    p = action("clear", "remove every entry (or the --key ones, or one function's)", _cmd_clear)
     p.add_argument("--key", action="append", metavar="HEX",
                    help="remove only this entry (the hex key f.key(...) gives); repeatable")
+    by_function(p, "remove")
     p = action("prune", "remove expired entries, and with --max-bytes the least recently "
                "used ones until the rest fits", _cmd_prune)
     p.add_argument("--max-bytes", metavar="SIZE",

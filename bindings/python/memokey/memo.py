@@ -176,16 +176,29 @@ from a tier: nothing computed, nothing counted), ``f.key(*args, **kw)``
 would answer, or why each missed: not present, expired, MAC rejected,
 decode failed, error), ``f.cache_parameters()``, ``f.__wrapped__``.
 
-``f.cache_clear()`` empties the memory tier and deletes from every store
-tier the entries of ``f`` that *this process* computed or read. It cannot
-find the others: a store entry is a key -- the XXH3-128 hash of
-``[name, version, args]`` in the namespace -- and a sealed value, and
-neither names the function, so no store, disk or Redis, can list the
-entries of one function or namespace. Entries that other processes wrote
-and this one never touched therefore stay: on a shared disk directory or a
-shared Redis they remain (until their TTL or eviction) and other processes
-keep using them. To retire every entry of a function everywhere at once,
-change its ``version=`` (or its code), or its ``namespace=``; to empty a
+``f.cache_clear()`` empties the memory tier and deletes ``f``'s entries
+from every store tier that can list its entries -- memory, disk, Redis,
+and those tiers of a tiered store -- whichever process wrote them. A
+store key is a hash, so each value says whose it is: the envelope it is
+sealed in carries a label, ``memokey.function_label(namespace, name)`` --
+the function as its key frame names it: ``name`` (``"module:qualname"`` or
+``name=``), preceded by ``namespace + "\\x1f"`` when there is a namespace
+(a label past 255 bytes keeps its start and ends in a digest of the
+whole). The label covers every version of the function (a ``version=`` or
+code change leaves old entries that the next ``cache_clear`` removes too);
+the C++ ``memokey::memoize`` writes the same label for the same name and
+namespace. The label is read from each value's header without checking
+its MAC (the scan reads no secret): a planted value claiming ``f``'s label
+can get itself deleted, never served. What ``cache_clear`` cannot reach:
+tiers that cannot list (``http://`` memokeyd, ``redis+cluster://``) lose
+only the entries this process computed or read; values written by memokey
+before labels (envelope version 1) carry none and stay until their TTL,
+eviction, ``prune`` or ``clear`` (or change ``version=``). It scans the
+whole store (one pass over a disk database; SCAN plus one GETRANGE per
+key on Redis) and shows progress on stderr while it is a terminal. A
+store failure is counted and logged once (a strict store raises). From
+the shell: ``memokey cache clear --function NAME`` (``--namespace NS``);
+``memokey cache info`` counts entries and bytes per function. To empty a
 whole store, ``Store.clear()`` or ``memokey cache clear`` (on Redis: the
 keys under the store's prefix, by SCAN and UNLINK; memokey never issues
 FLUSHDB or KEYS).
@@ -1107,6 +1120,9 @@ class _Memo:
         self.name = name if name is not None else _function_name(fn)
         self.version = str(version) if version is not None else "py:" + code_hash(fn)
         self.namespace = namespace
+        # Sealed into every stored value by the C++ core (MemoWrapper computes
+        # the same): how cache_clear finds this function's entries.
+        self.label = _core.function_label(namespace, self.name)
         self.ttl = _ttl_seconds(ttl)
         self.lease = bool(lease)
         self.lease_ttl = _seconds("lease_ttl", lease_ttl, positive=True)
@@ -1922,20 +1938,54 @@ class _Memo:
         )
 
     def cache_clear(self) -> None:
-        """Forget this function's results: the memory tier, and every entry this
-        process computed or read from the store (deleted from every tier).
-
-        Entries other processes wrote and this one never read stay in a shared
-        disk directory or Redis (see the module doc); counters are kept."""
+        """Forget this function's results: the memory tier, and its entries in
+        every store tier that can list its entries, whichever process wrote
+        them (found by the label in their envelopes, ``self.label``). Tiers
+        that cannot list (http://, redis+cluster://) lose the entries this
+        process computed or read. Progress on stderr while it is a terminal;
+        a store failure is counted and logged once (strict: raised);
+        counters are kept. See the module doc."""
         self.core._clear()
         keys = self.core._take_known()
         self._known.clear()
-        if keys:
-            self._ensure_store()
-            if self._store is not None:
-                failed = sum(not self.io._delete(key) for key in keys)  # counted in C++
-                if failed:
-                    self._store_failed(f"deleting {failed} of {len(keys)} entries", None)
+        self._ensure_store()
+        store = self._store
+        if store is None:
+            return
+        from .cli import _Progress  # the CLI's progress lines, for one API
+
+        progress = _Progress(f"clearing {self.name}", sys.stderr)
+        removed = 0
+        unlisted: list[str] = []
+        scanned = False
+        try:
+            result = store.clear_labelled(self.label, progress.callback())
+            removed, unlisted = result["removed"], result["unlisted"]
+            scanned = True
+        except ValueError:  # no tier can list: this process's keys are all it knows
+            unlisted = store.tiers()
+        except OSError as e:
+            if self._strict:
+                raise
+            with self._lock:
+                self.errors += 1
+            self._store_failed("clearing its entries", str(e))
+        finally:
+            progress.done()
+        if keys and (unlisted or not scanned):
+            # Deleted from the whole store: the tiers that cannot list included.
+            failed = sum(not self.io._delete(key) for key in keys)  # counted in C++
+            if failed:
+                self._store_failed(f"deleting {failed} of {len(keys)} entries", None)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "memokey: %s: cache_clear removed %d labelled entries from %s%s",
+                self.name,
+                removed,
+                store.describe(),
+                f"; tiers that cannot list ({', '.join(unlisted)}) lost only the {len(keys)} "
+                "entries this process knew" if unlisted else "",
+            )
 
     def cache_delete(self, *args: Any, **kwargs: Any) -> bool:
         """Delete the entry of the call ``f(*args, **kwargs)`` from every tier
@@ -2008,6 +2058,7 @@ class _Memo:
             "name": self.name,
             "version": self.version,
             "namespace": self.namespace,
+            "label": self.label,
             "store": self._store.describe() if self._store is not None else self._store_spec,
             "ttl": self.ttl,
             "safe": self.safe,

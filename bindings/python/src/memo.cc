@@ -221,6 +221,9 @@ struct Core {
   std::string name;
   std::string version;
   std::optional<std::string> key_namespace;
+  // Sealed into every stored value (envelope.h FunctionLabel): what lets
+  // cache_clear and `memokey cache` find this function's entries.
+  std::string label;
 
   // Store (set by _attach; shared with other wrappers and Python Store objects).
   std::shared_ptr<Store> store;
@@ -1182,7 +1185,7 @@ PyObject* MemoSave(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
       s = SealEnvelope(hex, static_cast<Codec>(codec_num),
                        std::string_view(static_cast<const char*>(view.buf),
                                         static_cast<std::size_t>(view.len)),
-                       secret, &sealed, c.compress_threshold);
+                       secret, &sealed, c.compress_threshold, c.label);
       if (s.ok()) s = store->Put(hex, sealed, std::chrono::milliseconds{ttl_ms});
     }
   }
@@ -1384,6 +1387,7 @@ PyObject* MemoNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
     if (s == nullptr) return nullptr;
     core->key_namespace.emplace(s, static_cast<std::size_t>(n));
   }
+  core->label = FunctionLabel(core->key_namespace, core->name);
   if (secret != Py_None) {
     Py_ssize_t n;
     const char* s = PyUnicode_AsUTF8AndSize(secret, &n);

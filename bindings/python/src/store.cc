@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -538,34 +539,62 @@ void BindStoreClass(nb::module_& m) {
           nb::arg("key"))
       .def(
           "entries",
-          [](PyStore& self) {
-            std::vector<StoreEntry> entries;
+          [](PyStore& self, bool labels) {
+            // Only the label is kept of each head: a scan of a large store
+            // holds one string per entry, not kEnvelopePeekBytes.
+            std::vector<std::pair<StoreEntry, std::optional<std::string>>> entries;
+            ScanOptions options;
+            if (labels) options.head_bytes = kEnvelopePeekBytes;
             Status s;
             {
               nb::gil_scoped_release release;
-              s = self.store->Scan([&](const StoreEntry& e) {
-                entries.push_back(e);
+              s = self.store->Scan(options, [&](const StoreEntry& e) {
+                std::optional<std::string> label;
+                if (std::string text; labels && PeekEnvelopeLabel(e.head, &text) && !text.empty()) {
+                  label = std::move(text);
+                }
+                StoreEntry kept;
+                kept.key = e.key;
+                kept.value_bytes = e.value_bytes;
+                kept.ttl_left = e.ttl_left;
+                kept.idle = e.idle;
+                entries.emplace_back(std::move(kept), std::move(label));
                 return true;
               });
             }
             if (!s.ok()) Throw(s, "Store.entries");
             nb::list out;
-            for (const StoreEntry& e : entries) {
+            for (const auto& [e, label] : entries) {
               // Keys written by C++ may be any bytes: shown, not lost.
               nb::object key = nb::steal(PyUnicode_DecodeUTF8(
                   e.key.data(), static_cast<Py_ssize_t>(e.key.size()), "backslashreplace"));
               if (!key.is_valid()) throw nb::python_error();
-              out.append(nb::make_tuple(key, e.value_bytes, Seconds(e.ttl_left), Seconds(e.idle)));
+              if (!labels) {
+                out.append(
+                    nb::make_tuple(key, e.value_bytes, Seconds(e.ttl_left), Seconds(e.idle)));
+                continue;
+              }
+              nb::object text = nb::none();
+              if (label) text = nb::str(label->data(), label->size());  // PeekEnvelopeLabel: UTF-8
+              out.append(
+                  nb::make_tuple(key, e.value_bytes, Seconds(e.ttl_left), Seconds(e.idle), text));
             }
             return out;
           },
-          "entries() -> list[tuple[str, int, float | None, float | None]]\n\n"
+          nb::arg("labels") = false,
+          "entries(labels=False) -> list[tuple[str, int, float | None, float | None]]\n\n"
           "Every entry as (key, value_bytes, ttl_left, idle): ttl_left in seconds (None: no\n"
           "expiry; <= 0: expired, not removed yet -- never served), idle the seconds since\n"
           "the entry was last used where the store keeps it (disk; Redis: OBJECT IDLETIME),\n"
           "else None (memory). Redis: the keys under this store's prefix, by SCAN. Reads in\n"
           "batches without locking the store: entries written meanwhile may be missing.\n"
-          "A store that cannot list (http://, redis+cluster://) raises ValueError.")
+          "A store that cannot list (http://, redis+cluster://) raises ValueError.\n\n"
+          "labels=True: (key, value_bytes, ttl_left, idle, label), label the envelope's\n"
+          "label -- for values @memoize stored, function_label(namespace, name) of their\n"
+          "function -- or None (a value sealed without one, or not an envelope). Read from\n"
+          "each value's header without checking its MAC (see envelope_label): for listing\n"
+          "and choosing entries, not for trusting them. Costs a GETRANGE per key on Redis\n"
+          "and reading each value on disk.")
       .def(
           "clear",
           [](PyStore& self, nb::handle progress) {
@@ -587,6 +616,49 @@ void BindStoreClass(nb::module_& m) {
           "and return how many were removed. progress(done) is called between batches;\n"
           "returning False stops there. A store that cannot list (http://,\n"
           "redis+cluster://) raises ValueError.")
+      .def(
+          "clear_labelled",
+          [](PyStore& self, nb::handle labels, nb::handle progress) {
+            // Exact labels, copied so that the scan runs without the GIL.
+            std::unordered_set<std::string> wanted;
+            if (PyUnicode_Check(labels.ptr())) {
+              wanted.insert(nb::cast<std::string>(labels));
+            } else {
+              for (nb::handle label : nb::iter(labels)) {
+                if (!PyUnicode_Check(label.ptr())) {
+                  throw nb::type_error("Store.clear_labelled: labels must be a str or strs");
+                }
+                wanted.insert(nb::cast<std::string>(label));
+              }
+            }
+            Progress p(progress);
+            ClearLabelledResult result;
+            Status s;
+            {
+              StoreProgress fn = p.Fn();
+              nb::gil_scoped_release release;
+              s = ClearLabelled(
+                  *self.store,
+                  [&](std::string_view label) { return wanted.count(std::string(label)) > 0; },
+                  &result, fn);
+            }
+            p.Rethrow();
+            if (!s.ok()) Throw(s, "Store.clear_labelled");
+            nb::dict d;
+            d["removed"] = result.removed;
+            nb::list unlisted;
+            for (const std::string& tier : result.unlisted) unlisted.append(nb::str(tier.c_str()));
+            d["unlisted"] = unlisted;
+            return d;
+          },
+          nb::arg("labels"), nb::arg("progress") = nb::none(),
+          "clear_labelled(labels, progress=None) -> dict\n\n"
+          "Remove the entries whose envelope label (see entries(labels=True)) is labels (a\n"
+          "str) or one of them (an iterable of str) -- a function's entries: labels =\n"
+          "function_label(namespace, name). Returns {'removed': int, 'unlisted': [tier URLs\n"
+          "that cannot list (http://, redis+cluster://) and were skipped]}. A store none of\n"
+          "whose tiers can list raises ValueError. Labels are read without checking MACs: a\n"
+          "forged label can get an entry deleted, never served. progress as for clear().")
       .def(
           "prune",
           [](PyStore& self, std::optional<std::uint64_t> max_bytes, nb::handle progress) {
@@ -661,7 +733,7 @@ void BindEnvelope(nb::module_& m) {
   m.def(
       "seal",
       [](nb::handle key, int codec, nb::handle payload, nb::handle secret,
-         std::size_t compress_threshold) {
+         std::size_t compress_threshold, std::optional<std::string> label) {
         const std::string_view k = KeyView(key, "seal");
         const Codec c = CodecArg(codec);
         ValueBuffer p(payload, "seal");
@@ -670,18 +742,42 @@ void BindEnvelope(nb::module_& m) {
         Status s;
         {
           nb::gil_scoped_release release;
-          s = SealEnvelope(k, c, p.view(), sec, &out, compress_threshold);
+          s = SealEnvelope(k, c, p.view(), sec, &out, compress_threshold, label.value_or(""));
         }
         if (!s.ok()) Throw(s, "seal");
         return Bytes(out);
       },
       nb::arg("key"), nb::arg("codec"), nb::arg("payload"), nb::arg("secret") = nb::none(),
-      nb::arg("compress_threshold") = kDefaultCompressThreshold,
-      "seal(key, codec, payload, secret=None, compress_threshold=1024) -> bytes\n\n"
+      nb::arg("compress_threshold") = kDefaultCompressThreshold, nb::arg("label") = nb::none(),
+      "seal(key, codec, payload, secret=None, compress_threshold=1024, label=None) -> bytes\n\n"
       "The signed envelope of payload for key (docs: lib/include/memokey/envelope.h):\n"
-      "header, payload (zstd-compressed when that helps), HMAC-SHA256 over key and\n"
+      "header, label, payload (zstd-compressed when that helps), HMAC-SHA256 over key and\n"
       "everything before it. secret: bytes/str of at least 16 bytes, or None for\n"
-      "load_secret().");
+      "load_secret(). label: a str of at most 255 UTF-8 bytes saying what the value\n"
+      "belongs to (envelope version 2); None or '' writes version 1, no label.");
+  m.def(
+      "envelope_label",
+      [](nb::handle sealed) -> nb::object {
+        ValueBuffer b(sealed, "envelope_label");
+        std::string label;
+        if (!PeekEnvelopeLabel(b.view(), &label)) return nb::none();
+        return nb::str(label.data(), label.size());
+      },
+      nb::arg("sealed"),
+      "envelope_label(sealed) -> str | None\n\n"
+      "The label in an envelope's header ('' for one sealed without), None when the bytes\n"
+      "do not start like an envelope. UNAUTHENTICATED: the MAC is not checked, so a\n"
+      "forged or altered value can claim any label -- for listing and grouping only.");
+  m.def(
+      "function_label",
+      [](std::optional<std::string> key_namespace, std::string_view name) {
+        return FunctionLabel(key_namespace, name);
+      },
+      nb::arg("namespace").none(), nb::arg("name"),
+      "function_label(namespace, name) -> str\n\n"
+      "The label @memoize seals a function's values with: name, or namespace + '\\x1f' +\n"
+      "name (shortened with a digest past 255 bytes). The C++ memokey::memoize writes\n"
+      "the same for the same name and namespace.");
   m.def(
       "open_envelope",
       [](nb::handle key, nb::handle sealed, nb::handle secret) {

@@ -12,7 +12,10 @@
 //     Changing `version` retires old entries (C++ has no bytecode to hash).
 //   * The result is stored as canonical CBOR (Encode) inside a signed value
 //     envelope (envelope.h); a value whose MAC does not verify is a miss,
-//     counted in MemoStats::rejected — never decoded.
+//     counted in MemoStats::rejected — never decoded. The envelope carries
+//     the function's label (FunctionLabel(key_namespace, name)), so tools
+//     can find and clear one function's entries in a shared store (the
+//     Python `memokey cache clear --function NAME`).
 //   * Single flight in this process: concurrent callers of one cold key run
 //     the function once; the others wait and get its result. If it throws,
 //     every waiter gets the exception and nothing is cached. A call that
@@ -189,6 +192,7 @@ class MemoCore {
   std::shared_ptr<Store> store_;
   std::string name_;
   MemoOptions options_;
+  std::string label_;  // sealed into every value: which function it belongs to
   bool strict_ = false;
   std::once_flag reported_;
   Secret secret_;

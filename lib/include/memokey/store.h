@@ -199,6 +199,22 @@ struct StoreEntry {
   // (disk: reads are recorded in batches; Redis: OBJECT IDLETIME, whole
   // seconds); nullopt: unknown (memory, whose S3-FIFO keeps no clock).
   std::optional<std::chrono::milliseconds> idle;
+  // The value's first ScanOptions::head_bytes bytes (all of a shorter one) as
+  // Get would return them (Redis: after its frame); empty when not asked for.
+  // Not verified: the row checksum or Redis frame covers the whole value, and
+  // a scan does not read it -- what a head says (e.g. an envelope's label,
+  // PeekEnvelopeLabel) is for listing and choosing entries, not for trust.
+  std::string head;
+};
+
+// What Store::Scan reads besides each entry's key, size, ttl and idle time.
+struct ScanOptions {
+  // Leading bytes of each value to put in StoreEntry::head; 0: none.
+  // kEnvelopePeekBytes (envelope.h) is enough for an envelope's label. Redis
+  // reads them with GETRANGE (pipelined with the rest); the disk store reads
+  // each value whole to cut it (SQLite has no partial reads of a WITHOUT
+  // ROWID row's value), so a scan with heads reads the database once.
+  std::size_t head_bytes = 0;
 };
 
 // Called by long operations (Clear, PruneStore) between batches with the
@@ -249,7 +265,13 @@ class Store {
   // batches of short transactions, Redis uses SCAN (never KEYS). Stores
   // that cannot enumerate (memokeyd over http://, redis+cluster://) answer
   // Status::Error saying so, without calling visit. Default: that answer.
-  virtual Status Scan(const std::function<bool(const StoreEntry&)>& visit);
+  // options: see ScanOptions (heads of values).
+  virtual Status Scan(const ScanOptions& options,
+                      const std::function<bool(const StoreEntry&)>& visit);
+  // Scan without heads.
+  Status Scan(const std::function<bool(const StoreEntry&)>& visit) {
+    return Scan(ScanOptions(), visit);
+  }
   // Removes every entry (Redis: every key under the prefix, by SCAN and
   // UNLINK, never FLUSHDB; a lease in flight is left to its ttl) and sets
   // *removed to how many. Entries put meanwhile may survive. Default: Scan,
@@ -279,6 +301,29 @@ struct PruneResult {
 // progress: called every few hundred deletions with the number done.
 Status PruneStore(Store& store, std::optional<std::uint64_t> max_bytes, PruneResult* out,
                   const StoreProgress& progress = {});
+
+// What ClearLabelled did.
+struct ClearLabelledResult {
+  std::uint64_t removed = 0;  // entries deleted (from every tier they were in)
+  // Describe() of the tiers of a tiered store that cannot list their
+  // entries (http://, redis+cluster://): entries of the label that only
+  // they hold stay there.
+  std::vector<std::string> unlisted;
+};
+
+// Deletes the entries whose value is an envelope (envelope.h) with a label
+// `match` accepts: what `f.cache_clear()` and `memokey cache clear
+// --function` run to find one function's entries in a shared store. One
+// implementation over Scan (with heads: PeekEnvelopeLabel, which does not
+// check MACs -- a forged label can at worst get an entry deleted) and Delete
+// for every store that can Scan; unlabelled values (envelope version 1, not
+// envelopes) never match. A tiered store is scanned tier by tier, tiers that
+// cannot list are skipped (out->unlisted), and a matching key is deleted
+// from the whole store, so from the unlisted tiers too where they hold it.
+// Status::Error when the store (or every tier) cannot list. Entries written
+// meanwhile may survive. progress: as for PruneStore.
+Status ClearLabelled(Store& store, const std::function<bool(std::string_view label)>& match,
+                     ClearLabelledResult* out, const StoreProgress& progress = {});
 
 // Opens a store from a URL (see the top of this file). Bad URLs give
 // Status::Error naming the offending part; a disk directory that cannot be
@@ -370,7 +415,9 @@ class TieredStore final : public Store {
   StoreStats Stats() const override;
   std::string Describe() const override;
   // Every tier's entries, each key once (the fastest tier's view of it).
-  Status Scan(const std::function<bool(const StoreEntry&)>& visit) override;
+  using Store::Scan;
+  Status Scan(const ScanOptions& options,
+              const std::function<bool(const StoreEntry&)>& visit) override;
   // Clears every tier; *removed: the sum over the tiers.
   Status Clear(std::uint64_t* removed, const StoreProgress& progress = {}) override;
 

@@ -34,6 +34,7 @@ MemoCore::MemoCore(std::shared_ptr<Store> store, std::string name, MemoOptions o
     : store_(std::move(store)),
       name_(std::move(name)),
       options_(std::move(options)),
+      label_(FunctionLabel(options_.key_namespace, name_)),
       flights_(std::make_unique<Flights>()) {
   if (!store_) throw std::invalid_argument("memokey::memoize: store is null");
   strict_ = options_.strict || store_->Describe().find("strict=1") != std::string::npos;
@@ -106,8 +107,8 @@ void MemoCore::Save(const Key& key, const std::vector<std::uint8_t>& canonical) 
   const std::string store_key = key.hex();
   std::string sealed;
   const std::string_view payload(reinterpret_cast<const char*>(canonical.data()), canonical.size());
-  Status s =
-      SealEnvelope(store_key, Codec::kCbor, payload, secret_, &sealed, options_.compress_threshold);
+  Status s = SealEnvelope(store_key, Codec::kCbor, payload, secret_, &sealed,
+                          options_.compress_threshold, label_);
   if (s.ok()) {
     s = store_->Put(
         store_key, sealed,

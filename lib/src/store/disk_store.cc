@@ -54,6 +54,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -599,7 +600,9 @@ class DiskStore final : public Store {
 
   // In key order, kScanBatch rows per read transaction (a reader holds no
   // snapshot between batches, so writers and checkpoints are not held up).
-  Status Scan(const std::function<bool(const StoreEntry&)>& visit) override {
+  using Store::Scan;
+  Status Scan(const ScanOptions& options,
+              const std::function<bool(const StoreEntry&)>& visit) override {
     std::string after;
     bool first = true;
     std::vector<StoreEntry> batch;
@@ -610,14 +613,18 @@ class DiskStore final : public Store {
       if (Status s = Acquire(&c); !s.ok()) return Fail(s);
       StmtPtr query;
       int rc = Prepare(*c,
-                       first ? "SELECT key, length(value), expires, atime FROM entries "
-                               "ORDER BY key LIMIT ?2"
-                             : "SELECT key, length(value), expires, atime FROM entries "
-                               "WHERE key > ?1 ORDER BY key LIMIT ?2",
+                       first ? "SELECT key, length(value), expires, atime, substr(value, 1, ?3) "
+                               "FROM entries ORDER BY key LIMIT ?2"
+                             : "SELECT key, length(value), expires, atime, substr(value, 1, ?3) "
+                               "FROM entries WHERE key > ?1 ORDER BY key LIMIT ?2",
                        &query);
       if (rc == SQLITE_OK) {
         if (!first) BindBlob(query.get(), 1, after);
         sqlite3_bind_int64(query.get(), 2, kScanBatch);
+        // substr(value, 1, 0) is empty: without heads nothing is copied.
+        sqlite3_bind_int64(query.get(), 3,
+                           static_cast<std::int64_t>(std::min<std::size_t>(
+                               options.head_bytes, std::numeric_limits<std::int32_t>::max())));
         while ((rc = sqlite3_step(query.get())) == SQLITE_ROW) {
           StoreEntry e;
           e.key.assign(ColumnBlob(query.get(), 0));
@@ -626,6 +633,7 @@ class DiskStore final : public Store {
           if (expires != 0) e.ttl_left = std::chrono::milliseconds(expires - now);
           e.idle = std::chrono::milliseconds(
               std::max<std::int64_t>(0, now - sqlite3_column_int64(query.get(), 3)));
+          if (options.head_bytes > 0) e.head.assign(ColumnBlob(query.get(), 4));
           batch.push_back(std::move(e));
         }
         if (rc == SQLITE_DONE) rc = SQLITE_OK;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdlib>
@@ -23,6 +24,9 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#define XXH_INLINE_ALL  // header-only use: a label's digest, not a cache key
+#include <xxhash.h>
 
 #include "store_internal.h"
 
@@ -154,22 +158,111 @@ bool ComputeMac(const Secret& secret, std::string_view key, std::string_view rec
 
 bool ValidCodec(std::uint8_t codec) { return codec <= static_cast<std::uint8_t>(Codec::kPickle5); }
 
+// Well-formed UTF-8: no overlong forms, surrogates or code points past
+// U+10FFFF (what Python's strict decoder accepts, so a label always reads back
+// as a str).
+bool ValidUtf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t extra = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      extra = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (text.size() - i <= extra) return false;
+    for (std::size_t k = 1; k <= extra; ++k) {
+      const auto cc = static_cast<unsigned char>(text[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+// Where the payload starts and what the label is, from the header only.
+// False (with *why) when the bytes cannot be an envelope of a known version.
+bool ParseHeader(std::string_view sealed, std::size_t* payload_at, std::string_view* label,
+                 std::string* why) {
+  if (sealed.size() < kEnvelopeHeaderBytes) {
+    *why = std::to_string(sealed.size()) + " bytes is shorter than any envelope";
+    return false;
+  }
+  if (std::memcmp(sealed.data(), kMagic, 4) != 0) {
+    *why = "bad magic";
+    return false;
+  }
+  const auto version = static_cast<std::uint8_t>(sealed[4]);
+  if (version == kEnvelopeVersion) {
+    *payload_at = kEnvelopeHeaderBytes;
+    *label = {};
+    return true;
+  }
+  if (version != kEnvelopeLabelledVersion) {
+    *why = "unsupported version " + std::to_string(version);
+    return false;
+  }
+  if (sealed.size() < kEnvelopeHeaderBytes + 2) {
+    *why = "truncated label length";
+    return false;
+  }
+  const std::size_t m =
+      static_cast<unsigned char>(sealed[kEnvelopeHeaderBytes]) |
+      (std::size_t{static_cast<unsigned char>(sealed[kEnvelopeHeaderBytes + 1])} << 8);
+  if (m > kMaxEnvelopeLabelBytes) {
+    *why = "label length " + std::to_string(m) + " exceeds the limit of " +
+           std::to_string(kMaxEnvelopeLabelBytes);
+    return false;
+  }
+  if (sealed.size() - (kEnvelopeHeaderBytes + 2) < m) {
+    *why = "truncated label";
+    return false;
+  }
+  *payload_at = kEnvelopeHeaderBytes + 2 + m;
+  *label = sealed.substr(kEnvelopeHeaderBytes + 2, m);
+  return true;
+}
+
 }  // namespace
 
 Status SealEnvelope(std::string_view key, Codec codec, std::string_view payload,
-                    const Secret& secret, std::string* out, std::size_t compress_threshold) {
+                    const Secret& secret, std::string* out, std::size_t compress_threshold,
+                    std::string_view label) {
   if (secret.empty()) return Status::Error("envelope: empty secret");
   if (!ValidCodec(static_cast<std::uint8_t>(codec))) {
     return Status::Error("envelope: unknown codec " + std::to_string(static_cast<int>(codec)));
   }
+  if (label.size() > kMaxEnvelopeLabelBytes) {
+    return Status::Error("envelope: label of " + std::to_string(label.size()) +
+                         " bytes exceeds the limit of " + std::to_string(kMaxEnvelopeLabelBytes));
+  }
+  if (!ValidUtf8(label)) return Status::Error("envelope: label is not UTF-8");
+  // Without a label: version 1, the bytes every earlier writer produced.
+  const std::size_t header =
+      label.empty() ? kEnvelopeHeaderBytes : kEnvelopeHeaderBytes + 2 + label.size();
   std::size_t stored = payload.size();
   bool compressed = false;
   if (!payload.empty() && payload.size() >= compress_threshold) {
     const std::size_t bound = ZSTD_compressBound(payload.size());
-    out->resize(kEnvelopeHeaderBytes + bound + kEnvelopeMacBytes);
+    out->resize(header + bound + kEnvelopeMacBytes);
     std::unique_ptr<ZSTD_CCtx, ZstdCCtxFree> cctx(ZSTD_createCCtx());
     if (cctx) {
-      const std::size_t n = ZSTD_compressCCtx(cctx.get(), out->data() + kEnvelopeHeaderBytes, bound,
+      const std::size_t n = ZSTD_compressCCtx(cctx.get(), out->data() + header, bound,
                                               payload.data(), payload.size(), kZstdLevel);
       if (!ZSTD_isError(n) && n < payload.size()) {
         stored = n;
@@ -177,20 +270,25 @@ Status SealEnvelope(std::string_view key, Codec codec, std::string_view payload,
       }
     }
   }
-  out->resize(kEnvelopeHeaderBytes + stored + kEnvelopeMacBytes);
+  out->resize(header + stored + kEnvelopeMacBytes);
   char* p = out->data();
   std::memcpy(p, kMagic, 4);
-  p[4] = static_cast<char>(kEnvelopeVersion);
+  p[4] = static_cast<char>(label.empty() ? kEnvelopeVersion : kEnvelopeLabelledVersion);
   p[5] = static_cast<char>(codec);
   p[6] = static_cast<char>(compressed ? kFlagZstd : 0);
   p[7] = 0;
   PutLe64(p + 8, stored);
   PutLe64(p + 16, payload.size());
-  if (!compressed && !payload.empty()) {
-    std::memcpy(p + kEnvelopeHeaderBytes, payload.data(), payload.size());
+  if (!label.empty()) {
+    p[kEnvelopeHeaderBytes] = static_cast<char>(label.size() & 0xFF);
+    p[kEnvelopeHeaderBytes + 1] = static_cast<char>(label.size() >> 8);
+    std::memcpy(p + kEnvelopeHeaderBytes + 2, label.data(), label.size());
   }
-  auto* mac = reinterpret_cast<unsigned char*>(p + kEnvelopeHeaderBytes + stored);
-  if (!ComputeMac(secret, key, std::string_view(p, kEnvelopeHeaderBytes + stored), mac)) {
+  if (!compressed && !payload.empty()) {
+    std::memcpy(p + header, payload.data(), payload.size());
+  }
+  auto* mac = reinterpret_cast<unsigned char*>(p + header + stored);
+  if (!ComputeMac(secret, key, std::string_view(p, header + stored), mac)) {
     out->clear();
     return Status::IOError("envelope: HMAC-SHA256 unavailable in OpenSSL");
   }
@@ -199,24 +297,32 @@ Status SealEnvelope(std::string_view key, Codec codec, std::string_view payload,
 
 Status OpenEnvelope(std::string_view key, std::string_view sealed, const Secret& secret,
                     Codec* codec, std::string* payload, std::size_t max_payload) {
+  std::string label;
+  return OpenEnvelope(key, sealed, secret, codec, payload, &label, max_payload);
+}
+
+Status OpenEnvelope(std::string_view key, std::string_view sealed, const Secret& secret,
+                    Codec* codec, std::string* payload, std::string* label,
+                    std::size_t max_payload) {
   if (secret.empty()) return Status::Error("envelope: empty secret");
   if (sealed.size() < kEnvelopeOverhead) {
     return Status::Corruption("envelope: " + std::to_string(sealed.size()) +
                               " bytes is shorter than any envelope");
   }
-  const char* p = sealed.data();
-  if (std::memcmp(p, kMagic, 4) != 0) return Status::Corruption("envelope: bad magic");
-  if (static_cast<std::uint8_t>(p[4]) != kEnvelopeVersion) {
-    return Status::Corruption("envelope: unsupported version " +
-                              std::to_string(static_cast<std::uint8_t>(p[4])));
+  std::size_t header = 0;
+  std::string_view label_bytes;
+  if (std::string why; !ParseHeader(sealed, &header, &label_bytes, &why)) {
+    return Status::Corruption("envelope: " + why);
   }
+  const char* p = sealed.data();
   const std::uint64_t stored = GetLe64(p + 8);
-  if (stored != sealed.size() - kEnvelopeOverhead) {
+  if (sealed.size() - header < kEnvelopeMacBytes ||
+      stored != sealed.size() - header - kEnvelopeMacBytes) {
     return Status::Corruption("envelope: length field does not match the record (truncated?)");
   }
   // The MAC first: nothing below is interpreted unless the record is authentic.
   std::array<unsigned char, kEnvelopeMacBytes> expected{};
-  const std::string_view record = sealed.substr(0, kEnvelopeHeaderBytes + stored);
+  const std::string_view record = sealed.substr(0, header + stored);
   if (!ComputeMac(secret, key, record, expected.data())) {
     return Status::IOError("envelope: HMAC-SHA256 unavailable in OpenSSL");
   }
@@ -224,6 +330,9 @@ Status OpenEnvelope(std::string_view key, std::string_view sealed, const Secret&
     return Status::Corruption(
         "envelope: MAC mismatch (altered, for another key, or another secret)");
   }
+  // Sealing refuses such labels, so only a holder of the secret could have
+  // made one: still refused, since readers rely on labels being text.
+  if (!ValidUtf8(label_bytes)) return Status::Corruption("envelope: label is not UTF-8");
   const auto codec_byte = static_cast<std::uint8_t>(p[5]);
   const auto flags = static_cast<std::uint8_t>(p[6]);
   if (!ValidCodec(codec_byte)) {
@@ -237,7 +346,7 @@ Status OpenEnvelope(std::string_view key, std::string_view sealed, const Secret&
     return Status::Corruption("envelope: payload of " + std::to_string(length) +
                               " bytes exceeds the limit of " + std::to_string(max_payload));
   }
-  const std::string_view body = sealed.substr(kEnvelopeHeaderBytes, stored);
+  const std::string_view body = sealed.substr(header, stored);
   if ((flags & kFlagZstd) == 0) {
     if (length != stored) return Status::Corruption("envelope: payload length mismatch");
     payload->assign(body);
@@ -258,7 +367,41 @@ Status OpenEnvelope(std::string_view key, std::string_view sealed, const Secret&
     }
   }
   *codec = static_cast<Codec>(codec_byte);
+  label->assign(label_bytes);
   return Status::Ok();
+}
+
+bool PeekEnvelopeLabel(std::string_view head, std::string* label) {
+  std::size_t header = 0;
+  std::string_view label_bytes;
+  std::string why;
+  if (!ParseHeader(head, &header, &label_bytes, &why) || !ValidUtf8(label_bytes)) return false;
+  label->assign(label_bytes);
+  return true;
+}
+
+std::string FunctionLabel(const std::optional<std::string>& key_namespace, std::string_view name) {
+  std::string label;
+  if (key_namespace) {
+    label.reserve(key_namespace->size() + 1 + name.size());
+    label += *key_namespace;
+    label += '\x1f';
+  }
+  label += name;
+  if (label.size() <= kMaxEnvelopeLabelBytes && ValidUtf8(label)) return label;
+  // Too long (or, from C++, not text): a readable prefix and a digest of the
+  // whole, so that two long names with a common prefix stay apart.
+  static constexpr char kHex[] = "0123456789abcdef";
+  const std::uint64_t digest = XXH3_64bits(label.data(), label.size());
+  std::string tail = "~";
+  for (int shift = 60; shift >= 0; shift -= 4) tail += kHex[(digest >> shift) & 15];
+  std::size_t keep = std::min(label.size(), kMaxEnvelopeLabelBytes - tail.size());
+  // Whole characters only: back off continuation bytes, then check the rest.
+  while (keep > 0 && (static_cast<unsigned char>(label[keep]) & 0xC0) == 0x80) --keep;
+  while (keep > 0 && !ValidUtf8(std::string_view(label).substr(0, keep))) --keep;
+  label.resize(keep);
+  label += tail;
+  return label;
 }
 
 // --- secrets ---------------------------------------------------------------------

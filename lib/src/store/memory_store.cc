@@ -207,7 +207,9 @@ class MemoryStore final : public Store {
 
   // A snapshot shard by shard (each locked only while it is copied), so
   // that visit may call back into the store.
-  Status Scan(const std::function<bool(const StoreEntry&)>& visit) override {
+  using Store::Scan;
+  Status Scan(const ScanOptions& options,
+              const std::function<bool(const StoreEntry&)>& visit) override {
     const std::int64_t now = SteadyMs();
     std::vector<StoreEntry> entries;
     for (const auto& shard : shards_) {
@@ -219,6 +221,7 @@ class MemoryStore final : public Store {
           StoreEntry e;
           e.key.assign(key);
           e.value_bytes = it->value.size();
+          e.head.assign(std::string_view(it->value).substr(0, options.head_bytes));
           if (it->expires != 0) e.ttl_left = std::chrono::milliseconds(it->expires - now);
           entries.push_back(std::move(e));
         }

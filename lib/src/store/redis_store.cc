@@ -220,8 +220,11 @@ class RedisStore final : public Store {
 
   // SCAN MATCH prefix{*} (the prefix's glob characters escaped): lease keys
   // (prefix{K}:lease) do not match. Per batch of keys, one pipeline of
-  // STRLEN, PTTL and OBJECT IDLETIME each; a key gone meanwhile is skipped.
-  Status Scan(const std::function<bool(const StoreEntry&)>& visit) override {
+  // STRLEN, PTTL and OBJECT IDLETIME each (and GETRANGE for heads); a key
+  // gone meanwhile is skipped.
+  using Store::Scan;
+  Status Scan(const ScanOptions& options,
+              const std::function<bool(const StoreEntry&)>& visit) override {
     if (router_.cluster()) return ClusterCannot("list its entries");
     std::unordered_set<std::string> seen;  // SCAN may report a key twice
     std::string cursor = "0";
@@ -229,12 +232,18 @@ class RedisStore final : public Store {
       std::vector<std::string> rkeys;
       if (Status s = ScanStep(&cursor, &rkeys); !s.ok()) return s;
       if (rkeys.empty()) continue;
+      const bool heads = options.head_bytes > 0;
+      const std::size_t per_key = heads ? 4 : 3;
+      // The head of the value is behind its frame ("mk1" + checksum).
+      const std::string last_byte =
+          heads ? std::to_string(store_internal::kFrameBytes + options.head_bytes - 1) : "";
       std::vector<Command> commands;
-      commands.reserve(3 * rkeys.size());
+      commands.reserve(per_key * rkeys.size());
       for (const std::string& rkey : rkeys) {
         commands.push_back({"STRLEN", rkey});
         commands.push_back({"PTTL", rkey});
         commands.push_back({"OBJECT", "IDLETIME", rkey});
+        if (heads) commands.push_back({"GETRANGE", rkey, "0", last_byte});
       }
       std::vector<ReplyPtr> replies;
       if (Status s = router_.Exec(rkeys[0], commands, &replies); !s.ok()) {
@@ -242,9 +251,9 @@ class RedisStore final : public Store {
         return s;
       }
       for (std::size_t i = 0; i < rkeys.size(); ++i) {
-        const redisReply* len = replies[3 * i].get();
-        const redisReply* pttl = replies[3 * i + 1].get();
-        const redisReply* idle = replies[3 * i + 2].get();
+        const redisReply* len = replies[per_key * i].get();
+        const redisReply* pttl = replies[per_key * i + 1].get();
+        const redisReply* idle = replies[per_key * i + 2].get();
         if (len->type != REDIS_REPLY_INTEGER || pttl->type != REDIS_REPLY_INTEGER ||
             pttl->integer == -2 || !seen.insert(rkeys[i]).second) {
           continue;  // gone since SCAN saw it, not a string, or seen already
@@ -258,6 +267,18 @@ class RedisStore final : public Store {
         if (pttl->integer >= 0) e.ttl_left = std::chrono::milliseconds(pttl->integer);
         if (idle->type == REDIS_REPLY_INTEGER && idle->integer >= 0) {
           e.idle = std::chrono::seconds(idle->integer);
+        }
+        if (heads) {
+          // Unframed like Get does, minus the checksum (which needs the whole
+          // value): a value without the frame's magic gets no head.
+          const redisReply* range = replies[per_key * i + 3].get();
+          if (range->type == REDIS_REPLY_STRING) {
+            const std::string_view got(range->str, range->len);
+            if (got.size() >= store_internal::kFrameBytes &&
+                got.substr(0, store_internal::kFrameMagic.size()) == store_internal::kFrameMagic) {
+              e.head.assign(got.substr(store_internal::kFrameBytes));
+            }
+          }
         }
         if (!visit(e)) return Status::Ok();
       }

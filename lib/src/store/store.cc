@@ -15,9 +15,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "memokey/envelope.h"
 #include "store_internal.h"
 
 namespace memokey {
@@ -80,7 +82,8 @@ Status Store::ReleaseLease(std::string_view key, std::string_view /*token*/) {
   return store_internal::CheckKey(key);
 }
 
-Status Store::Scan(const std::function<bool(const StoreEntry&)>& /*visit*/) {
+Status Store::Scan(const ScanOptions& /*options*/,
+                   const std::function<bool(const StoreEntry&)>& /*visit*/) {
   return Status::Error(Describe() + ": this store cannot list its entries");
 }
 
@@ -134,7 +137,11 @@ Status PruneStore(Store& store, std::optional<std::uint64_t> max_bytes, PruneRes
         } else {
           live_bytes += e.key.size() + e.value_bytes;
           // Only what eviction needs: the value size and the idle time.
-          live.push_back(StoreEntry{e.key, e.value_bytes, std::nullopt, e.idle});
+          StoreEntry kept;
+          kept.key = e.key;
+          kept.value_bytes = e.value_bytes;
+          kept.idle = e.idle;
+          live.push_back(std::move(kept));
         }
         return true;
       });
@@ -166,6 +173,43 @@ Status PruneStore(Store& store, std::optional<std::uint64_t> max_bytes, PruneRes
   out->entries_left = live.size() - out->evicted;
   out->bytes_left = live_bytes;
   return s;
+}
+
+Status ClearLabelled(Store& store, const std::function<bool(std::string_view label)>& match,
+                     ClearLabelledResult* out, const StoreProgress& progress) {
+  *out = ClearLabelledResult{};
+  ScanOptions options;
+  options.head_bytes = kEnvelopePeekBytes;
+  // Collected first (deleting while scanning would disturb the scan), each
+  // key once however many tiers hold it.
+  std::vector<std::string> keys;
+  std::unordered_set<std::string> seen;
+  auto collect = [&](const StoreEntry& e) {
+    std::string label;
+    if (PeekEnvelopeLabel(e.head, &label) && !label.empty() && match(label) &&
+        seen.insert(e.key).second) {
+      keys.push_back(e.key);
+    }
+    return true;
+  };
+  if (auto* tiered = dynamic_cast<TieredStore*>(&store); tiered != nullptr) {
+    Status cannot;
+    for (std::size_t i = 0; i < tiered->tier_count(); ++i) {
+      Store& tier = tiered->tier(i);
+      Status s = tier.Scan(options, collect);
+      if (s.code() == Status::Code::kInvalidArgument) {  // this tier cannot list
+        out->unlisted.push_back(tier.Describe());
+        if (cannot.ok()) cannot = s;
+      } else if (!s.ok()) {
+        return s;
+      }
+    }
+    if (out->unlisted.size() == tiered->tier_count()) return cannot;
+  } else if (Status s = store.Scan(options, collect); !s.ok()) {
+    return s;
+  }
+  bool stopped = false;
+  return DeleteAll(store, keys, &out->removed, progress, &stopped);
 }
 
 namespace store_internal {

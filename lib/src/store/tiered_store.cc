@@ -204,11 +204,12 @@ std::string TieredStore::Describe() const {
   return out;
 }
 
-Status TieredStore::Scan(const std::function<bool(const StoreEntry&)>& visit) {
+Status TieredStore::Scan(const ScanOptions& options,
+                         const std::function<bool(const StoreEntry&)>& visit) {
   std::unordered_set<std::string> seen;
   bool stop = false;
   for (auto& tier : impl_->tiers) {
-    Status s = tier->Scan([&](const StoreEntry& e) {
+    Status s = tier->Scan(options, [&](const StoreEntry& e) {
       if (seen.insert(e.key).second && !visit(e)) stop = true;
       return !stop;
     });

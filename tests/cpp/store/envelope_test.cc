@@ -227,6 +227,245 @@ TEST(Envelope, FrameLargerThanItsLengthFieldIsCorruption) {
   }
 }
 
+// --- labels (version 2) -------------------------------------------------------
+
+std::string SealLabelled(std::string_view key, std::string_view payload, std::string_view label,
+                         std::size_t threshold = memokey::kDefaultCompressThreshold) {
+  std::string out;
+  Status s = SealEnvelope(key, Codec::kCbor, payload, TestSecret(), &out, threshold, label);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return out;
+}
+
+// A record (header, label, payload) with a valid MAC for `key`, built here
+// rather than by SealEnvelope: what a holder of the secret could write.
+std::string WithMac(std::string_view key, std::string record) {
+  std::string mac_input;
+  for (int i = 0; i < 8; ++i) mac_input += static_cast<char>(std::uint64_t{key.size()} >> (8 * i));
+  mac_input += key;
+  mac_input += record;
+  unsigned char mac[32];
+  unsigned int mac_len = 0;
+  const std::string_view secret = TestSecret().bytes();
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(mac_input.data()), mac_input.size(), mac, &mac_len);
+  record.append(reinterpret_cast<const char*>(mac), mac_len);
+  return record;
+}
+
+// The 24-byte header of an uncompressed raw payload of n bytes.
+std::string Header(std::uint8_t version, std::uint64_t n) {
+  std::string h = "MKEV";
+  h += static_cast<char>(version);
+  h += std::string("\x00\x00\x00", 3);
+  for (int k = 0; k < 2; ++k) {
+    for (int i = 0; i < 8; ++i) h += static_cast<char>(n >> (8 * i));
+  }
+  return h;
+}
+
+std::string LabelField(std::string_view label) {
+  std::string f;
+  f += static_cast<char>(label.size() & 0xFF);
+  f += static_cast<char>(label.size() >> 8);
+  f += label;
+  return f;
+}
+
+Status OpenLabelled(std::string_view key, std::string_view sealed, std::string* payload,
+                    std::string* label) {
+  Codec codec;
+  return OpenEnvelope(key, sealed, TestSecret(), &codec, payload, label);
+}
+
+TEST(EnvelopeLabel, RoundTripsAndLayout) {
+  const std::string label = "sim\x1fmodels.fit:train";
+  for (const std::string& payload : {std::string(), std::string("hello"), Compressible(5000)}) {
+    const std::string sealed = SealLabelled("key", payload, label);
+    EXPECT_EQ(sealed.substr(0, 4), "MKEV");
+    EXPECT_EQ(sealed[4], 2);  // labelled version
+    EXPECT_EQ(sealed.substr(24, 2 + label.size()), LabelField(label));
+    std::string got, got_label;
+    ASSERT_TRUE(OpenLabelled("key", sealed, &got, &got_label).ok());
+    EXPECT_TRUE(got == payload);
+    EXPECT_EQ(got_label, label);
+    std::string peeked;
+    ASSERT_TRUE(memokey::PeekEnvelopeLabel(sealed, &peeked));
+    EXPECT_EQ(peeked, label);
+    // The label-less OpenEnvelope opens it too.
+    ASSERT_TRUE(Open("key", sealed, &got).ok());
+    EXPECT_TRUE(got == payload);
+  }
+  const std::string small = SealLabelled("k", "hello", label);
+  EXPECT_EQ(small.size(), memokey::kEnvelopeOverhead + 2 + label.size() + 5);
+  EXPECT_EQ(small.substr(26 + label.size(), 5), "hello");
+  // A label of the maximal length.
+  const std::string longest(memokey::kMaxEnvelopeLabelBytes, 'n');
+  std::string got, got_label;
+  ASSERT_TRUE(OpenLabelled("k", SealLabelled("k", "v", longest), &got, &got_label).ok());
+  EXPECT_EQ(got_label, longest);
+}
+
+TEST(EnvelopeLabel, NoLabelWritesVersionOneByteForByte) {
+  std::string with_empty;
+  ASSERT_TRUE(SealEnvelope("k", Codec::kRaw, "hello", TestSecret(), &with_empty,
+                           memokey::kDefaultCompressThreshold, "")
+                  .ok());
+  EXPECT_EQ(with_empty, Seal("k", "hello"));
+  EXPECT_EQ(with_empty, WithMac("k", Header(1, 5) + "hello"));
+  std::string got, label = "stale";
+  ASSERT_TRUE(OpenLabelled("k", with_empty, &got, &label).ok());
+  EXPECT_EQ(label, "");
+  ASSERT_TRUE(memokey::PeekEnvelopeLabel(with_empty, &label));
+  EXPECT_EQ(label, "");
+}
+
+// Version 1 records as writers before labels made them (built by hand, not
+// by today's SealEnvelope) still open.
+TEST(EnvelopeLabel, VersionOneStillOpens) {
+  const std::string v1 = WithMac("old-key", Header(1, 9) + "old value");
+  std::string got, label = "x";
+  ASSERT_TRUE(OpenLabelled("old-key", v1, &got, &label).ok());
+  EXPECT_EQ(got, "old value");
+  EXPECT_EQ(label, "");
+  ASSERT_TRUE(Open("old-key", v1, &got).ok());
+}
+
+TEST(EnvelopeLabel, TamperedLabelIsCorruption) {
+  const std::string label = "ns\x1fmod:f";
+  const std::string sealed = SealLabelled("key", "payload", label);
+  std::string got, got_label;
+  ASSERT_TRUE(OpenLabelled("key", sealed, &got, &got_label).ok());
+  // Every bit of the length field and the label.
+  for (std::size_t i = 24; i < 26 + label.size(); ++i) {
+    for (int mask : {0x01, 0x20, 0x80}) {
+      std::string bad = sealed;
+      bad[i] = static_cast<char>(bad[i] ^ mask);
+      EXPECT_EQ(OpenLabelled("key", bad, &got, &got_label).code(), Status::Code::kCorruption)
+          << "byte " << i << " mask " << mask;
+    }
+  }
+  // Another function's label of the same length, MAC left as it was: the
+  // peek (unauthenticated) believes it, OpenEnvelope does not.
+  std::string swapped = sealed;
+  swapped.replace(26, label.size(), "ns\x1fmod:g");
+  std::string peeked;
+  ASSERT_TRUE(memokey::PeekEnvelopeLabel(swapped, &peeked));
+  EXPECT_EQ(peeked, "ns\x1fmod:g");
+  EXPECT_EQ(OpenLabelled("key", swapped, &got, &got_label).code(), Status::Code::kCorruption);
+  // Dropping the label (back to version 1 with the same MAC) fails too.
+  std::string dropped = sealed;
+  dropped.erase(24, 2 + label.size());
+  dropped[4] = 1;
+  EXPECT_EQ(OpenLabelled("key", dropped, &got, &got_label).code(), Status::Code::kCorruption);
+}
+
+TEST(EnvelopeLabel, EveryFlippedBitIsCorruption) {
+  for (const std::string& sealed : {SealLabelled("key", "a small payload", "f"),
+                                    SealLabelled("key", Compressible(3000), "g")}) {
+    std::string got, label;
+    ASSERT_TRUE(OpenLabelled("key", sealed, &got, &label).ok());
+    for (std::size_t i = 0; i < sealed.size(); ++i) {
+      std::string bad = sealed;
+      bad[i] = static_cast<char>(bad[i] ^ 0x04);
+      ASSERT_EQ(OpenLabelled("key", bad, &got, &label).code(), Status::Code::kCorruption) << i;
+    }
+  }
+}
+
+TEST(EnvelopeLabel, OversizeOrNonTextLabelIsRefused) {
+  std::string out = "untouched";
+  const std::string too_long(memokey::kMaxEnvelopeLabelBytes + 1, 'n');
+  Status s = SealEnvelope("k", Codec::kRaw, "v", TestSecret(), &out, 1024, too_long);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("exceeds the limit of 255"), std::string::npos) << s.message();
+  for (const std::string& bad : {std::string("\xff"), std::string("a\xc3"),
+                                 std::string("\xed\xa0\x80"), std::string("\xc0\xaf")}) {
+    s = SealEnvelope("k", Codec::kRaw, "v", TestSecret(), &out, 1024, bad);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << bad;
+    EXPECT_NE(s.message().find("UTF-8"), std::string::npos) << s.message();
+  }
+  // Multi-byte text is fine.
+  EXPECT_TRUE(
+      SealEnvelope("k", Codec::kRaw, "v", TestSecret(), &out, 1024, "f\xc3\xa9\xe2\x82\xac").ok());
+}
+
+// Records with a valid MAC whose label field is out of bounds are refused
+// without reading past the record.
+TEST(EnvelopeLabel, MalformedLabelledHeaderIsCorruption) {
+  std::string got, label;
+  // Length field above the limit.
+  const std::string long_label(300, 'n');
+  Status s =
+      OpenLabelled("k", WithMac("k", Header(2, 1) + LabelField(long_label) + "v"), &got, &label);
+  EXPECT_EQ(s.code(), Status::Code::kCorruption);
+  EXPECT_NE(s.message().find("label length"), std::string::npos) << s.message();
+  // Length field past the end of the record.
+  std::string past = Header(2, 0) + LabelField("abc");
+  past[24] = 100;
+  EXPECT_EQ(OpenLabelled("k", WithMac("k", past), &got, &label).code(), Status::Code::kCorruption);
+  // Not UTF-8, though sealed with the secret.
+  EXPECT_EQ(
+      OpenLabelled("k", WithMac("k", Header(2, 1) + LabelField("\xff") + "v"), &got, &label).code(),
+      Status::Code::kCorruption);
+  // Unknown version.
+  EXPECT_EQ(OpenLabelled("k", WithMac("k", Header(3, 1) + "v"), &got, &label).code(),
+            Status::Code::kCorruption);
+  std::string peeked;
+  EXPECT_FALSE(memokey::PeekEnvelopeLabel(Header(3, 1) + "v", &peeked));
+  EXPECT_FALSE(memokey::PeekEnvelopeLabel(Header(2, 1) + LabelField(long_label), &peeked));
+  EXPECT_FALSE(memokey::PeekEnvelopeLabel(Header(2, 1) + LabelField("\xff"), &peeked));
+  EXPECT_FALSE(memokey::PeekEnvelopeLabel("not an envelope at all, no", &peeked));
+}
+
+TEST(EnvelopeLabel, TruncatedIsCorruptionAndPeekNeedsTheLabel) {
+  const std::string label = "a label";
+  const std::string sealed = SealLabelled("key", Compressible(2000), label, 100);
+  std::string got, got_label, peeked;
+  for (std::size_t n = 0; n < sealed.size(); ++n) {
+    const std::string_view prefix = std::string_view(sealed).substr(0, n);
+    ASSERT_EQ(OpenLabelled("key", prefix, &got, &got_label).code(), Status::Code::kCorruption) << n;
+    const bool whole_label = n >= 26 + label.size();
+    ASSERT_EQ(memokey::PeekEnvelopeLabel(prefix, &peeked), whole_label) << n;
+    if (whole_label) {
+      ASSERT_EQ(peeked, label);
+    }
+  }
+  EXPECT_EQ(OpenLabelled("key", sealed + "x", &got, &got_label).code(), Status::Code::kCorruption);
+  // kEnvelopePeekBytes of a large value are enough.
+  const std::string longest(memokey::kMaxEnvelopeLabelBytes, 'z');
+  const std::string big = SealLabelled("key", MakeValue(5, 10000), longest);
+  ASSERT_TRUE(memokey::PeekEnvelopeLabel(big.substr(0, memokey::kEnvelopePeekBytes), &peeked));
+  EXPECT_EQ(peeked, longest);
+}
+
+TEST(EnvelopeLabel, FunctionLabel) {
+  using memokey::FunctionLabel;
+  EXPECT_EQ(FunctionLabel(std::nullopt, "mod:f"), "mod:f");
+  EXPECT_EQ(FunctionLabel(std::string("sim"), "mod:f"), "sim\x1fmod:f");
+  EXPECT_EQ(FunctionLabel(std::string(""), "mod:f"), "\x1fmod:f");
+  // Too long: a prefix of whole characters, "~" and a digest of the whole.
+  const std::string long_a = std::string(300, 'a') + "\xc3\xa9" + "one";
+  const std::string long_b = std::string(300, 'a') + "\xc3\xa9" + "two";
+  const std::string la = FunctionLabel(std::string("ns"), long_a);
+  const std::string lb = FunctionLabel(std::string("ns"), long_b);
+  EXPECT_LE(la.size(), memokey::kMaxEnvelopeLabelBytes);
+  EXPECT_NE(la, lb);
+  EXPECT_EQ(la.substr(0, 3), "ns\x1f");
+  EXPECT_EQ(la[la.size() - 17], '~');
+  EXPECT_EQ(la, FunctionLabel(std::string("ns"), long_a));  // stable
+  // Cut inside a multi-byte character: the whole character goes.
+  const std::string accents = [] {
+    std::string s;
+    for (int i = 0; i < 200; ++i) s += "\xc3\xa9";
+    return s;
+  }();
+  const std::string lc = FunctionLabel(std::nullopt, accents);
+  std::string out;
+  EXPECT_TRUE(SealEnvelope("k", Codec::kRaw, "v", TestSecret(), &out, 1024, lc).ok()) << lc;
+  EXPECT_EQ(lc.size() % 2, 1u);  // 2-byte characters, then "~" + 16 hex digits
+}
+
 // --- secrets ------------------------------------------------------------------
 
 class SecretTest : public ::testing::Test {

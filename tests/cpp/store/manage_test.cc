@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "memokey/envelope.h"
 #include "memokey/status.h"
 #include "memokey/store.h"
 #include "store_test_util.h"
@@ -35,9 +36,11 @@ std::unique_ptr<Store> Open(const std::string& url) {
   return store;
 }
 
-std::map<std::string, StoreEntry> ScanAll(Store& store) {
+std::map<std::string, StoreEntry> ScanAll(Store& store, std::size_t head_bytes = 0) {
   std::map<std::string, StoreEntry> out;
-  const Status s = store.Scan([&](const StoreEntry& e) {
+  memokey::ScanOptions options;
+  options.head_bytes = head_bytes;
+  const Status s = store.Scan(options, [&](const StoreEntry& e) {
     EXPECT_TRUE(out.emplace(e.key, e).second) << "reported twice: " << e.key;
     return true;
   });
@@ -112,6 +115,149 @@ void CheckScanClearPrune(Store& store, bool expired_listed, bool knows_idle) {
   EXPECT_TRUE(ScanAll(store).empty());
   std::string value;
   EXPECT_TRUE(store.Get("k1", &value).IsNotFound());
+}
+
+// Scan with heads: each value's first bytes as Get returns them, enough of
+// an envelope to read its label; none without asking.
+void CheckHeads(Store& store) {
+  const memokey::Secret secret("a test secret of enough length");
+  std::string sealed;
+  ASSERT_TRUE(memokey::SealEnvelope("env", memokey::Codec::kCbor, std::string(5000, 'p'), secret,
+                                    &sealed, 1 << 20, "ns\x1fmod:f")
+                  .ok());
+  ASSERT_TRUE(store.Put("env", sealed).ok());
+  ASSERT_TRUE(store.Put("short", "abc").ok());
+  ASSERT_TRUE(store.Put("empty", "").ok());
+  auto entries = ScanAll(store, memokey::kEnvelopePeekBytes);
+  ASSERT_EQ(entries.count("env"), 1u);
+  EXPECT_EQ(entries["env"].head, sealed.substr(0, memokey::kEnvelopePeekBytes));
+  EXPECT_EQ(entries["env"].value_bytes, sealed.size());
+  std::string label;
+  ASSERT_TRUE(memokey::PeekEnvelopeLabel(entries["env"].head, &label));
+  EXPECT_EQ(label, "ns\x1fmod:f");
+  EXPECT_EQ(entries["short"].head, "abc");
+  EXPECT_EQ(entries["empty"].head, "");
+  EXPECT_FALSE(memokey::PeekEnvelopeLabel(entries["short"].head, &label));
+  EXPECT_EQ(ScanAll(store, 2)["short"].head, "ab");
+  for (const auto& [key, e] : ScanAll(store)) EXPECT_TRUE(e.head.empty()) << key;
+  std::uint64_t removed = 0;
+  ASSERT_TRUE(store.Clear(&removed).ok());
+}
+
+TEST(StoreManage, Heads) {
+  CheckHeads(*Open("memory://"));
+  TempDir dir;
+  CheckHeads(*Open("disk://" + dir.path()));
+  TempDir tiered_dir;
+  CheckHeads(*Open("tiered:memory://|disk://" + tiered_dir.path()));
+}
+
+TEST(StoreManage, RedisHeads) {
+  RedisServer server;
+  ASSERT_TRUE(server.Start());
+  auto store = Open(server.url("prefix=h:"));
+  CheckHeads(*store);
+  // A value without the store's frame (written by something else) has no head.
+  auto c = server.Connect();
+  ASSERT_TRUE(server.Command(c.get(), "SET %s %s", "h:{raw}", "MKEV-unframed"));
+  auto entries = ScanAll(*store, 64);
+  ASSERT_EQ(entries.count("raw"), 1u);
+  EXPECT_EQ(entries["raw"].head, "");
+}
+
+std::string Sealed(std::string_view key, std::string_view label) {
+  const memokey::Secret secret("a test secret of enough length");
+  std::string sealed;
+  EXPECT_TRUE(
+      memokey::SealEnvelope(key, memokey::Codec::kCbor, "payload", secret, &sealed, 1024, label)
+          .ok());
+  return sealed;
+}
+
+// ClearLabelled deletes exactly the entries of the labels it is given.
+void CheckClearLabelled(Store& store) {
+  const std::string a = "ns\x1fmod:a";
+  ASSERT_TRUE(store.Put("a1", Sealed("a1", a)).ok());
+  ASSERT_TRUE(store.Put("a2", Sealed("a2", a), 1h).ok());
+  ASSERT_TRUE(store.Put("b1", Sealed("b1", "mod:b")).ok());
+  ASSERT_TRUE(store.Put("v1", Sealed("v1", "")).ok());  // version 1: no label
+  ASSERT_TRUE(store.Put("raw", "ns\x1fmod:a").ok());    // not an envelope
+  memokey::ClearLabelledResult result;
+  ASSERT_TRUE(memokey::ClearLabelled(
+                  store, [&](std::string_view l) { return l == a; }, &result)
+                  .ok());
+  EXPECT_EQ(result.removed, 2u);
+  EXPECT_TRUE(result.unlisted.empty());
+  auto left = ScanAll(store);
+  EXPECT_EQ(left.count("a1") + left.count("a2"), 0u);
+  EXPECT_EQ(left.size(), 3u);
+  std::string value;
+  EXPECT_TRUE(store.Get("a1", &value).IsNotFound());
+  EXPECT_TRUE(store.Get("b1", &value).ok());
+
+  // progress between batches; false stops there (what was deleted stays so).
+  for (int i = 0; i < 600; ++i) {
+    const std::string key = "c" + std::to_string(i);
+    ASSERT_TRUE(store.Put(key, Sealed(key, "mod:c")).ok());
+  }
+  auto is_c = [](std::string_view l) { return l == "mod:c"; };
+  std::vector<std::uint64_t> reports;
+  ASSERT_TRUE(memokey::ClearLabelled(store, is_c, &result, [&](std::uint64_t done) {
+                reports.push_back(done);
+                return false;
+              }).ok());
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(result.removed, reports[0]);
+  EXPECT_LT(result.removed, 600u);
+  const std::uint64_t first = result.removed;
+  ASSERT_TRUE(memokey::ClearLabelled(store, is_c, &result).ok());
+  EXPECT_EQ(first + result.removed, 600u);
+  EXPECT_EQ(ScanAll(store).size(), 3u);
+  std::uint64_t removed = 0;
+  ASSERT_TRUE(store.Clear(&removed).ok());
+}
+
+TEST(StoreManage, ClearLabelled) {
+  CheckClearLabelled(*Open("memory://"));
+  TempDir dir;
+  CheckClearLabelled(*Open("disk://" + dir.path()));
+  TempDir tiered_dir;
+  auto tiered_store = Open("tiered:memory://|disk://" + tiered_dir.path());
+  CheckClearLabelled(*tiered_store);
+  // A key in the slow tier only is found there and deleted.
+  auto& tiered = dynamic_cast<memokey::TieredStore&>(*tiered_store);
+  ASSERT_TRUE(tiered.tier(1).Put("deep", Sealed("deep", "mod:d")).ok());
+  memokey::ClearLabelledResult result;
+  ASSERT_TRUE(memokey::ClearLabelled(
+                  *tiered_store, [](std::string_view l) { return l == "mod:d"; }, &result)
+                  .ok());
+  EXPECT_EQ(result.removed, 1u);
+  std::string value;
+  EXPECT_TRUE(tiered.tier(1).Get("deep", &value).IsNotFound());
+}
+
+TEST(StoreManage, RedisClearLabelled) {
+  RedisServer server;
+  ASSERT_TRUE(server.Start());
+  CheckClearLabelled(*Open(server.url("prefix=cl:")));
+}
+
+TEST(StoreManage, ClearLabelledSkipsTiersThatCannotList) {
+  auto all = [](std::string_view) { return true; };
+  memokey::ClearLabelledResult result;
+  auto http = Open("http://127.0.0.1:1/ns?connect_timeout_ms=50");
+  Status s = memokey::ClearLabelled(*http, all, &result);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("cannot list"), std::string::npos) << s.ToString();
+
+  auto tiered = Open("tiered:memory://|http://127.0.0.1:1/ns?connect_timeout_ms=50");
+  auto& tiers = dynamic_cast<memokey::TieredStore&>(*tiered);
+  ASSERT_TRUE(tiers.tier(0).Put("m", Sealed("m", "mod:m")).ok());
+  s = memokey::ClearLabelled(*tiered, all, &result);
+  ASSERT_EQ(result.unlisted.size(), 1u);
+  EXPECT_EQ(result.unlisted[0].substr(0, 7), "http://");
+  std::string value;
+  EXPECT_TRUE(tiers.tier(0).Get("m", &value).IsNotFound()) << s.ToString();
 }
 
 TEST(StoreManage, Memory) {
