@@ -127,12 +127,7 @@ StoreStats NamespacedStore::Stats() const {
     total.misses += s.misses;
     total.puts += s.puts;
     total.deletes += s.deletes;
-    total.errors += s.errors;
-    total.evictions += s.evictions;
-    total.expired += s.expired;
-    total.damaged += s.damaged;
-    total.bytes += s.bytes;
-    total.entries += s.entries;
+    memokey::AddBackendStats(&total, s);
   }
   return total;
 }

@@ -177,6 +177,14 @@ inline void VarRange(const Chunk& c, Layout layout, std::int64_t i, std::int64_t
   if (*end < *start) throw EncodeError("a string column's offsets go back");
 }
 
+// The [first, last) byte range that all values of a non-empty offsets
+// (kVar32/kVar64) chunk occupy together.
+inline void SpanRange(const Chunk& c, Layout layout, std::int64_t* first, std::int64_t* last) {
+  std::int64_t unused;
+  VarRange(c, layout, 0, first, &unused);
+  VarRange(c, layout, c.length - 1, &unused, last);
+}
+
 // Value i of a view chunk: its bytes and size.
 inline const std::uint8_t* ViewData(const Chunk& c, std::int64_t i, std::int64_t* size) {
   const std::uint8_t* view = c.values + 16 * (c.offset + i);
@@ -302,9 +310,8 @@ void WriteStrings(Encoder& e, Layout layout, const std::vector<Chunk>& chunks,
   for (const Chunk& c : chunks) {
     const bool has_missing = NullCount(c) != 0;
     if (layout != Layout::kView && !has_missing && c.length > 0) {
-      std::int64_t first, last, s, t;
-      VarRange(c, layout, 0, &first, &t);
-      VarRange(c, layout, c.length - 1, &s, &last);
+      std::int64_t first, last;
+      SpanRange(c, layout, &first, &last);
       total += last - first;
       continue;
     }
@@ -379,9 +386,8 @@ void WriteStrings(Encoder& e, Layout layout, const std::vector<Chunk>& chunks,
   for (const Chunk& c : chunks) {
     const bool has_missing = NullCount(c) != 0;
     if (layout != Layout::kView && !has_missing && c.length > 0) {
-      std::int64_t first, last, s, t;
-      VarRange(c, layout, 0, &first, &t);
-      VarRange(c, layout, c.length - 1, &s, &last);
+      std::int64_t first, last;
+      SpanRange(c, layout, &first, &last);
       out.put(c.data + first, static_cast<std::size_t>(last - first));
       continue;
     }
@@ -564,9 +570,8 @@ std::size_t ColumnBytes(Layout layout, unsigned width, const std::vector<Chunk>&
       case Layout::kVar32:
       case Layout::kVar64:
         if (c.length > 0) {
-          std::int64_t first, last, s, t;
-          VarRange(c, layout, 0, &first, &t);
-          VarRange(c, layout, c.length - 1, &s, &last);
+          std::int64_t first, last;
+          SpanRange(c, layout, &first, &last);
           bytes += n * 8 + static_cast<std::size_t>(last - first);
         }
         break;

@@ -148,6 +148,18 @@ struct StoreStats {
   std::uint64_t entries = 0;
 };
 
+// Adds what a backend reports of itself -- failures, drops, space -- to
+// *total: the part a store that wraps other stores (tiered, per-namespace)
+// sums, while the calls (hits, misses, puts, deletes) it counts itself.
+inline void AddBackendStats(StoreStats* total, const StoreStats& part) {
+  total->errors += part.errors;
+  total->evictions += part.evictions;
+  total->expired += part.expired;
+  total->damaged += part.damaged;
+  total->bytes += part.bytes;
+  total->entries += part.entries;
+}
+
 // --- Leases: single flight across processes and machines ----------------------
 //
 // A lease is a claim on one key: "I am computing this value, wait for it".

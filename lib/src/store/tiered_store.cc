@@ -183,15 +183,7 @@ Status TieredStore::Contains(std::string_view key, bool* present) {
 
 StoreStats TieredStore::Stats() const {
   StoreStats stats = impl_->counters.Snapshot();
-  for (const auto& tier : impl_->tiers) {
-    const StoreStats t = tier->Stats();
-    stats.errors += t.errors;
-    stats.evictions += t.evictions;
-    stats.expired += t.expired;
-    stats.damaged += t.damaged;
-    stats.bytes += t.bytes;
-    stats.entries += t.entries;
-  }
+  for (const auto& tier : impl_->tiers) AddBackendStats(&stats, tier->Stats());
   return stats;
 }
 
