@@ -28,7 +28,7 @@
 #include <string>
 #include <string_view>
 
-#include "memokey/encoder.h"
+#include "memokey/cbor_writer.h"
 
 namespace memokey {
 

@@ -30,8 +30,8 @@
 #include <string>
 #include <string_view>
 
-#include "memokey/encode.h"
-#include "memokey/encoder.h"
+#include "memokey/encode_cpp.h"
+#include "memokey/cbor_writer.h"
 
 struct evp_md_ctx_st;
 

@@ -56,7 +56,7 @@
 //     MemoOptions::strict (or a store URL with strict=1) turns store
 //     failures into StoreError exceptions instead, for callers that would
 //     rather fail than run uncached.
-//   * Result and argument types: whatever encode.h can Encode and decode.h
+//   * Result and argument types: whatever encode_cpp.h can Encode and decode_cpp.h
 //     can decode (std types, user types with memokey_encode/memokey_decode).
 
 #ifndef MEMOKEY_MEMO_H_
@@ -76,9 +76,9 @@
 #include <utility>
 #include <vector>
 
-#include "memokey/decode.h"
-#include "memokey/decoder.h"
-#include "memokey/encode.h"
+#include "memokey/decode_cpp.h"
+#include "memokey/cbor_reader.h"
+#include "memokey/encode_cpp.h"
 #include "memokey/envelope.h"
 #include "memokey/key.h"
 #include "memokey/store.h"
