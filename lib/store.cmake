@@ -36,6 +36,3 @@ install(TARGETS memokey_store EXPORT memokeyTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 
-# SHA-256 keys (memokey/key_sha256.h): here rather than in memokey::core, which
-# must not depend on OpenSSL.
-target_sources(memokey_store PRIVATE src/key_sha256.cc)
