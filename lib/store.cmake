@@ -13,6 +13,7 @@ pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET GLOBAL libzstd)
 
 add_library(memokey_store
   src/store/store.cc
+  src/store/store_spec.cc
   src/store/memory_store.cc
   src/store/disk_store.cc
   src/store/redis_store.cc

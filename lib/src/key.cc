@@ -37,7 +37,9 @@ void Xxh3Hasher::Begin() {
   functions_->reset(state_.get());
 }
 
-void Xxh3Hasher::Update(ByteSpan data) { functions_->update(state_.get(), data.data(), data.size()); }
+void Xxh3Hasher::Update(ByteSpan data) {
+  functions_->update(state_.get(), data.data(), data.size());
+}
 
 void Xxh3Hasher::Final(std::uint8_t* out) { functions_->digest(state_.get(), out); }
 

@@ -22,6 +22,7 @@
 #include "memokey/encode_cpp.h"
 #include "memokey/envelope.h"
 #include "memokey/store.h"
+#include "memokey/store_spec.h"
 
 namespace geometry {
 struct Point {

@@ -126,7 +126,7 @@ class BasicKeyEncoder final : private Sink {
     static_assert(Hasher::kFrameName.size() < 24, "the frame name must stay a short CBOR text");
     static_assert(kFormatVersion < 24, "the version must stay a one-byte CBOR integer");
     std::array<std::uint8_t, Hasher::kFrameName.size() + 3> prefix{};
-    prefix[0] = 0x84;  // array(4)
+    prefix[0] = 0x84;                                                         // array(4)
     prefix[1] = static_cast<std::uint8_t>(0x60 + Hasher::kFrameName.size());  // text(n)
     std::copy(Hasher::kFrameName.begin(), Hasher::kFrameName.end(), prefix.begin() + 2);
     prefix.back() = static_cast<std::uint8_t>(kFormatVersion);

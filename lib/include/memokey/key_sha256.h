@@ -72,14 +72,15 @@ using Sha256KeyEncoder = BasicKeyEncoder<Sha256Hasher>;
 extern template struct BasicKey<Sha256Hasher>;
 
 // The SHA-256 key of a value given by its canonical bytes (not checked).
-inline Sha256Key Sha256KeyOfCanonical(ByteSpan canonical,
-                                      std::optional<std::string_view> key_namespace = std::nullopt) {
+inline Sha256Key Sha256KeyOfCanonical(
+    ByteSpan canonical, std::optional<std::string_view> key_namespace = std::nullopt) {
   return BasicKeyOfCanonical<Sha256Hasher>(canonical, key_namespace);
 }
 
 // The SHA-256 key of `value`.
 template <class T>
-Sha256Key Sha256KeyOf(const T& value, std::optional<std::string_view> key_namespace = std::nullopt) {
+Sha256Key Sha256KeyOf(const T& value,
+                      std::optional<std::string_view> key_namespace = std::nullopt) {
   Sha256KeyEncoder k(key_namespace);
   Encode(k.encoder(), value);
   return k.finish();

@@ -1,6 +1,6 @@
 // memokey/memo.h — memoizing C++ functions over a Store.
 //
-//   std::shared_ptr<memokey::Store> store = ...;            // store.h: OpenStore(url)
+//   std::shared_ptr<memokey::Store> store = ...;            // store_spec.h: OpenStore(url)
 //   auto slow_square = [](int x) { return x * x; };
 //   auto square = memokey::memoize(store, "demo.square", slow_square);
 //   int y = square(12);                                     // computed once, then a hit
