@@ -14,7 +14,7 @@
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/src.hpp>
 
-#include "memokey/encoder.h"
+#include "memokey/cbor_writer.h"
 #include "memokey/format.h"
 
 namespace memokey_cli {

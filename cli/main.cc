@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "json_input.h"
-#include "memokey/decoder.h"
+#include "memokey/cbor_reader.h"
 #include "memokey/key.h"
 #include "memokey/key_sha256.h"
 #include "memokey/status.h"

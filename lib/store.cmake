@@ -13,6 +13,7 @@ pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET GLOBAL libzstd)
 
 add_library(memokey_store
   src/store/store.cc
+  src/store/store_spec.cc
   src/store/memory_store.cc
   src/store/disk_store.cc
   src/store/redis_store.cc
@@ -36,6 +37,3 @@ install(TARGETS memokey_store EXPORT memokeyTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 
-# SHA-256 keys (memokey/key_sha256.h): here rather than in memokey::core, which
-# must not depend on OpenSSL.
-target_sources(memokey_store PRIVATE src/key_sha256.cc)

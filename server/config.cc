@@ -9,10 +9,14 @@
 #include <cctype>
 #include <charconv>
 #include <fstream>
+#include <optional>
 #include <set>
+#include <span>
 #include <sstream>
 #include <thread>
 #include <utility>
+
+#include "memokey/store_spec.h"
 
 namespace memokeyd {
 
@@ -589,114 +593,109 @@ Status Finalize(Config* config) {
 
 namespace {
 
-bool Mentions(std::string_view url, std::string_view param) {
-  const std::size_t q = url.find('?');
-  if (q == std::string_view::npos) return false;
-  std::string_view query = url.substr(q + 1);
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    const std::string_view item = query.substr(0, amp);
-    if (item.substr(0, item.find('=')) == param) return true;
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-  }
-  return false;
+using memokey::StoreSpec;
+using Scheme = memokey::StoreSpec::Scheme;
+
+bool IsRedis(Scheme scheme) {
+  return scheme == Scheme::kRedis || scheme == Scheme::kRedisUnix ||
+         scheme == Scheme::kRedisCluster;
 }
 
-std::string AdjustTier(std::string tier, unsigned threads) {
-  if (!tier.starts_with("redis://") && !tier.starts_with("redis+unix://") &&
-      !tier.starts_with("redis+cluster://")) {
-    return tier;
-  }
-  auto add = [&tier](std::string_view param, const std::string& value) {
-    if (Mentions(tier, param)) return;
-    tier += tier.find('?') == std::string::npos ? '?' : '&';
-    tier += param;
-    tier += '=';
-    tier += value;
+// The server's store as configured: `store`, data_dir's tiered store, or the default.
+Status ConfiguredStoreSpec(const Config& config, StoreSpec* spec) {
+  if (!config.store.empty()) return memokey::ParseStoreSpec(config.store, spec);
+  if (config.data_dir.empty()) return memokey::ParseStoreSpec(kDefaultStore, spec);
+  StoreSpec memory;
+  memory.scheme = Scheme::kMemory;
+  memory.set_param("max_bytes", "256M");
+  StoreSpec disk;
+  disk.scheme = Scheme::kDisk;
+  disk.path = config.data_dir;
+  while (disk.path.size() > 1 && disk.path.back() == '/') disk.path.pop_back();
+  disk.set_param("max_bytes", kDefaultDiskTierSize);
+  *spec = StoreSpec();
+  spec->scheme = Scheme::kTiered;
+  spec->tiers = {std::move(memory), std::move(disk)};
+  return Status::Ok();
+}
+
+// The tiers of a spec (itself when it is not tiered).
+std::span<const StoreSpec> TiersOf(const StoreSpec& spec) {
+  if (spec.scheme == Scheme::kTiered) return spec.tiers;
+  return std::span<const StoreSpec>(&spec, 1);
+}
+
+// A Redis tier, unless its URL says otherwise: strict (a request the server
+// cannot answer fails rather than reporting a miss), one connection per
+// worker thread, and keys under memokeyd's own prefix.
+void AdjustTier(StoreSpec* tier, unsigned threads) {
+  if (!IsRedis(tier->scheme)) return;
+  auto add = [tier](std::string_view name, const std::string& value) {
+    if (!tier->param(name)) tier->set_param(name, value);
   };
   add("strict", "1");
   add("pool", std::to_string(std::clamp(threads, 1u, 256u)));
   add("prefix", "memokeyd:");
-  return tier;
 }
 
 }  // namespace
 
 std::string EffectiveStoreUrl(const Config& config, unsigned threads) {
-  std::string url;
-  if (!config.store.empty()) {
-    url = config.store;
-  } else if (!config.data_dir.empty()) {
-    url = "tiered:memory://?max_bytes=256M|disk://" + config.data_dir +
-          "?max_bytes=" + std::string(kDefaultDiskTierSize);
+  StoreSpec spec;
+  // A store URL that does not parse is left as written: opening it reports why.
+  if (!ConfiguredStoreSpec(config, &spec).ok()) return config.store;
+  if (spec.scheme == Scheme::kTiered) {
+    for (StoreSpec& tier : spec.tiers) AdjustTier(&tier, threads);
   } else {
-    url = std::string(kDefaultStore);
+    AdjustTier(&spec, threads);
   }
-  if (!url.starts_with("tiered:")) return AdjustTier(url, threads);
-  std::string out = "tiered:";
-  std::string_view rest = std::string_view(url).substr(7);
-  bool first = true;
-  while (true) {
-    const std::size_t bar = rest.find('|');
-    if (!first) out += '|';
-    out += AdjustTier(std::string(rest.substr(0, bar)), threads);
-    first = false;
-    if (bar == std::string_view::npos) break;
-    rest = rest.substr(bar + 1);
-  }
-  return out;
+  return memokey::FormatStoreSpec(spec);
 }
 
 Status NamespaceStoreUrl(const Config& config, std::string_view ns, std::uint64_t max_bytes,
                          std::string* url) {
-  const std::string quota = std::to_string(max_bytes);
-  // The directory of the server's disk tier, as written in its URL (so still
-  // percent-encoded), and that tier's sync setting.
-  std::string dir, sync;
-  if (!config.data_dir.empty()) {
-    dir = config.data_dir;
-  } else {
-    std::string_view rest = config.store;
-    if (rest.starts_with("tiered:")) rest.remove_prefix(7);
-    while (!rest.empty()) {
-      const std::size_t bar = rest.find('|');
-      const std::string_view tier = rest.substr(0, bar);
-      const std::size_t colon = tier.find("://");
-      const std::string_view scheme = tier.substr(0, colon);
-      if (scheme == "redis" || scheme == "redis+unix" || scheme == "redis+cluster" ||
-          scheme == "http") {
-        return Status::Error(
-            "namespaces." + std::string(ns) +
-            ".max_bytes: quotas need the server's own storage (memory or disk); this store (" +
-            std::string(scheme) +
-            ") keeps its bytes elsewhere and cannot be bounded per namespace from here: bound it "
-            "there (e.g. Redis maxmemory with allkeys-lru), see docs/SERVER.md#quotas");
-      }
-      if (scheme == "disk" && dir.empty() && colon != std::string_view::npos) {
-        const std::string_view body = tier.substr(colon + 3);
-        dir = std::string(body.substr(0, body.find('?')));
-        const std::size_t at = body.find("sync=");
-        if (at != std::string_view::npos) {
-          sync = "&" + std::string(body.substr(at, body.find('&', at) - at));
-        }
-      }
-      rest = bar == std::string_view::npos ? std::string_view{} : rest.substr(bar + 1);
+  StoreSpec server;
+  if (Status s = ConfiguredStoreSpec(config, &server); !s.ok()) {
+    return Status::Error("store: " + s.message());
+  }
+  // The server's disk tier (the first), whose directory and sync setting a
+  // namespace's own store shares.
+  const StoreSpec* disk = nullptr;
+  for (const StoreSpec& tier : TiersOf(server)) {
+    if (IsRedis(tier.scheme) || tier.scheme == Scheme::kHttp) {
+      std::string_view scheme = StoreSpec::SchemePrefix(tier.scheme);
+      scheme.remove_suffix(3);  // "://"
+      return Status::Error(
+          "namespaces." + std::string(ns) +
+          ".max_bytes: quotas need the server's own storage (memory or disk); this store (" +
+          std::string(scheme) +
+          ") keeps its bytes elsewhere and cannot be bounded per namespace from here: bound it "
+          "there (e.g. Redis maxmemory with allkeys-lru), see docs/SERVER.md#quotas");
     }
+    if (tier.scheme == Scheme::kDisk && disk == nullptr) disk = &tier;
   }
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  if (dir.empty()) {
+  StoreSpec own;
+  if (disk == nullptr) {
     // Memory only: a memory store of its own (S3-FIFO, scan-resistant).
-    *url = "memory://?max_bytes=" + quota;
+    own.scheme = Scheme::kMemory;
+    own.set_param("max_bytes", std::to_string(max_bytes));
   } else {
-    *url = "disk://" + dir + "/namespaces/" + std::string(ns) + "?max_bytes=" + quota + sync;
+    own.scheme = Scheme::kDisk;
+    own.path = (disk->path == "/" ? std::string() : disk->path) + "/namespaces/" + std::string(ns);
+    own.set_param("max_bytes", std::to_string(max_bytes));
+    if (std::optional<std::string_view> sync = disk->param("sync")) own.set_param("sync", *sync);
   }
+  *url = memokey::FormatStoreSpec(own);
   return Status::Ok();
 }
 
 bool StoreIsRemote(const Config& config) {
-  return config.store.find("redis://") != std::string::npos ||
-         config.store.find("redis+unix://") != std::string::npos ||
-         config.store.find("redis+cluster://") != std::string::npos;
+  StoreSpec spec;
+  if (!memokey::ParseStoreSpec(config.store, &spec).ok()) return false;
+  for (const StoreSpec& tier : TiersOf(spec)) {
+    if (IsRedis(tier.scheme)) return true;
+  }
+  return false;
 }
 
 unsigned EffectiveThreads(const Config& config) {

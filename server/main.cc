@@ -16,6 +16,7 @@
 #include "handler.h"
 #include "log.h"
 #include "memokey/store.h"
+#include "memokey/store_spec.h"
 #include "namespace_store.h"
 #include "server.h"
 

@@ -23,7 +23,7 @@
 #include <tuple>
 #include <vector>
 
-#include "memokey/encode.h"
+#include "memokey/encode_cpp.h"
 #include "memokey/key.h"
 #include "memokey/value.h"
 #include "xxh3.h"  // lib/src: the XXH3 variant keys use

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "memokey/encode.h"
+#include "memokey/encode_cpp.h"
 
 namespace geometry {
 

@@ -1,60 +1,42 @@
+// The SHA-256 key hasher (key_sha256.h), over OpenSSL's EVP interface.
+
 #include "memokey/key_sha256.h"
 
 #include <openssl/evp.h>
 
 #include <new>
 
-#include "hex.h"
-#include "memokey/format.h"
-
 namespace memokey {
 
-void Sha256KeyEncoder::DigestFree::operator()(evp_md_ctx_st* ctx) const { EVP_MD_CTX_free(ctx); }
+void Sha256Hasher::DigestFree::operator()(evp_md_ctx_st* ctx) const { EVP_MD_CTX_free(ctx); }
 
-std::string Sha256Key::hex() const { return internal::ToHex(bytes); }
-
-std::optional<Sha256Key> Sha256Key::FromHex(std::string_view hex) {
-  Sha256Key key;
-  if (!internal::FromHex(hex, &key.bytes)) return std::nullopt;
-  return key;
+Sha256Hasher::Sha256Hasher() : digest_(EVP_MD_CTX_new()) {
+  if (!digest_) throw std::bad_alloc();
 }
 
-Sha256KeyEncoder::Sha256KeyEncoder(std::optional<std::string_view> key_namespace)
-    : encoder_(this), digest_(EVP_MD_CTX_new()) {
-  if (!digest_ || EVP_DigestInit_ex(digest_.get(), EVP_sha256(), nullptr) != 1) {
-    throw std::bad_alloc();
-  }
-  encoder_.array(4);
-  encoder_.text("memokey-sha256");
-  encoder_.uint(kFormatVersion);
-  if (key_namespace) {
-    encoder_.text(*key_namespace);
-  } else {
-    encoder_.null();
-  }
-}
+Sha256Hasher::~Sha256Hasher() = default;
 
-Sha256KeyEncoder::~Sha256KeyEncoder() = default;
-
-void Sha256KeyEncoder::write(ByteSpan bytes) {
-  if (EVP_DigestUpdate(digest_.get(), bytes.data(), bytes.size()) != 1) throw std::bad_alloc();
-}
-
-Sha256Key Sha256KeyEncoder::finish() {
-  encoder_.finish();  // passes the rest of the frame to write()
-  Sha256Key key;
+void Sha256Hasher::OneShot(ByteSpan data, std::uint8_t* out) {
   unsigned int length = 0;
-  if (EVP_DigestFinal_ex(digest_.get(), key.bytes.data(), &length) != 1 ||
-      length != key.bytes.size()) {
+  if (EVP_Digest(data.data(), data.size(), out, &length, EVP_sha256(), nullptr) != 1 ||
+      length != kDigestBytes) {
     throw std::bad_alloc();
   }
-  return key;
 }
 
-Sha256Key Sha256KeyOfCanonical(ByteSpan canonical, std::optional<std::string_view> key_namespace) {
-  Sha256KeyEncoder k(key_namespace);
-  k.encoder().raw(canonical);
-  return k.finish();
+void Sha256Hasher::Begin() {
+  if (EVP_DigestInit_ex(digest_.get(), EVP_sha256(), nullptr) != 1) throw std::bad_alloc();
+}
+
+void Sha256Hasher::Update(ByteSpan data) {
+  if (EVP_DigestUpdate(digest_.get(), data.data(), data.size()) != 1) throw std::bad_alloc();
+}
+
+void Sha256Hasher::Final(std::uint8_t* out) {
+  unsigned int length = 0;
+  if (EVP_DigestFinal_ex(digest_.get(), out, &length) != 1 || length != kDigestBytes) {
+    throw std::bad_alloc();
+  }
 }
 
 }  // namespace memokey

@@ -1,12 +1,12 @@
 // Internal to lib/: the depth-limited form of EncodeValue, shared by
-// value.cc and decoder.cc (Canonicalize honours its caller's max_depth).
+// value.cc and cbor_reader.cc (Canonicalize honours its caller's max_depth).
 
 #ifndef MEMOKEY_SRC_VALUE_INTERNAL_H_
 #define MEMOKEY_SRC_VALUE_INTERNAL_H_
 
 #include <cstdint>
 
-#include "memokey/encoder.h"
+#include "memokey/cbor_writer.h"
 #include "memokey/value.h"
 
 namespace memokey::internal {

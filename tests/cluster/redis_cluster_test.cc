@@ -22,6 +22,7 @@
 
 #include "memokey/status.h"
 #include "memokey/store.h"
+#include "memokey/store_spec.h"
 #include "redis_router.h"  // KeySlot, checked against CLUSTER KEYSLOT
 #include "store_test_util.h"
 

@@ -10,7 +10,7 @@
 #include <fstream>
 #include <string>
 
-#include "memokey/encode.h"
+#include "memokey/encode_cpp.h"
 #include "memokey/key.h"
 #include "memokey/value.h"
 #include "test_support.h"

@@ -2,7 +2,7 @@
 // vectors, specific rejections with their offsets, properties over random
 // values, and a deterministic mini-fuzz.
 
-#include "memokey/decoder.h"
+#include "memokey/cbor_reader.h"
 
 #include <gtest/gtest.h>
 

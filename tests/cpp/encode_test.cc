@@ -1,7 +1,7 @@
 // memokey::Encode for standard C++ types, the customization point, and
 // EncodeRecord.
 
-#include "memokey/encode.h"
+#include "memokey/encode_cpp.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // The streaming Encoder: heads, integers, bignums, floats, text, maps, sets,
 // sinks, and misuse.
 
-#include "memokey/encoder.h"
+#include "memokey/cbor_writer.h"
 
 #include <gtest/gtest.h>
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "memokey/decoder.h"
-#include "memokey/encode.h"
+#include "memokey/cbor_reader.h"
+#include "memokey/encode_cpp.h"
 #include "memokey/key.h"
 #include "memokey/value.h"
 #include "test_support.h"

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "memokey/encode.h"
+#include "memokey/encode_cpp.h"
 #include "test_support.h"
 
 namespace {

@@ -27,6 +27,7 @@
 
 #include "memokey/memo.h"
 #include "memokey/store.h"
+#include "memokey/store_spec.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // memokey::memoize over real stores: hits, single flight, exceptions,
 // recursion, tampering, an unreachable backend, a failing store (every
-// operation an error: still the function's result); and decode.h's FromValue.
+// operation an error: still the function's result); and decode_cpp.h's FromValue.
 
 #include "memokey/memo.h"
 
@@ -17,11 +17,12 @@
 #include <tuple>
 #include <vector>
 
-#include "memokey/decode.h"
-#include "memokey/decoder.h"
-#include "memokey/encode.h"
+#include "memokey/decode_cpp.h"
+#include "memokey/cbor_reader.h"
+#include "memokey/encode_cpp.h"
 #include "memokey/envelope.h"
 #include "memokey/store.h"
+#include "memokey/store_spec.h"
 
 namespace geometry {
 struct Point {

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "memokey/encoder.h"
+#include "memokey/cbor_writer.h"
 #include "memokey/key.h"
 #include "memokey/value.h"
 

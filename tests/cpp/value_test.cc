@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "memokey/decoder.h"
+#include "memokey/cbor_reader.h"
 #include "test_support.h"
 
 namespace {

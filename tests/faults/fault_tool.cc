@@ -58,6 +58,7 @@
 #include "memokey/envelope.h"
 #include "memokey/memo.h"
 #include "memokey/store.h"
+#include "memokey/store_spec.h"
 
 namespace {
 

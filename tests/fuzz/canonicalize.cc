@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "fuzz_util.h"
-#include "memokey/decoder.h"
+#include "memokey/cbor_reader.h"
 #include "memokey/value.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

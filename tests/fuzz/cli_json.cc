@@ -17,7 +17,7 @@
 
 #include "fuzz_util.h"
 #include "json_input.h"
-#include "memokey/decoder.h"
+#include "memokey/cbor_reader.h"
 #include "memokey/key.h"
 #include "memokey/value.h"
 

@@ -39,6 +39,7 @@
 
 #include "fuzz_util.h"
 #include "memokey/store.h"
+#include "memokey/store_spec.h"
 
 namespace {
 

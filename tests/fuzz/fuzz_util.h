@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "memokey/encoder.h"
+#include "memokey/cbor_writer.h"
 
 #define FUZZ_CHECK(cond)                                                               \
   do {                                                                                 \

@@ -27,6 +27,7 @@
 #include "handler.h"
 #include "http_types.h"
 #include "memokey/store.h"
+#include "memokey/store_spec.h"
 #include "metrics.h"
 #include "request_parser.h"
 

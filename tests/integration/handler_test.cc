@@ -16,6 +16,7 @@
 #include "config.h"
 #include "http_types.h"
 #include "memokey/store.h"
+#include "memokey/store_spec.h"
 #include "metrics.h"
 #include "request_parser.h"
 

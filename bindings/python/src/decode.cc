@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "memokey/decoder.h"
+#include "memokey/cbor_reader.h"
 #include "memokey/format.h"
 #include "state.h"
 

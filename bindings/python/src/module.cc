@@ -11,7 +11,7 @@
 #include <optional>
 #include <string_view>
 
-#include "memokey/encoder.h"
+#include "memokey/cbor_writer.h"
 #include "memokey/format.h"
 #include "memokey/key.h"
 #include "state.h"

@@ -27,7 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "memokey/encoder.h"
+#include "memokey/cbor_writer.h"
 #include "memokey/key.h"
 
 namespace memokey::py {

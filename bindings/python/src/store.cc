@@ -18,6 +18,7 @@
 #include <cmath>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -26,6 +27,9 @@
 
 #include "memokey/envelope.h"
 #include "memokey/store.h"
+#include "memokey/store_manage.h"
+#include "memokey/store_spec.h"
+#include "memokey/tiered_store.h"
 
 namespace nb = nanobind;
 
@@ -224,9 +228,61 @@ std::optional<double> TtlSeconds(std::chrono::milliseconds ttl) {
   return static_cast<double>(ttl.count()) / 1000.0;
 }
 
-// A store opened with ?strict=1 (any tier of a tiered one) raises where a
-// lenient one reports a miss: memo.cc decides the same way.
-bool IsStrict(const Store& store) { return store.Describe().find("strict=1") != std::string::npos; }
+const char* SchemeName(StoreSpec::Scheme scheme) {
+  switch (scheme) {
+    case StoreSpec::Scheme::kMemory:
+      return "memory";
+    case StoreSpec::Scheme::kDisk:
+      return "disk";
+    case StoreSpec::Scheme::kRedis:
+      return "redis";
+    case StoreSpec::Scheme::kRedisUnix:
+      return "redis+unix";
+    case StoreSpec::Scheme::kRedisCluster:
+      return "redis+cluster";
+    case StoreSpec::Scheme::kHttp:
+      return "http";
+    case StoreSpec::Scheme::kTiered:
+      break;
+  }
+  return "tiered";
+}
+
+// memokey._core.parse_store_spec: lib's StoreSpec as a dict (secrets included:
+// it is the caller's own URL).
+nb::dict SpecDict(const StoreSpec& spec) {
+  nb::dict d;
+  d["scheme"] = SchemeName(spec.scheme);
+  d["url"] = FormatStoreSpec(spec);
+  d["strict"] = spec.strict();
+  d["user"] = spec.user;
+  d["password"] = spec.password ? nb::cast(*spec.password) : nb::none();
+  nb::list hosts;
+  for (const StoreSpec::Host& host : spec.hosts) {
+    hosts.append(nb::make_tuple(host.name, host.port ? nb::cast(*host.port) : nb::none()));
+  }
+  d["hosts"] = hosts;
+  d["path"] = spec.path;
+  d["db"] = spec.db ? nb::cast(*spec.db) : nb::none();
+  nb::list params;
+  for (const auto& [name, value] : spec.params) params.append(nb::make_tuple(name, value));
+  d["params"] = params;
+  nb::list tiers;
+  for (const StoreSpec& tier : spec.tiers) tiers.append(SpecDict(tier));
+  d["tiers"] = tiers;
+  return d;
+}
+
+const char* kParseStoreSpecDoc =
+    "parse_store_spec(url) -> dict\n\n"
+    "The store URL parsed by lib (lib/include/memokey/store_spec.h), checked as\n"
+    "open_store would check it (ValueError naming what is wrong and where), without\n"
+    "opening anything: {'scheme': 'memory' | 'disk' | 'redis' | 'redis+unix' |\n"
+    "'redis+cluster' | 'http' | 'tiered', 'url': the canonical URL, 'strict': bool\n"
+    "(strict=1 on it or on any tier), 'user': str, 'password': str | None (http: the\n"
+    "token), 'hosts': [(host, port | None)], 'path': str (disk directory, unix socket,\n"
+    "http namespace), 'db': int | None, 'params': [(name, value)] as given, 'tiers':\n"
+    "[dict] (tiered)}.";
 
 // What Store.lease returns (memokey._core.Lease).
 struct PyLease {
@@ -288,8 +344,9 @@ const char* kLeaseMethodDoc =
     "duration raises ValueError; other store failures raise OSError.";
 
 const char* kStoreDoc =
-    "Store(url)\n\n"
-    "A byte-string key/value store opened from a URL:\n\n"
+    "Store(url, strict=False)\n\n"
+    "A byte-string key/value store opened from a URL (lib's StoreSpec grammar:\n"
+    "parse_store_spec shows how it is read):\n\n"
     "  memory://?max_bytes=64M                 in-process, S3-FIFO by bytes, TTL\n"
     "  disk:///abs/path?max_bytes=1G           SQLite: many processes, crash-safe, LRU, TTL\n"
     "  redis://[user:pass@]host:port/db?prefix=memokey:&timeout_ms=1000&strict=0\n"
@@ -302,7 +359,8 @@ const char* kStoreDoc =
     "Every method releases the GIL. A bad URL raises ValueError, a disk directory\n"
     "that cannot be opened OSError. A Redis server that cannot be reached makes\n"
     "get() a (counted) miss and put() an OSError; with ?strict=1, get() raises\n"
-    "ConnectionError too.\n\n"
+    "ConnectionError too. strict=True puts strict=1 on every tier whose URL does not\n"
+    "say strict= itself; the strict property tells whether any tier is strict.\n\n"
     "lease()/release_lease() give single flight across processes and machines\n"
     "(see lease.__doc__ and memokey.Lease); memokey.memoize uses them on misses.\n"
     "entries()/clear()/prune() manage the whole store (the `memokey cache` command).";
@@ -345,18 +403,33 @@ void BindStoreClass(nb::module_& m) {
   nb::class_<PyStore>(m, "Store", kStoreDoc)
       .def(
           "__init__",
-          [](PyStore* self, std::string_view url) {
+          [](PyStore* self, std::string_view url, bool strict) {
+            StoreSpec spec;
+            if (Status s = ParseStoreSpec(url, &spec); !s.ok()) Throw(s, "memokey.open_store");
+            if (strict) {
+              // strict=1 on every tier that does not say strict= itself.
+              std::span<StoreSpec> tiers = spec.scheme == StoreSpec::Scheme::kTiered
+                                               ? std::span<StoreSpec>(spec.tiers)
+                                               : std::span<StoreSpec>(&spec, 1);
+              for (StoreSpec& tier : tiers) {
+                if (!tier.param("strict")) tier.set_param("strict", "1");
+              }
+            }
             std::unique_ptr<Store> store;
             Status s;
             {
               nb::gil_scoped_release release;
-              s = OpenStore(url, &store);
+              s = OpenStore(spec, &store);
             }
             if (!s.ok()) Throw(s, "memokey.open_store");
             auto* tiered = dynamic_cast<TieredStore*>(store.get());
             new (self) PyStore{std::shared_ptr<Store>(std::move(store)), tiered};
           },
-          nb::arg("url"))
+          nb::arg("url"), nb::arg("strict") = false)
+      .def_prop_ro(
+          "strict", [](const PyStore& self) { return self.store->strict(); },
+          "True when the store (any tier) was opened strict: strict=1 in its URL or\n"
+          "Store(url, strict=True). memoize raises a strict store's failures.")
       .def(
           "get",
           [](PyStore& self, nb::handle key) -> nb::object {
@@ -423,7 +496,7 @@ void BindStoreClass(nb::module_& m) {
               if (PyErr_CheckSignals() != 0) throw nb::python_error();
             }
             out.result.waited = waited;
-            if (s.code() == Status::Code::kUnavailable && !IsStrict(*self.store)) {
+            if (s.code() == Status::Code::kUnavailable && !self.store->strict()) {
               out.state = "unavailable";
               out.error = s.ToString();
               out.result = LeaseResult{};
@@ -722,6 +795,14 @@ void BindStoreClass(nb::module_& m) {
         return "memokey.Store(" + std::string(nb::repr(nb::cast(self.store->Describe())).c_str()) +
                ")";
       });
+  m.def(
+      "parse_store_spec",
+      [](std::string_view url) {
+        StoreSpec spec;
+        if (Status s = ParseStoreSpec(url, &spec); !s.ok()) Throw(s, "memokey.parse_store_spec");
+        return SpecDict(spec);
+      },
+      nb::arg("url"), kParseStoreSpecDoc);
 }
 
 void BindEnvelope(nb::module_& m) {

@@ -19,6 +19,7 @@
 
 #include "memokey/status.h"
 #include "memokey/store.h"
+#include "memokey/tiered_store.h"
 
 namespace memokey::py {
 

@@ -17,67 +17,70 @@
 // key of a computation someone else will look up. SHA-256 is
 // collision-resistant; it costs about 2 ns/byte instead of ~0.1 (SECURITY.md).
 //
-// Lives in memokey::store (which links OpenSSL), not memokey::core.
+// Sha256Key is BasicKey<Sha256Hasher> (key.h): the same type, frame and
+// encoder as Key, with SHA-256 (OpenSSL EVP) as the hash. In memokey::core,
+// with the other keys (core links OpenSSL's libcrypto privately).
 
 #ifndef MEMOKEY_KEY_SHA256_H_
 #define MEMOKEY_KEY_SHA256_H_
 
-#include <array>
-#include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <string>
 #include <string_view>
 
-#include "memokey/encode.h"
-#include "memokey/encoder.h"
+#include "memokey/cbor_writer.h"
+#include "memokey/encode_cpp.h"
+#include "memokey/key.h"
 
 struct evp_md_ctx_st;
 
 namespace memokey {
 
-struct Sha256Key {
-  std::array<std::uint8_t, 32> bytes{};
-
-  std::string hex() const;
-  // Parses 64 hexadecimal characters (either case); nullopt otherwise.
-  static std::optional<Sha256Key> FromHex(std::string_view hex);
-
-  friend auto operator<=>(const Sha256Key&, const Sha256Key&) = default;
-};
-
-// An Encoder whose output becomes a Sha256Key; used like KeyEncoder:
-//   Sha256KeyEncoder k("shared-namespace");
-//   memokey::Encode(k.encoder(), value);
-//   Sha256Key key = k.finish();
-class Sha256KeyEncoder final : private Sink {
+// SHA-256 as a key hasher (key.h describes the policy). Construction throws
+// std::bad_alloc when OpenSSL cannot make a digest context, as do the other
+// calls when OpenSSL fails.
+class Sha256Hasher {
  public:
-  explicit Sha256KeyEncoder(std::optional<std::string_view> key_namespace = std::nullopt);
-  ~Sha256KeyEncoder() override;
-  Sha256KeyEncoder(const Sha256KeyEncoder&) = delete;
-  Sha256KeyEncoder& operator=(const Sha256KeyEncoder&) = delete;
+  static constexpr std::size_t kDigestBytes = 32;
+  static constexpr std::string_view kFrameName = "memokey-sha256";
 
-  Encoder& encoder() { return encoder_; }
-  Sha256Key finish();
+  Sha256Hasher();
+  ~Sha256Hasher();
+  Sha256Hasher(const Sha256Hasher&) = delete;
+  Sha256Hasher& operator=(const Sha256Hasher&) = delete;
+
+  void OneShot(ByteSpan data, std::uint8_t* out);
+  void Begin();
+  void Update(ByteSpan data);
+  void Final(std::uint8_t* out);
 
  private:
-  void write(ByteSpan bytes) override;
-
   struct DigestFree {
     void operator()(evp_md_ctx_st* ctx) const;
   };
-  Encoder encoder_;
   std::unique_ptr<evp_md_ctx_st, DigestFree> digest_;  // OpenSSL's EVP_MD_CTX
 };
 
+using Sha256Key = BasicKey<Sha256Hasher>;
+// Used like KeyEncoder:
+//   Sha256KeyEncoder k("shared-namespace");
+//   memokey::Encode(k.encoder(), value);
+//   Sha256Key key = k.finish();
+using Sha256KeyEncoder = BasicKeyEncoder<Sha256Hasher>;
+extern template struct BasicKey<Sha256Hasher>;
+
 // The SHA-256 key of a value given by its canonical bytes (not checked).
-Sha256Key Sha256KeyOfCanonical(ByteSpan canonical,
-                               std::optional<std::string_view> key_namespace = std::nullopt);
+inline Sha256Key Sha256KeyOfCanonical(
+    ByteSpan canonical, std::optional<std::string_view> key_namespace = std::nullopt) {
+  return BasicKeyOfCanonical<Sha256Hasher>(canonical, key_namespace);
+}
 
 // The SHA-256 key of `value`.
 template <class T>
-Sha256Key Sha256KeyOf(const T& value, std::optional<std::string_view> key_namespace = std::nullopt) {
+Sha256Key Sha256KeyOf(const T& value,
+                      std::optional<std::string_view> key_namespace = std::nullopt) {
   Sha256KeyEncoder k(key_namespace);
   Encode(k.encoder(), value);
   return k.finish();

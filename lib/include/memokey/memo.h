@@ -1,6 +1,6 @@
 // memokey/memo.h — memoizing C++ functions over a Store.
 //
-//   std::shared_ptr<memokey::Store> store = ...;            // store.h: OpenStore(url)
+//   std::shared_ptr<memokey::Store> store = ...;            // store_spec.h: OpenStore(url)
 //   auto slow_square = [](int x) { return x * x; };
 //   auto square = memokey::memoize(store, "demo.square", slow_square);
 //   int y = square(12);                                     // computed once, then a hit
@@ -56,7 +56,7 @@
 //     MemoOptions::strict (or a store URL with strict=1) turns store
 //     failures into StoreError exceptions instead, for callers that would
 //     rather fail than run uncached.
-//   * Result and argument types: whatever encode.h can Encode and decode.h
+//   * Result and argument types: whatever encode_cpp.h can Encode and decode_cpp.h
 //     can decode (std types, user types with memokey_encode/memokey_decode).
 
 #ifndef MEMOKEY_MEMO_H_
@@ -76,9 +76,9 @@
 #include <utility>
 #include <vector>
 
-#include "memokey/decode.h"
-#include "memokey/decoder.h"
-#include "memokey/encode.h"
+#include "memokey/decode_cpp.h"
+#include "memokey/cbor_reader.h"
+#include "memokey/encode_cpp.h"
 #include "memokey/envelope.h"
 #include "memokey/key.h"
 #include "memokey/store.h"

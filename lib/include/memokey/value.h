@@ -17,7 +17,7 @@
 #include <variant>
 #include <vector>
 
-#include "memokey/encoder.h"
+#include "memokey/cbor_writer.h"
 
 namespace memokey {
 

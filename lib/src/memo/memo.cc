@@ -37,7 +37,7 @@ MemoCore::MemoCore(std::shared_ptr<Store> store, std::string name, MemoOptions o
       label_(FunctionLabel(options_.key_namespace, name_)),
       flights_(std::make_unique<Flights>()) {
   if (!store_) throw std::invalid_argument("memokey::memoize: store is null");
-  strict_ = options_.strict || store_->Describe().find("strict=1") != std::string::npos;
+  strict_ = options_.strict || store_->strict();
   if (options_.stale_while_revalidate.count() < 0 ||
       (options_.stale_while_revalidate.count() > 0 && options_.ttl.count() <= 0)) {
     throw std::invalid_argument(

@@ -66,7 +66,7 @@
 
 #include "integrity.h"
 #include "leases.h"
-#include "memokey/store.h"
+#include "memokey/store_backends.h"
 #include "store_internal.h"
 
 namespace memokey {
@@ -409,6 +409,7 @@ class DiskStore final : public Store {
                 "?max_bytes=" + std::to_string(options.max_bytes);
     if (options.sync == DiskStoreOptions::Sync::kFull) describe_ += "&sync=full";
     if (options.sync == DiskStoreOptions::Sync::kMeta) describe_ += "&sync=meta";
+    if (options.strict) describe_ += "&strict=1";
     RegisterForFork(this);
   }
 
@@ -597,6 +598,7 @@ class DiskStore final : public Store {
   }
 
   std::string Describe() const override { return describe_; }
+  bool strict() const override { return options_.strict; }
 
   // In key order, kScanBatch rows per read transaction (a reader holds no
   // snapshot between batches, so writers and checkpoints are not held up).

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "memokey/store.h"
+#include "memokey/store_backends.h"
 #include "store_internal.h"
 
 namespace memokey {
@@ -220,6 +220,8 @@ class HttpStore final : public Store {
     return "http://" + std::string(options_.token.empty() ? "" : "***@") + options_.host + ":" +
            std::to_string(options_.port) + "/" + options_.key_namespace;
   }
+
+  bool strict() const override { return options_.strict; }
 
  private:
   static Status Refused(const http::response<http::string_body>& response) {

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "leases.h"
-#include "memokey/store.h"
+#include "memokey/store_backends.h"
 #include "store_internal.h"
 
 namespace memokey {
@@ -76,7 +76,8 @@ struct alignas(64) Shard {
 
 class MemoryStore final : public Store {
  public:
-  MemoryStore(std::uint64_t max_bytes, unsigned shards) : max_bytes_(max_bytes) {
+  MemoryStore(std::uint64_t max_bytes, unsigned shards, bool strict)
+      : max_bytes_(max_bytes), strict_(strict) {
     shards_.reserve(shards);
     for (unsigned i = 0; i < shards; ++i) {
       shards_.push_back(std::make_unique<Shard>());
@@ -235,8 +236,10 @@ class MemoryStore final : public Store {
 
   std::string Describe() const override {
     return "memory://?max_bytes=" + std::to_string(max_bytes_) +
-           "&shards=" + std::to_string(shards_.size());
+           "&shards=" + std::to_string(shards_.size()) + (strict_ ? "&strict=1" : "");
   }
+
+  bool strict() const override { return strict_; }
 
  private:
   static std::size_t Hash(std::string_view key) { return std::hash<std::string_view>{}(key); }
@@ -314,6 +317,7 @@ class MemoryStore final : public Store {
   }
 
   const std::uint64_t max_bytes_;
+  const bool strict_;
   std::vector<std::unique_ptr<Shard>> shards_;
   Counters counters_;
   store_internal::LocalLeases leases_;
@@ -328,7 +332,7 @@ Status OpenMemoryStore(const MemoryStoreOptions& options, std::unique_ptr<Store>
     shards = static_cast<unsigned>(
         std::clamp<std::uint64_t>(options.max_bytes / kDefaultBytesPerShard, 1, kMaxDefaultShards));
   }
-  *out = std::make_unique<MemoryStore>(options.max_bytes, shards);
+  *out = std::make_unique<MemoryStore>(options.max_bytes, shards, options.strict);
   return Status::Ok();
 }
 

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "memokey/status.h"
-#include "memokey/store.h"
+#include "memokey/store_backends.h"
 
 namespace memokey::redis_internal {
 

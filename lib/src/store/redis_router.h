@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "memokey/status.h"
-#include "memokey/store.h"
+#include "memokey/store_backends.h"
 #include "redis_conn.h"
 
 namespace memokey::redis_internal {

@@ -36,7 +36,7 @@
 
 #include "integrity.h"
 #include "leases.h"
-#include "memokey/store.h"
+#include "memokey/store_backends.h"
 #include "redis_conn.h"
 #include "redis_router.h"
 #include "store_internal.h"
@@ -411,6 +411,7 @@ class RedisStore final : public Store {
 
   StoreStats Stats() const override { return counters_.Snapshot(); }
   std::string Describe() const override { return describe_; }
+  bool strict() const override { return options_.strict; }
 
  private:
   struct LeaseRound {

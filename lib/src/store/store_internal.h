@@ -91,8 +91,9 @@ std::uint64_t ForkGeneration();
 
 // "%41" -> "A"; nullopt on a malformed escape.
 std::optional<std::string> PercentDecode(std::string_view text);
-// Percent-encodes everything outside unreserved characters (for Describe()).
-std::string PercentEncode(std::string_view text);
+// Percent-encodes everything but letters, digits and `keep` (by default the
+// characters a URL's path and query may hold as they are: for Describe()).
+std::string PercentEncode(std::string_view text, std::string_view keep = "-._~:/@!$'()*,;");
 // "64M", "1GiB", "1000KB", "123" -> bytes; nullopt when malformed or overflowing.
 std::optional<std::uint64_t> ParseSize(std::string_view text);
 std::optional<std::uint64_t> ParseUint(std::string_view text);
@@ -102,6 +103,11 @@ std::optional<bool> ParseBool(std::string_view text);
 // names are errors reported by the caller's Take/Finish.
 class QueryParams {
  public:
+  QueryParams() = default;
+  // Parameters parsed before (a StoreSpec's), to Take from.
+  QueryParams(std::vector<std::pair<std::string, std::string>> params, std::string what)
+      : params_(std::move(params)), what_(std::move(what)) {}
+
   // `what` names the URL kind in messages ("memory:// URL").
   static Status Parse(std::string_view query, std::string what, QueryParams* out);
 
@@ -110,6 +116,8 @@ class QueryParams {
   // Error naming the first parameter nobody took.
   Status Finish(std::string_view known) const;
   const std::string& what() const { return what_; }
+  // The parameters not taken yet, in order.
+  const std::vector<std::pair<std::string, std::string>>& items() const { return params_; }
 
  private:
   std::vector<std::pair<std::string, std::string>> params_;

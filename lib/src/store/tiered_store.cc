@@ -1,5 +1,7 @@
 // tiered: — N stores, fastest first: read-through with backfill, write-through.
 
+#include "memokey/tiered_store.h"
+
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -10,7 +12,6 @@
 #include <utility>
 #include <vector>
 
-#include "memokey/store.h"
 #include "store_internal.h"
 
 namespace memokey {
@@ -185,6 +186,13 @@ StoreStats TieredStore::Stats() const {
   StoreStats stats = impl_->counters.Snapshot();
   for (const auto& tier : impl_->tiers) AddBackendStats(&stats, tier->Stats());
   return stats;
+}
+
+bool TieredStore::strict() const {
+  for (const auto& tier : impl_->tiers) {
+    if (tier->strict()) return true;
+  }
+  return false;
 }
 
 std::string TieredStore::Describe() const {

@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "memokey/store.h"
+#include "memokey/store_spec.h"
+#include "memokey/tiered_store.h"
 #include "store_test_util.h"
 
 namespace {

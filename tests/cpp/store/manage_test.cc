@@ -15,6 +15,9 @@
 #include "memokey/envelope.h"
 #include "memokey/status.h"
 #include "memokey/store.h"
+#include "memokey/store_manage.h"
+#include "memokey/store_spec.h"
+#include "memokey/tiered_store.h"
 #include "store_test_util.h"
 
 namespace {

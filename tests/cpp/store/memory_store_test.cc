@@ -14,6 +14,7 @@
 
 #include "memokey/status.h"
 #include "memokey/store.h"
+#include "memokey/store_backends.h"
 #include "store_test_util.h"
 
 namespace {

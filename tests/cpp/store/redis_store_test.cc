@@ -18,6 +18,8 @@
 
 #include "memokey/status.h"
 #include "memokey/store.h"
+#include "memokey/store_backends.h"
+#include "memokey/store_spec.h"
 #include "store_test_util.h"
 
 namespace {

@@ -1,5 +1,5 @@
 // OpenStore URL parsing: accepted forms, canonical Describe(), and errors that
-// name the offending part.
+// name the offending part; the StoreSpec they are parsed into, formatted back.
 
 #include <gtest/gtest.h>
 
@@ -9,13 +9,18 @@
 
 #include "memokey/status.h"
 #include "memokey/store.h"
+#include "memokey/store_spec.h"
+#include "memokey/tiered_store.h"
 #include "store_test_util.h"
 
 namespace {
 
+using memokey::FormatStoreSpec;
 using memokey::OpenStore;
+using memokey::ParseStoreSpec;
 using memokey::Status;
 using memokey::Store;
+using memokey::StoreSpec;
 using memokey_store_test::TempDir;
 
 std::string Describe(const std::string& url) {
@@ -148,6 +153,76 @@ TEST(StoreUrl, DiskOpenErrorIsIOError) {
   Status s = OpenStore("disk://" + dir.path() + "/file/sub", &store);
   EXPECT_EQ(s.code(), Status::Code::kIOError) << s.ToString();
   EXPECT_NE(s.message().find("/file"), std::string::npos) << s.message();
+}
+
+TEST(StoreSpec, RedisFieldsAndFormat) {
+  const std::string url = "redis://alice:p%40ss@[::1]:7000/2?prefix=app:&strict=1";
+  StoreSpec spec;
+  ASSERT_TRUE(ParseStoreSpec(url, &spec).ok());
+  EXPECT_EQ(spec.scheme, StoreSpec::Scheme::kRedis);
+  EXPECT_EQ(spec.user, "alice");
+  EXPECT_EQ(spec.password, "p@ss");
+  ASSERT_EQ(spec.hosts.size(), 1u);
+  EXPECT_EQ(spec.hosts[0].name, "::1");
+  EXPECT_EQ(spec.hosts[0].port, 7000);
+  EXPECT_EQ(spec.db, 2);
+  EXPECT_EQ(spec.param("prefix"), "app:");
+  EXPECT_FALSE(spec.param("pool"));
+  EXPECT_TRUE(spec.strict());
+  EXPECT_EQ(FormatStoreSpec(spec), url);
+  EXPECT_EQ(FormatStoreSpec(spec, /*hide_secrets=*/true),
+            "redis://alice:***@[::1]:7000/2?prefix=app:&strict=1");
+}
+
+TEST(StoreSpec, TieredFieldsAndFormat) {
+  const std::string url =
+      "tiered:memory://?max_bytes=64M|disk:///tmp/a%20b?sync=meta|http://tok@h:8080/ns?strict=yes";
+  StoreSpec spec;
+  ASSERT_TRUE(ParseStoreSpec(url, &spec).ok());
+  EXPECT_EQ(spec.scheme, StoreSpec::Scheme::kTiered);
+  ASSERT_EQ(spec.tiers.size(), 3u);
+  EXPECT_EQ(spec.tiers[0].param("max_bytes"), "64M");
+  EXPECT_EQ(spec.tiers[1].path, "/tmp/a b");
+  EXPECT_EQ(spec.tiers[2].password, "tok");
+  EXPECT_EQ(spec.tiers[2].path, "ns");
+  EXPECT_FALSE(spec.tiers[0].strict());
+  EXPECT_TRUE(spec.tiers[2].strict());
+  EXPECT_TRUE(spec.strict());
+  EXPECT_EQ(FormatStoreSpec(spec), url);
+  EXPECT_EQ(
+      FormatStoreSpec(spec, true),
+      "tiered:memory://?max_bytes=64M|disk:///tmp/a%20b?sync=meta|http://***@h:8080/ns?strict=yes");
+}
+
+TEST(StoreSpec, ErrorsNameTheTierAndThePart) {
+  StoreSpec spec;
+  Status s = ParseStoreSpec("tiered:memory://|redis://h?pool=0", &spec);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("tier 1"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("pool=0"), std::string::npos) << s.message();
+  s = ParseStoreSpec("memory://?strict=2", &spec);
+  EXPECT_NE(s.message().find("strict=2"), std::string::npos) << s.message();
+}
+
+TEST(StoreSpec, OpenChecksAnEditedSpecAndStrictReachesTheStore) {
+  StoreSpec spec;
+  ASSERT_TRUE(ParseStoreSpec("memory://?max_bytes=1M", &spec).ok());
+  spec.set_param("shards", "0");
+  std::unique_ptr<Store> store;
+  Status s = OpenStore(spec, &store);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("shards=0"), std::string::npos) << s.message();
+  spec.set_param("shards", "2");
+  spec.set_param("strict", "1");
+  EXPECT_EQ(FormatStoreSpec(spec), "memory://?max_bytes=1M&shards=2&strict=1");
+  ASSERT_TRUE(OpenStore(spec, &store).ok());
+  EXPECT_TRUE(store->strict());
+  EXPECT_EQ(store->Describe(), "memory://?max_bytes=1048576&shards=2&strict=1");
+
+  ASSERT_TRUE(OpenStore("tiered:memory://|memory://?strict=1", &store).ok());
+  EXPECT_TRUE(store->strict());
+  ASSERT_TRUE(OpenStore("tiered:memory://|redis://h:1?strict=0", &store).ok());
+  EXPECT_FALSE(store->strict());
 }
 
 }  // namespace

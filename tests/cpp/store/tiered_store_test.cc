@@ -1,5 +1,7 @@
 // tiered: — read-through with backfill, write-through, tier index, stats.
 
+#include "memokey/tiered_store.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -12,6 +14,7 @@
 
 #include "memokey/status.h"
 #include "memokey/store.h"
+#include "memokey/store_spec.h"
 #include "store_test_util.h"
 
 namespace {

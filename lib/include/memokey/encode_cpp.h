@@ -1,4 +1,4 @@
-// memokey/encode.h — canonical encoding of C++ values.
+// memokey/encode_cpp.h — C++ values to canonical form, written through a CBOR writer (cbor_writer.h).
 //
 //   memokey::Encode(encoder, value);          // any supported value
 //   std::vector<uint8_t> b = memokey::Canonical(value);
@@ -33,8 +33,8 @@
 //
 // A customization takes precedence over every built-in rule above.
 
-#ifndef MEMOKEY_ENCODE_H_
-#define MEMOKEY_ENCODE_H_
+#ifndef MEMOKEY_ENCODE_CPP_H_
+#define MEMOKEY_ENCODE_CPP_H_
 
 #include <concepts>
 #include <cstddef>
@@ -48,7 +48,7 @@
 #include <utility>
 #include <vector>
 
-#include "memokey/encoder.h"
+#include "memokey/cbor_writer.h"
 #include "memokey/format.h"
 #include "memokey/key.h"
 #include "memokey/value.h"
@@ -223,4 +223,4 @@ Key KeyOf(const T& value, std::optional<std::string_view> key_namespace = std::n
 
 }  // namespace memokey
 
-#endif  // MEMOKEY_ENCODE_H_
+#endif  // MEMOKEY_ENCODE_CPP_H_

@@ -1,4 +1,4 @@
-// memokey/decoder.h — reading CBOR, strictly or leniently.
+// memokey/cbor_reader.h — CBOR bytes to a Value tree (value.h), strictly or leniently.
 //
 // Strict mode (the default) accepts exactly the canonical form v1 and nothing
 // else: any input it accepts re-encodes to the same bytes. It rejects, with
@@ -19,13 +19,13 @@
 // Decoding never reads past `data`, never allocates more than the input can
 // describe, and never recurses deeper than max_depth.
 
-#ifndef MEMOKEY_DECODER_H_
-#define MEMOKEY_DECODER_H_
+#ifndef MEMOKEY_CBOR_READER_H_
+#define MEMOKEY_CBOR_READER_H_
 
 #include <cstdint>
 #include <vector>
 
-#include "memokey/encoder.h"
+#include "memokey/cbor_writer.h"
 #include "memokey/format.h"
 #include "memokey/status.h"
 #include "memokey/value.h"
@@ -50,4 +50,4 @@ Status Canonicalize(ByteSpan data, std::vector<std::uint8_t>* out,
 
 }  // namespace memokey
 
-#endif  // MEMOKEY_DECODER_H_
+#endif  // MEMOKEY_CBOR_READER_H_

@@ -1,10 +1,10 @@
-// memokey/decode.h — C++ values back from decoded canonical data.
+// memokey/decode_cpp.h — C++ values back from a decoded Value tree (cbor_reader.h).
 //
-//   memokey::Value v;  memokey::Decode(bytes, &v);           // decoder.h
+//   memokey::Value v;  memokey::Decode(bytes, &v);           // cbor_reader.h
 //   std::map<std::string, int> m;
 //   memokey::Status s = memokey::FromValue(v, &m);          // this header
 //
-// FromValue is the inverse of encode.h's Encode for the same types: for every
+// FromValue is the inverse of encode_cpp.h's Encode for the same types: for every
 // supported T and value x, FromValue(decoded Canonical(x), &y) gives y == x.
 // A Value of the wrong shape is Status::Error naming where it was found, e.g.
 // "at [2].b: expected an integer, found text" — never an exception.
@@ -20,8 +20,8 @@
 //     return memokey::DecodeRecord(v, "geometry:Point", "x", &p->x, "y", &p->y);
 //   }
 
-#ifndef MEMOKEY_DECODE_H_
-#define MEMOKEY_DECODE_H_
+#ifndef MEMOKEY_DECODE_CPP_H_
+#define MEMOKEY_DECODE_CPP_H_
 
 #include <array>
 #include <concepts>
@@ -310,4 +310,4 @@ Status DecodeRecord(const Value& value, std::string_view class_id,
 
 }  // namespace memokey
 
-#endif  // MEMOKEY_DECODE_H_
+#endif  // MEMOKEY_DECODE_CPP_H_

@@ -1,4 +1,4 @@
-// memokey/encoder.h — a streaming writer of canonical CBOR (memokey canonical form v1).
+// memokey/cbor_writer.h — a streaming writer of canonical CBOR (memokey canonical form v1).
 //
 // Contract
 //   * Every call appends exactly one CBOR head or data item in its canonical
@@ -11,7 +11,7 @@
 //     Sorting rearranges the entries' bytes once per nesting level: no
 //     quadratic copying.
 //   * The caller is responsible for the shape: array(n) must be followed by n
-//     items, tag(t) by one. encode.h builds correct shapes from C++ values.
+//     items, tag(t) by one. encode_cpp.h builds correct shapes from C++ values.
 //   * Output goes to a Sink when one is given: bytes are flushed whenever no
 //     map or set is open and the buffer is full, and large byte strings written
 //     outside any map or set go to the sink directly, never copied. Without a
@@ -23,8 +23,8 @@
 // An Encoder is not thread-safe; use one per thread (they are cheap to reuse:
 // reset() keeps the buffer's capacity).
 
-#ifndef MEMOKEY_ENCODER_H_
-#define MEMOKEY_ENCODER_H_
+#ifndef MEMOKEY_CBOR_WRITER_H_
+#define MEMOKEY_CBOR_WRITER_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -189,4 +189,4 @@ std::size_t SkipItem(ByteSpan data);
 
 }  // namespace memokey
 
-#endif  // MEMOKEY_ENCODER_H_
+#endif  // MEMOKEY_CBOR_WRITER_H_

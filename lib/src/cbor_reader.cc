@@ -1,4 +1,4 @@
-#include "memokey/decoder.h"
+#include "memokey/cbor_reader.h"
 
 #include <algorithm>
 #include <bit>

@@ -1,4 +1,4 @@
-#include "memokey/encoder.h"
+#include "memokey/cbor_writer.h"
 
 #include <algorithm>
 #include <bit>
