@@ -8,18 +8,19 @@
 //   kHit   -> found.payload
 //   kStale -> found.payload, unless ClaimRefresh(key) grants a ticket: then
 //             compute, Complete(ticket, payload) and return the new value
-//   kMiss  -> MemoEngine::Claim claim = engine.Claim(key, owner, found.rejected, accept);
-//             kValue     -> claim.payload (another process's, verified)
-//             kGranted   -> compute; Complete(std::move(claim.ticket), payload),
-//                           or Abandon(std::move(claim.ticket), error) if it fails
+//   kMiss  -> MemoEngine::Claimed c = engine.Claim(key, owner, found.rejected, accept);
+//             kValue     -> c.payload (another process's, verified)
+//             kGranted   -> compute; Complete(std::move(c.ticket), payload),
+//                           or Abandon(std::move(c.ticket), error) if it fails
 //             kReentrant -> the caller's own flight (recursion): compute, return
-//             kWait      -> claim.wait->Get(): a value, the computer's error, or a
+//             kWait      -> c.wait->Get(): a value, the computer's error, or a
 //                           ticket (the caller computes after all)
 //
 // Contract
 //   * No call blocks on another computation except Wait::Get: Lookup, Claim,
-//     ClaimRefresh, Complete and Abandon only talk to the store (one round
-//     trip each, or a short walk over a tiered store's tiers). A front end
+//     ClaimRefresh, Complete and Abandon only talk to the store (a read, a
+//     lease without waiting, a write and a release; a tiered store's tiers
+//     one after the other). A front end
 //     with an event loop runs Wait::Get off its loop (asyncio: in a thread).
 //   * Lookup walks a TieredStore's tiers itself, fastest first, checking the
 //     value envelope (envelope.h: MAC, key, codec CBOR) and `accept` in EACH
@@ -46,14 +47,16 @@
 //     waiting and without a value check: a ticket (refresh and Complete) or
 //     none (serve the stale value: MemoStats::stale_served).
 //   * Failure policy, one for every front end: no store failure reaches the
-//     caller. A lookup that cannot be answered is a miss, a failed lease
+//     caller. A lookup that cannot be answered is a miss (and the claim
+//     still tries the lease: the store may answer again), a failed lease
 //     computes without it, a failed write or release is ignored. Each failure
 //     counts in MemoStats::store_errors -- an unreachable store (a lookup the
 //     store answered as a miss with a reason, e.g. Redis down) included --
 //     and the first one is reported once through EngineOptions::on_store_error
 //     (default: one line on stderr). EngineOptions::strict (or a store whose
-//     Describe() says strict=1) throws StoreError from Lookup, Claim and
-//     Complete instead; Abandon never throws (the caller's own error must
+//     Describe() says strict=1) throws StoreError from Lookup, Claim,
+//     ClaimRefresh, Wait::Get and Complete instead (the flight's waiters get
+//     the same error); Abandon never throws (the caller's own error must
 //     reach it as it is).
 //   * A Ticket is move-only; one that is destroyed without Complete or
 //     Abandon abandons (releases the lease, wakes the waiters with no value).
@@ -195,6 +198,8 @@ class MemoEngine {
   void Land(const std::shared_ptr<Flight>& flight, std::optional<std::string> payload,
             std::exception_ptr error);
   void Release(Ticket& ticket, bool may_throw);
+  std::shared_ptr<Wait> MakeWait(std::string_view key, std::shared_ptr<Flight> flight, bool leader,
+                                 std::uint64_t owner, bool rejected, const Accept& accept);
   std::unique_ptr<Ticket> MakeTicket(std::string_view key, std::shared_ptr<Flight> flight,
                                      std::string token, bool refresh);
 

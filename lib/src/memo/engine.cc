@@ -156,6 +156,21 @@ std::unique_ptr<MemoEngine::Ticket> MemoEngine::MakeTicket(std::string_view key,
   return ticket;
 }
 
+std::shared_ptr<MemoEngine::Wait> MemoEngine::MakeWait(std::string_view key,
+                                                       std::shared_ptr<Flight> flight, bool leader,
+                                                       std::uint64_t owner, bool rejected,
+                                                       const Accept& accept) {
+  auto wait = std::make_shared<Wait>();
+  wait->engine_ = this;
+  wait->key_ = std::string(key);
+  wait->flight_ = std::move(flight);
+  wait->leader_ = leader;
+  wait->owner_ = owner;
+  wait->rejected_ = rejected;
+  wait->accept_ = accept;
+  return wait;
+}
+
 MemoEngine::Claimed MemoEngine::Claim(std::string_view key, std::uint64_t owner, bool rejected,
                                       const Accept& accept) {
   Claimed claimed;
@@ -170,15 +185,8 @@ MemoEngine::Claimed MemoEngine::Claim(std::string_view key, std::uint64_t owner,
         return claimed;
       }
       counters_.waited.fetch_add(1, kRelaxed);
-      auto wait = std::make_shared<Wait>();
-      wait->engine_ = this;
-      wait->key_ = std::string(key);
-      wait->flight_ = it->second;
-      wait->owner_ = owner;
-      wait->rejected_ = rejected;
-      wait->accept_ = accept;
       claimed.state = Claimed::State::kWait;
-      claimed.wait = std::move(wait);
+      claimed.wait = MakeWait(key, it->second, false, owner, rejected, accept);
       return claimed;
     }
     flight = std::make_shared<Flight>();
@@ -221,16 +229,8 @@ MemoEngine::Claimed MemoEngine::Claim(std::string_view key, std::uint64_t owner,
       // Another holder: the caller waits for it in Wait::Get, and every
       // other caller of the key in this process waits for this flight.
       counters_.lease_waits.fetch_add(1, kRelaxed);
-      auto wait = std::make_shared<Wait>();
-      wait->engine_ = this;
-      wait->key_ = std::string(key);
-      wait->flight_ = std::move(flight);
-      wait->leader_ = true;
-      wait->owner_ = owner;
-      wait->rejected_ = rejected;
-      wait->accept_ = accept;
       claimed.state = Claimed::State::kWait;
-      claimed.wait = std::move(wait);
+      claimed.wait = MakeWait(key, std::move(flight), true, owner, rejected, accept);
       return claimed;
     }
     case LeaseResult::State::kUnsupported:
