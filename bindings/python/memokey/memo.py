@@ -1726,7 +1726,10 @@ class _Memo:
         # does: a store that failed one call may answer the next, and its
         # failure is counted the same way in both); after an unusable value
         # (it would be reported as there), compute at once.
-        return self._claim(key, raw, completions, self.lease and _leases_after(status))
+        # (_cached attached the store: without one there is no lease to take.)
+        return self._claim(
+            key, raw, completions, self.lease and self._store is not None and _leases_after(status)
+        )
 
     def _claim(self, key: bytes, raw: Optional[bytes], completions: int, lease: bool) -> Any:
         """Single flight for a miss: the value another caller computed
