@@ -22,6 +22,10 @@ The call is a small-argument one, ``f(42, "hello", 3.5)``, already cached
       the (trivial) function and stores its result: memokey with memory=0
       over ``disk://`` vs diskcache ``Cache.memoize`` (statement
       ``f(next(n), "hello", 3.5)``; the cost of ``next`` is in both).
+  (e) memory-tier miss: a new argument on every call of a trivial function,
+      memory tier only (``store=False``): memokey vs cachetools.cached
+      (LRUCache) and functools.lru_cache, each bounded at 4096 entries
+      (issue 13: memokey's miss <= 1.5x cachetools' miss).
   (c) Redis tier, the value not in memory: memokey with memory=0 over
       ``redis://`` vs redis-py ``GET`` + ``pickle.loads`` (the floor of any
       Python Redis cache), and the network floor: one PING round trip on a
@@ -39,7 +43,8 @@ prints them.
 
 Goals (issue 4): memory hit <= 3x an lru_cache hit; disk hit >= 5x faster
 than diskcache's memoize hit. Issue 12: disk miss >= 2x faster than
-diskcache's memoize miss.
+diskcache's memoize miss. Issue 13: memory-tier miss <= 1.5x cachetools'
+memory-tier miss.
 """
 
 from __future__ import annotations
@@ -155,6 +160,22 @@ def disk_miss_peers(tmp: Path) -> list[tuple[str, Optional[Callable[..., Any]]]]
         peers.append(("diskcache Cache.memoize", cache.memoize()(body)))
     except ImportError:
         peers.append(("diskcache Cache.memoize", None))
+    return peers
+
+
+def memory_miss_peers(tmp: Path) -> list[tuple[str, Optional[Callable[..., Any]]]]:
+    peers: list[tuple[str, Optional[Callable[..., Any]]]] = [
+        ("memokey.memoize (memory tier only, store=False)",
+         memokey.memoize(store=False, name="bench.memory_miss")(body)),
+        ("functools.lru_cache(maxsize=4096)", functools.lru_cache(maxsize=4096)(body)),
+    ]
+    try:
+        import cachetools
+
+        peers.append(("cachetools.cached(LRUCache(4096))",
+                      cachetools.cached(cachetools.LRUCache(maxsize=4096))(body)))
+    except ImportError:
+        peers.append(("cachetools.cached(LRUCache(4096))", None))
     return peers
 
 
@@ -296,6 +317,9 @@ def main() -> int:
         print("(d) disk-tier miss", file=sys.stderr)
         d_lines, d = run_miss_case("(d) disk-tier miss (compute a trivial function + store)",
                                    disk_miss_peers(tmp), target, repeats)
+        print("(e) memory-tier miss", file=sys.stderr)
+        e_lines, e = run_miss_case("(e) memory-tier miss (compute a trivial function, memory only)",
+                                   memory_miss_peers(tmp), target, repeats)
         redis_url = args.redis
         if redis_url is None:
             try:
@@ -333,6 +357,11 @@ def main() -> int:
     if miss and dc_miss:
         goals.append(f"- diskcache memoize miss / memokey disk miss = {dc_miss / miss:.1f}x faster "
                      f"(goal >= 2x, issue 12): {'met' if dc_miss >= 2 * miss else 'NOT met'}")
+    mem_miss = e["memokey.memoize (memory tier only, store=False)"]
+    ct_miss = e["cachetools.cached(LRUCache(4096))"]
+    if mem_miss and ct_miss:
+        goals.append(f"- memokey memory miss / cachetools memory miss = {mem_miss / ct_miss:.2f}x "
+                     f"(goal <= 1.5x, issue 13): {'met' if mem_miss <= 1.5 * ct_miss else 'NOT met'}")
     goals.append("")
 
     cpu = platform.processor() or platform.machine()
@@ -357,12 +386,13 @@ def main() -> int:
         "time (> 1: memokey is faster).",
         "",
     ]
-    text = "\n".join(header + a_lines + b_lines + d_lines + c_lines + goals)
+    text = "\n".join(header + a_lines + b_lines + d_lines + e_lines + c_lines + goals)
     Path(args.out).write_text(text)
     if args.json:
         import json
 
-        Path(args.json).write_text(json.dumps({"memory": a, "disk": b, "disk_miss": d, "redis": c}, indent=1))
+        Path(args.json).write_text(json.dumps({"memory": a, "disk": b, "disk_miss": d, "memory_miss": e,
+                                                "redis": c}, indent=1))
     print(text)
     return 0
 

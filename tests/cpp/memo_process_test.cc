@@ -1,6 +1,6 @@
-// memokey::memoize across processes on one host, both ways it offers:
-// the disk store's leases (MemoOptions::lease, the default) and file locks in
-// MemoOptions::lock_dir. Concurrent processes compute a cold key once through
+// memokey::memoize across processes on one host, through the disk store's
+// leases (MemoOptions::lease, the default; lock_dir, the file locks that did
+// the same, is gone). Concurrent processes compute a cold key once through
 // a disk store; a holder killed with SIGKILL or whose function throws
 // releases at once; a hung holder delays others only up to the wait bound.
 //
@@ -54,33 +54,22 @@ class TempDir {
 struct Dirs {
   TempDir root;
   std::string store_url = "disk://" + root.path() + "/store?sync=none&max_bytes=16M";
-  std::string lock_dir = root.path() + "/locks";
   std::string counter = root.path() + "/executions";
   std::string started = root.path() + "/started";
 };
 
-enum class Mode { kLease, kLockDir };
+enum class Mode { kLease };
 
-// The counters and the directory of whichever mechanism a test runs.
+// The counters and the directory of the mechanism the tests run.
 struct Mechanism {
   Mode mode;
-  std::uint64_t Waits(const memokey::MemoStats& s) const {
-    return mode == Mode::kLease ? s.lease_waits : s.cross_process_waits;
-  }
-  std::uint64_t Timeouts(const memokey::MemoStats& s) const {
-    return mode == Mode::kLease ? s.lease_timeouts : s.lock_timeouts;
-  }
-  std::uint64_t Errors(const memokey::MemoStats& s) const {
-    return mode == Mode::kLease ? s.store_errors : s.lock_errors;
-  }
-  std::string LockFiles(const Dirs& dirs) const {
-    return mode == Mode::kLease ? dirs.root.path() + "/store/leases" : dirs.lock_dir;
-  }
-  // No lock is held any more. Lock files: each holder removed its file on
-  // release. Leases: they are byte ranges of one permanent file, leases.lock,
-  // and none of its bytes is locked by anyone.
+  std::uint64_t Waits(const memokey::MemoStats& s) const { return s.lease_waits; }
+  std::uint64_t Timeouts(const memokey::MemoStats& s) const { return s.lease_timeouts; }
+  std::uint64_t Errors(const memokey::MemoStats& s) const { return s.store_errors; }
+  std::string LockFiles(const Dirs& dirs) const { return dirs.root.path() + "/store/leases"; }
+  // No lease is held any more: leases are byte ranges of one permanent file,
+  // leases.lock, and none of its bytes is locked by anyone.
   bool NothingHeld(const Dirs& dirs) const {
-    if (mode == Mode::kLockDir) return fs::is_empty(dirs.lock_dir);
     for (const auto& entry : fs::directory_iterator(LockFiles(dirs))) {
       if (entry.path().filename() != "leases.lock") return false;
     }
@@ -99,16 +88,10 @@ class MemoProcess : public ::testing::TestWithParam<Mode> {
  protected:
   Mechanism mechanism{GetParam()};
 
-  memokey::MemoOptions Options(const Dirs& dirs, std::chrono::milliseconds wait = 30s) const {
+  memokey::MemoOptions Options(const Dirs& /*dirs*/, std::chrono::milliseconds wait = 30s) const {
     memokey::MemoOptions options;
     options.secret = "memo-process-test-secret-0123456789";
-    if (GetParam() == Mode::kLockDir) {
-      options.lease = false;
-      options.lock_dir = dirs.lock_dir;
-      options.lock_timeout = wait;
-    } else {
-      options.lease_wait = wait;
-    }
+    options.lease_wait = wait;
     return options;
   }
 };
@@ -246,7 +229,7 @@ TEST_P(MemoProcess, AKilledHolderIsTakenOverPromptly) {
   ASSERT_EQ(::kill(holder, SIGKILL), 0);
   EXPECT_EQ(Wait(holder), -1);
   EXPECT_EQ(Wait(taker), 0);
-  // Well under the 30 s lock_timeout: the OS released the dead holder's lock.
+  // Well under the 30 s lease_wait: the OS released the dead holder's lock.
   EXPECT_LT(std::chrono::steady_clock::now() - start, 15s);
   EXPECT_EQ(CountLines(dirs.counter), 1);
   EXPECT_TRUE(mechanism.NothingHeld(dirs));
@@ -345,9 +328,7 @@ TEST_P(MemoProcess, RecursionDoesNotDeadlock) {
   EXPECT_TRUE(mechanism.NothingHeld(dirs));
 }
 
-INSTANTIATE_TEST_SUITE_P(Both, MemoProcess, ::testing::Values(Mode::kLease, Mode::kLockDir),
-                         [](const ::testing::TestParamInfo<Mode>& param) {
-                           return param.param == Mode::kLease ? "Lease" : "LockDir";
-                         });
+INSTANTIATE_TEST_SUITE_P(Both, MemoProcess, ::testing::Values(Mode::kLease),
+                         [](const ::testing::TestParamInfo<Mode>&) { return "Lease"; });
 
 }  // namespace

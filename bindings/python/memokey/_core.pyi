@@ -83,6 +83,19 @@ def open_envelope(key: bytes | str, sealed: bytes | bytearray | memoryview,
                   secret: bytes | str | None = None) -> tuple[int, bytes]: ...
 def load_secret(configured: Optional[str] = None) -> bytes: ...
 
+# MemoWrapper._fetch statuses (FETCH_STALE: memo.py's own, past ttl) and
+# MemoWrapper._mem_get / _peek statuses.
+FETCH_HIT: int
+FETCH_MISS: int
+FETCH_REJECTED: int
+FETCH_DECODE_FAILED: int
+FETCH_ERROR: int
+FETCH_STALE: int
+MEM_HIT: int
+MEM_ABSENT: int
+MEM_EXPIRED: int
+MEM_ERROR: int
+
 class MemoWrapper:
     """The callable memokey.memoize returns for a plain function (internal)."""
     def __init__(self, slow: Callable[..., Any], name: str, version: str,

@@ -286,12 +286,25 @@ Lease = _core.Lease
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-# _core.MemoWrapper._fetch statuses
-_HIT, _MISS, _REJECTED, _DECODE_FAILED, _ERROR = 0, 1, 2, 3, 4
+# _core.MemoWrapper._fetch statuses (defined once, in bindings/python/src/memo.cc)
+_HIT, _MISS, _REJECTED = _core.FETCH_HIT, _core.FETCH_MISS, _core.FETCH_REJECTED
+_DECODE_FAILED, _ERROR = _core.FETCH_DECODE_FAILED, _core.FETCH_ERROR
 # _Memo._cached also answers: a value past ttl (stale_while_revalidate)
-_STALE = 5
-# _core.MemoWrapper._mem_get statuses
-_M_HIT, _M_ABSENT, _M_EXPIRED, _M_ERROR = 0, 1, 2, 3
+_STALE = _core.FETCH_STALE
+# _core.MemoWrapper._mem_get (and _peek) statuses
+_M_HIT, _M_ABSENT, _M_EXPIRED, _M_ERROR = (
+    _core.MEM_HIT,
+    _core.MEM_ABSENT,
+    _core.MEM_EXPIRED,
+    _core.MEM_ERROR,
+)
+
+
+
+def _leases_after(status: int) -> bool:
+    """Whether a miss with this lookup status takes the store's lease."""
+    return status == _MISS or status == _ERROR
+
 
 _DEFAULT_MEMORY = 4096
 _MAX_KNOWN_KEYS = 100_000
@@ -1709,9 +1722,14 @@ class _Memo:
         if status == _STALE:
             self._refresh_later(key, args, kwargs, raw)
             return self._result(value)
-        # A lease only for a clean miss: after an unusable value (it would be
-        # reported as there) or a store failure, compute at once.
-        return self._claim(key, raw, completions, self.lease and status == _MISS)
+        # A lease for a miss, also after a failed lookup (as the C++ engine
+        # does: a store that failed one call may answer the next, and its
+        # failure is counted the same way in both); after an unusable value
+        # (it would be reported as there), compute at once.
+        # (_cached attached the store: without one there is no lease to take.)
+        return self._claim(
+            key, raw, completions, self.lease and self._store is not None and _leases_after(status)
+        )
 
     def _claim(self, key: bytes, raw: Optional[bytes], completions: int, lease: bool) -> Any:
         """Single flight for a miss: the value another caller computed
@@ -1750,7 +1768,7 @@ class _Memo:
                     flight.value = value
                     self._land(key, flight)
                     return self._result(value)
-                lease = lease and status == _MISS
+                lease = lease and _leases_after(status)
             token = None
             if lease:
                 found, value, token = self._settle_lease(
@@ -1895,7 +1913,8 @@ class _Memo:
             future = loop.create_future()
             flights[key] = (task, future)
             try:
-                value = await self._compute_async(key, args, kwargs, raw, self.lease and status == _MISS)
+                value = await self._compute_async(key, args, kwargs, raw,
+                                                  self.lease and _leases_after(status))
             except asyncio.CancelledError:
                 future.set_exception(_Abandoned())
                 future.exception()  # retrieved: no "never retrieved" warning
@@ -1994,7 +2013,7 @@ class _Memo:
         call computes again. A store failure is counted and logged like any
         other (a strict store raises it)."""
         key = self.key_of(args, kwargs)
-        present = self.core._peek(key) == 0
+        present = self.core._peek(key) == _M_HIT
         self.core._forget(key)
         self._known.pop(key, None)
         self._ensure_store()
@@ -2018,7 +2037,7 @@ class _Memo:
         and no tier is filled; a stale value (stale_while_revalidate) counts
         as present."""
         key = self.key_of(args, kwargs)
-        if self.core._peek(key) == 0:
+        if self.core._peek(key) == _M_HIT:
             return True
         self._ensure_store()
         if self._store is None:
@@ -2036,9 +2055,9 @@ class _Memo:
         if self.maxsize == 0:
             rows.append(("memory", "disabled", "memory=0"))
         else:
-            status = {0: "hit", 1: "not present", 2: "expired"}[peek]
-            rows.append(("memory", status, "the Python object itself" if peek == 0 else ""))
-            if peek == 0:
+            status = {_M_HIT: "hit", _M_ABSENT: "not present", _M_EXPIRED: "expired"}[peek]
+            rows.append(("memory", status, "the Python object itself" if peek == _M_HIT else ""))
+            if peek == _M_HIT:
                 answered = "memory"
         self._ensure_store()
         if self._open_error is not None:

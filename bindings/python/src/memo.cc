@@ -94,8 +94,6 @@ namespace nb = nanobind;
 namespace memokey::py {
 namespace {
 
-State* g_state = nullptr;
-
 std::int64_t NowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -215,9 +213,21 @@ struct RawHash {
   }
 };
 
-enum FetchStatus : int { kHit = 0, kMiss = 1, kRejected = 2, kDecodeFailed = 3, kError = 4 };
+// The statuses of _fetch (and of memo.py's _cached, which adds kStale), and of
+// _mem_get and _peek: exported to memo.py as _core.FETCH_* and _core.MEM_*
+// (BindMemo), never copied by hand.
+enum FetchStatus : int {
+  kHit = 0,
+  kMiss = 1,
+  kRejected = 2,
+  kDecodeFailed = 3,
+  kError = 4,
+  kStale = 5,
+};
+enum MemStatus : int { kMemHit = 0, kMemAbsent = 1, kMemExpired = 2, kMemError = 3 };
 
 struct Core {
+  State* state = nullptr;  // the module state (its module outlives the wrapper's type)
   std::string name;
   std::string version;
   std::optional<std::string> key_namespace;
@@ -379,33 +389,15 @@ void PutEntry(Core& c, const Key& key, PyObject* value, std::int64_t ttl_ms,
               const std::string_view* shape, bool is_error);
 PyObject* FetchTuple(Core& c, const Key& key);
 
-// Guarded reuse of one KeyEncoder + walk scratch (a __memokey__ hook may
-// call a memoized function while its caller's key is being computed).
-struct KeyScratch {
-  KeyEncoder key;
-  WalkScratch walk;
-  bool busy = false;
-};
-// Deliberately never freed at exit: it holds Python references (the key-order
-// cache), which must not be released after the interpreter has finalized.
-KeyScratch* g_key_scratch = nullptr;
-
 // The key of a normalized argument tuple: KeyOf(["memokey.memo", name,
 // version, args]) in the namespace. False with an exception set.
 bool ComputeKey(Core& c, PyObject* args, Key* out) {
-  if (g_state == nullptr || g_state->canonicalization_error == nullptr) {
+  State& st = *c.state;
+  if (st.canonicalization_error == nullptr) {
     PyErr_SetString(PyExc_RuntimeError, "memokey._core is used before memokey was imported");
     return false;
   }
-  std::unique_ptr<KeyScratch> own;
-  KeyScratch* s = g_key_scratch;
-  if (s == nullptr || s->busy) {
-    own = std::make_unique<KeyScratch>();
-    s = own.get();
-  }
-  s->busy = true;
-  bool oversized = false;
-  bool ok = false;
+  ScratchLease s(st);
   try {
     KeyEncoder& k = s->key;
     k.reset(c.key_namespace);
@@ -414,22 +406,16 @@ bool ComputeKey(Core& c, PyObject* args, Key* out) {
     e.text_unchecked("memokey.memo");
     e.text(c.name);
     e.text(c.version);
-    if (EncodeObject(*g_state, e, s->walk, args, &oversized, &c.arg_names)) {
+    if (EncodeObject(st, e, s->walk, args, &s.oversized, &c.arg_names)) {
       *out = k.finish();
-      ok = true;
+      return true;
     }
   } catch (const std::bad_alloc&) {
     PyErr_NoMemory();
   } catch (const std::exception& ex) {
-    PyErr_Format(g_state->canonicalization_error, "memoized arguments: %s", ex.what());
+    PyErr_Format(st.canonicalization_error, "memoized arguments: %s", ex.what());
   }
-  s->busy = false;
-  if (oversized && own == nullptr && s == g_key_scratch) {
-    // Drop the grown buffers instead of keeping them for every later call.
-    delete g_key_scratch;
-    g_key_scratch = new KeyScratch();
-  }
-  return ok;
+  return false;
 }
 
 // The exception being raised, normalized and carrying its traceback (cleared).
@@ -746,18 +732,18 @@ PyObject* MemoMemGet(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   }
   Core& c = *CoreOf(self);
   auto it = c.entries.find(key);
-  if (it == c.entries.end()) return Py_BuildValue("(iO)", 1, Py_None);
+  if (it == c.entries.end()) return Py_BuildValue("(iO)", kMemAbsent, Py_None);
   Entry* e = it->second.get();
   if (e->expires_ns != 0 && NowNs() >= e->expires_ns) {
     std::vector<PyObject*> grave;
     c.Kill(e, &grave);
     ++c.mem_expired;
     Release(grave);
-    return Py_BuildValue("(iO)", 2, Py_None);
+    return Py_BuildValue("(iO)", kMemExpired, Py_None);
   }
   c.Touch(e);
   if (!e->is_error) ++c.mem_hits;
-  return Py_BuildValue("(iO)", e->is_error ? 3 : 0, e->value);
+  return Py_BuildValue("(iO)", e->is_error ? kMemError : kMemHit, e->value);
 }
 
 // Puts value into the memory tier (a shell when it is off) and maps the call
@@ -871,10 +857,10 @@ PyObject* MemoPeek(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   }
   Core& c = *CoreOf(self);
   auto it = c.entries.find(key);
-  if (it == c.entries.end()) return PyLong_FromLong(1);
+  if (it == c.entries.end()) return PyLong_FromLong(kMemAbsent);
   const Entry* e = it->second.get();
-  if (e->expires_ns != 0 && NowNs() >= e->expires_ns) return PyLong_FromLong(2);
-  return PyLong_FromLong(0);
+  if (e->expires_ns != 0 && NowNs() >= e->expires_ns) return PyLong_FromLong(kMemExpired);
+  return PyLong_FromLong(kMemHit);
 }
 
 // _forget(key): drop key from the memory tier.
@@ -987,7 +973,7 @@ PyObject* DecodePayload(Core& c, Codec codec, const std::string& payload, std::s
         Ref loads = Ref::borrow(c.cbor_loads);  // the call may clear c's hooks
         return PyObject_CallOneArg(loads.get(), bytes.get());
       }
-      return LoadsImpl(*g_state, bytes.get(), true);
+      return LoadsImpl(*c.state, bytes.get(), true);
     }
     default:
       *refusal = "a raw payload is not a memoized result";
@@ -1379,6 +1365,8 @@ PyObject* MemoNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
     return nullptr;
   }
   auto core = std::make_unique<Core>();
+  core->state = StateOf(PyType_GetModule(type));
+  if (core->state == nullptr) return nullptr;  // PyType_GetModule set the error
   core->name.assign(name, static_cast<std::size_t>(name_len));
   core->version.assign(version, static_cast<std::size_t>(version_len));
   if (ns != Py_None) {
@@ -1565,12 +1553,23 @@ PyType_Spec kMemoSpec = {
 }  // namespace
 
 void BindMemo(nb::module_& m) {
-  g_state = StateOf(nb::object(m.attr("_state")).ptr());
-  g_key_scratch = new KeyScratch();
-  PyObject* type = PyType_FromSpec(&kMemoSpec);
+  // The type belongs to the state module: each wrapper finds its State
+  // through its type (MemoNew), and the type keeps the module alive.
+  PyObject* type =
+      PyType_FromModuleAndSpec(nb::object(m.attr("_state")).ptr(), &kMemoSpec, nullptr);
   if (type == nullptr) throw nb::python_error();
   g_memo_type = reinterpret_cast<PyTypeObject*>(type);
   m.attr("MemoWrapper") = nb::steal(type);
+  for (const auto& [name, value] :
+       {std::pair{"FETCH_HIT", kHit}, {"FETCH_MISS", kMiss}, {"FETCH_REJECTED", kRejected},
+        {"FETCH_DECODE_FAILED", kDecodeFailed}, {"FETCH_ERROR", kError}, {"FETCH_STALE", kStale}}) {
+    m.attr(name) = static_cast<int>(value);
+  }
+  for (const auto& [name, value] :
+       {std::pair{"MEM_HIT", kMemHit}, {"MEM_ABSENT", kMemAbsent}, {"MEM_EXPIRED", kMemExpired},
+        {"MEM_ERROR", kMemError}}) {
+    m.attr(name) = static_cast<int>(value);
+  }
 }
 
 }  // namespace memokey::py

@@ -192,36 +192,6 @@ inline bool ParseKeyArgs(const char* fname, PyObject* const* args, Py_ssize_t na
   return true;
 }
 
-// Takes the State's scratch for one call, or makes fresh scratch when it is
-// in use; gives it back (dropped when it grew too big to keep).
-class ScratchLease {
- public:
-  explicit ScratchLease(State& st) : st_(st) {
-    if (!st.scratch->busy) {
-      s_ = st.scratch.get();
-      s_->busy = true;
-    } else {
-      own_ = std::make_unique<Scratch>();
-      s_ = own_.get();
-    }
-  }
-  ~ScratchLease() {
-    if (own_) return;
-    s_->busy = false;
-    if (oversized) st_.scratch = std::make_unique<Scratch>();
-  }
-  ScratchLease(const ScratchLease&) = delete;
-  ScratchLease& operator=(const ScratchLease&) = delete;
-  Scratch& operator*() { return *s_; }
-  Scratch* operator->() { return s_; }
-  bool oversized = false;
-
- private:
-  State& st_;
-  Scratch* s_;
-  std::unique_ptr<Scratch> own_;
-};
-
 // Hashes the frame of `obj` into *out.
 bool KeyOf(State& st, PyObject* obj, std::optional<std::string_view> ns, Key* out) {
   ScratchLease s(st);

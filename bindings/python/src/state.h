@@ -240,6 +240,37 @@ struct State {
   void clear_types();  // forget the dispatch cache (after register())
 };
 
+// Takes the State's scratch for one call, or makes fresh scratch when it is
+// in use (a nested call: a __memokey__ hook computing a key, or a memoized
+// call's key); gives it back (dropped when it grew too big to keep).
+class ScratchLease {
+ public:
+  explicit ScratchLease(State& st) : st_(st) {
+    if (!st.scratch->busy) {
+      s_ = st.scratch.get();
+      s_->busy = true;
+    } else {
+      own_ = std::make_unique<Scratch>();
+      s_ = own_.get();
+    }
+  }
+  ~ScratchLease() {
+    if (own_) return;
+    s_->busy = false;
+    if (oversized) st_.scratch = std::make_unique<Scratch>();
+  }
+  ScratchLease(const ScratchLease&) = delete;
+  ScratchLease& operator=(const ScratchLease&) = delete;
+  Scratch& operator*() { return *s_; }
+  Scratch* operator->() { return s_; }
+  bool oversized = false;
+
+ private:
+  State& st_;
+  Scratch* s_;
+  std::unique_ptr<Scratch> own_;
+};
+
 // The State of the module object passed as `self` to the functions.
 inline State* StateOf(PyObject* self) {
   void* slot = PyModule_GetState(self);

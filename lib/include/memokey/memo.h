@@ -1,4 +1,7 @@
-// memokey/memo.h — memoizing C++ functions over a Store.
+// memokey/memo.h — memoizing C++ functions over a Store: the blocking C++
+// front end of the memoization engine (memo_engine.h), which owns the store
+// side -- lookup, single flight, leases, stale-while-revalidate, the failure
+// policy and MemoStats -- for C++ and Python alike.
 //
 //   std::shared_ptr<memokey::Store> store = ...;            // store_spec.h: OpenStore(url)
 //   auto slow_square = [](int x) { return x * x; };
@@ -29,22 +32,9 @@
 //     like any stored value). A holder releases after storing, or at once if
 //     the function throws; a holder that dies is outlived (the OS drops its
 //     lock file; Redis/memokeyd expire the lease after lease_ttl).
-//   * Single flight across processes on one host (MemoOptions::lock_dir):
-//     when lock_dir is set, the caller that wins the in-process flight takes
-//     an exclusive flock(2) on  lock_dir/<key hex>.lock  (the directory is
-//     created 0700, parents too), looks the key up in the store again (another
-//     process may have stored it meanwhile), and only then computes, stores
-//     and releases. Callers in other processes sharing the store (disk://, or
-//     a tiered store with a disk tier) thus compute a cold key once. The OS
-//     releases the lock when its holder dies (kill -9 included), so a crashed
-//     holder never blocks the others; a caller that cannot get the lock within
-//     MemoOptions::lock_timeout (a holder that hangs) computes anyway, counted
-//     in MemoStats::lock_timeouts. A holder whose function throws releases the
-//     lock at once. Lock files are removed by their holder on release (the
-//     acquirer re-checks the inode, so removal is race-free). flock is
-//     per-host: lock_dir must be on a local filesystem (not NFS), and a child
-//     forked while a thread holds a lock shares it until the child exits or
-//     execs (lock fds are close-on-exec). Empty lock_dir: no file locking.
+//   * A tiered store is walked tier by tier, each tier's value verified on its
+//     own: a tampered value in a fast tier is counted (MemoStats::rejected)
+//     and the next tier's good value is used and copied over it.
 //   * No store failure reaches the caller: a store that cannot answer (Redis
 //     or memokeyd down, an I/O error, a damaged or unwritable disk
 //     directory) is a miss on lookup, and a failed write, lease or release
@@ -62,14 +52,11 @@
 #ifndef MEMOKEY_MEMO_H_
 #define MEMOKEY_MEMO_H_
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -81,6 +68,7 @@
 #include "memokey/encode_cpp.h"
 #include "memokey/envelope.h"
 #include "memokey/key.h"
+#include "memokey/memo_engine.h"
 #include "memokey/store.h"
 
 namespace memokey {
@@ -91,8 +79,6 @@ struct MemoOptions {
   std::chrono::milliseconds ttl{0};          // 0: no expiry
   std::optional<std::string> secret;         // default: LoadSecret (MEMOKEY_SECRET or key file)
   std::size_t compress_threshold = 4096;     // zstd above this many payload bytes
-  std::string lock_dir;                      // cross-process single flight; empty: off
-  std::chrono::milliseconds lock_timeout{30000};  // then compute without the lock
   // Single flight across processes and machines through the store's leases
   // (store.h, "Leases"): disk:// (lock files), redis://, http:// (memokeyd),
   // memory:// (this process). A holder slower than lease_ttl may see a
@@ -116,34 +102,8 @@ struct MemoOptions {
   std::function<void(const std::string&)> on_store_error;
 };
 
-// What a strict memoized function (MemoOptions::strict) throws when its
-// store fails: status() is the store's answer.
-class StoreError : public std::runtime_error {
- public:
-  StoreError(const std::string& what, Status status)
-      : std::runtime_error(what), status_(std::move(status)) {}
-  const Status& status() const { return status_; }
-
- private:
-  Status status_;
-};
-
-struct MemoStats {
-  std::uint64_t hits = 0;
-  std::uint64_t misses = 0;
-  std::uint64_t computed = 0;             // calls of the function
-  std::uint64_t waited = 0;               // calls that waited for another thread's computation
-  std::uint64_t rejected = 0;             // stored values that failed verification or decoding
-  std::uint64_t store_errors = 0;         // store failures: lookups, writes, leases, releases
-  std::uint64_t cross_process_waits = 0;  // waited for another process's file lock
-  std::uint64_t lock_timeouts = 0;        // computed without the lock after lock_timeout
-  std::uint64_t lock_errors = 0;          // lock file unusable: computed without the lock
-  std::uint64_t lease_waits = 0;          // found another caller's lease and waited
-  std::uint64_t lease_hits = 0;           // got the value another caller computed under its lease
-  std::uint64_t lease_timeouts = 0;       // waited lease_wait in vain, then computed
-  std::uint64_t stale_served = 0;         // stale hits answered with the old value
-  std::uint64_t revalidated = 0;          // stale hits that recomputed (held the lease)
-};
+// StoreError (what a strict memoized function throws) and MemoStats are in
+// memo_engine.h.
 
 // The type-independent part of a memoized function: lookup, envelope, single
 // flight. Thread-safe.
@@ -166,43 +126,16 @@ class MemoCore {
                                          const std::function<std::vector<std::uint8_t>()>& compute,
                                          const std::function<bool(ByteSpan)>& decodes);
 
-  MemoStats Stats() const;
-  const std::string& name() const { return name_; }
+  MemoStats Stats() const { return engine_.Stats(); }
+  const std::string& name() const { return engine_.name(); }
 
  private:
-  struct Flight;
-  struct Flights;
-  struct LookupNote {
-    bool stale = false;     // a hit within the stale_while_revalidate window
-    bool rejected = false;  // a stored value failed verification
-  };
-  bool Lookup(const Key& key, const std::function<bool(ByteSpan)>& decodes,
-              std::vector<std::uint8_t>* out, LookupNote* note = nullptr);
-  std::vector<std::uint8_t> Revalidate(const Key& key,
-                                       const std::function<std::vector<std::uint8_t>()>& compute,
-                                       std::vector<std::uint8_t> stale_value);
-  bool Verify(const std::string& store_key, const std::string& sealed,
-              const std::function<bool(ByteSpan)>& decodes, std::vector<std::uint8_t>* out);
-  void Save(const Key& key, const std::vector<std::uint8_t>& canonical);
-  // Counts a failed store operation and reports the first one. Strict:
-  // throws StoreError instead -- unless !may_throw (cleanup after another
-  // exception, which must reach the caller as it is).
-  void StoreFailed(const char* operation, const Status& status, bool may_throw);
+  std::vector<std::uint8_t> Run(std::unique_ptr<MemoEngine::Ticket> ticket,
+                                const std::function<std::vector<std::uint8_t>()>& compute);
 
-  std::shared_ptr<Store> store_;
-  std::string name_;
-  MemoOptions options_;
-  std::string label_;  // sealed into every value: which function it belongs to
-  bool strict_ = false;
-  std::once_flag reported_;
-  Secret secret_;
-  std::unique_ptr<Flights> flights_;
-  struct Counters {
-    std::atomic<std::uint64_t> hits{0}, misses{0}, computed{0}, waited{0}, rejected{0},
-        store_errors{0}, cross_process_waits{0}, lock_timeouts{0}, lock_errors{0}, lease_waits{0},
-        lease_hits{0}, lease_timeouts{0}, stale_served{0}, revalidated{0};
-  };
-  mutable Counters counters_;
+  std::optional<std::string> key_namespace_;
+  std::string version_;
+  MemoEngine engine_;
 };
 
 template <class R, class... Args>

@@ -1,0 +1,407 @@
+// The memoization engine (memo_engine.h): lookup with the tier walk, claims,
+// single flight, leases, stale-while-revalidate, the failure policy and the
+// counters -- once, for the C++ and the Python front ends.
+
+#include <condition_variable>
+#include <iostream>
+#include <map>
+#include <utility>
+
+#include "memokey/memo_engine.h"
+
+
+namespace memokey {
+
+namespace {
+constexpr auto kRelaxed = std::memory_order_relaxed;
+}  // namespace
+
+// One key's computation. Waiters block on Flights::done under Flights::mutex.
+struct MemoEngine::Flight {
+  std::string key;
+  std::uint64_t owner = 0;
+  bool done = false;
+  std::optional<std::string> payload;  // done with a value
+  std::exception_ptr error;            // done with the computer's error
+};
+
+struct MemoEngine::Flights {
+  std::mutex mutex;
+  std::condition_variable done;
+  std::map<std::string, std::shared_ptr<Flight>, std::less<>> in_progress;
+};
+
+MemoEngine::MemoEngine(std::shared_ptr<Store> store, EngineOptions options)
+    : store_(std::move(store)),
+      options_(std::move(options)),
+      flights_(std::make_unique<Flights>()) {
+  if (!store_) throw std::invalid_argument("memokey::memoize: store is null");
+  tiered_ = dynamic_cast<TieredStore*>(store_.get());
+  strict_ = options_.strict || store_->strict();
+  if (options_.stale_while_revalidate.count() < 0 ||
+      (options_.stale_while_revalidate.count() > 0 && options_.ttl.count() <= 0)) {
+    throw std::invalid_argument(
+        "memokey::memoize: stale_while_revalidate needs a positive ttl (and is not negative)");
+  }
+  const Status status = LoadSecret(options_.secret, &secret_);
+  if (!status.ok()) throw std::runtime_error("memokey::memoize: " + status.ToString());
+}
+
+MemoEngine::~MemoEngine() = default;
+
+MemoEngine::Found MemoEngine::Lookup(std::string_view key, const Accept& accept) {
+  Found found;
+  const std::size_t tiers = tiered_ != nullptr ? tiered_->tier_count() : 1;
+  std::string sealed;
+  for (std::size_t i = 0; i < tiers; ++i) {
+    Store& tier = tiered_ != nullptr ? tiered_->tier(i) : *store_;
+    std::chrono::milliseconds ttl_left{0};
+    const Status got = tier.GetWithTtl(key, &sealed, &ttl_left);
+    if (!got.ok()) {
+      if (!got.IsNotFound()) {
+        StoreFailed("lookup", got, /*may_throw=*/true);
+      } else if (got.message() != Status::NotFound().message()) {
+        // A store that could not answer (or dropped a damaged entry) and said
+        // so in its miss: the store chose the miss, so even strict goes on.
+        StoreFailed("lookup", got, /*may_throw=*/false);
+      }
+      continue;
+    }
+    if (!Verify(key, sealed, accept, &found.payload)) {
+      // Counted; the next tier may hold the good value (which then
+      // overwrites this one by the backfill).
+      found.rejected = true;
+      continue;
+    }
+    // Backfill the faster tiers with the ttl the value has left; their
+    // failures are the tiers' to count: the caller has its value.
+    for (std::size_t j = 0; j < i; ++j) {
+      static_cast<void>(tiered_->tier(j).Put(key, sealed, ttl_left));
+    }
+    // Within the last stale_while_revalidate of its stored life, an entry is
+    // past the ttl the user asked for (Save adds the window to it).
+    const bool stale = options_.stale_while_revalidate.count() > 0 && ttl_left.count() > 0 &&
+                       ttl_left <= options_.stale_while_revalidate;
+    found.state = stale ? Found::State::kStale : Found::State::kHit;
+    found.rejected = false;
+    counters_.hits.fetch_add(1, kRelaxed);
+    return found;
+  }
+  found.payload.clear();
+  counters_.misses.fetch_add(1, kRelaxed);
+  return found;
+}
+
+bool MemoEngine::Verify(std::string_view key, const std::string& sealed, const Accept& accept,
+                        std::string* payload) {
+  Codec codec;
+  const Status opened = OpenEnvelope(key, sealed, secret_, &codec, payload);
+  if (!opened.ok() || codec != Codec::kCbor ||
+      (accept && !accept(ByteSpan(reinterpret_cast<const std::uint8_t*>(payload->data()),
+                                  payload->size())))) {
+    // Never trust it, never decode it further: a miss that gets recomputed
+    // and overwritten.
+    counters_.rejected.fetch_add(1, kRelaxed);
+    payload->clear();
+    return false;
+  }
+  return true;
+}
+
+void MemoEngine::Save(std::string_view key, std::string_view payload) {
+  std::string sealed;
+  Status s = SealEnvelope(key, Codec::kCbor, payload, secret_, &sealed, options_.compress_threshold,
+                          options_.label);
+  if (s.ok()) {
+    s = store_->Put(
+        key, sealed,
+        options_.ttl.count() > 0 ? options_.ttl + options_.stale_while_revalidate : options_.ttl);
+  }
+  if (!s.ok()) StoreFailed("write", s, /*may_throw=*/true);
+}
+
+void MemoEngine::StoreFailed(const char* operation, const Status& status, bool may_throw) {
+  counters_.store_errors.fetch_add(1, kRelaxed);
+  auto what = [&] {
+    return "memokey::memoize(" + options_.name + "): store " + operation + " failed on " +
+           store_->Describe() + ": " + status.ToString();
+  };
+  if (strict_) {
+    // Strict callers learn of failures from the exception; one during
+    // cleanup is only counted (the exception already on its way says more).
+    if (!may_throw) return;
+    throw StoreError(what(), status);
+  }
+  std::call_once(reported_, [&] {
+    const std::string message = what() +
+                                "; calls compute and return their results without the cache (" +
+                                options_.report_hint + ")";
+    if (options_.on_store_error) {
+      options_.on_store_error(message);
+    } else {
+      std::cerr << message << '\n';
+    }
+  });
+}
+
+std::unique_ptr<MemoEngine::Ticket> MemoEngine::MakeTicket(std::string_view key,
+                                                           std::shared_ptr<Flight> flight,
+                                                           std::string token, bool refresh) {
+  std::unique_ptr<Ticket> ticket(new Ticket());  // the constructor is private to the engine
+  ticket->engine_ = this;
+  ticket->key_ = std::string(key);
+  ticket->token_ = std::move(token);
+  ticket->flight_ = std::move(flight);
+  ticket->refresh_ = refresh;
+  counters_.computed.fetch_add(1, kRelaxed);
+  return ticket;
+}
+
+std::shared_ptr<MemoEngine::Wait> MemoEngine::MakeWait(std::string_view key,
+                                                       std::shared_ptr<Flight> flight, bool leader,
+                                                       std::uint64_t owner, bool rejected,
+                                                       const Accept& accept) {
+  auto wait = std::make_shared<Wait>();
+  wait->engine_ = this;
+  wait->key_ = std::string(key);
+  wait->flight_ = std::move(flight);
+  wait->leader_ = leader;
+  wait->owner_ = owner;
+  wait->rejected_ = rejected;
+  wait->accept_ = accept;
+  return wait;
+}
+
+MemoEngine::Claimed MemoEngine::Claim(std::string_view key, std::uint64_t owner, bool rejected,
+                                      const Accept& accept) {
+  Claimed claimed;
+  std::shared_ptr<Flight> flight;
+  {
+    std::lock_guard lock(flights_->mutex);
+    if (auto it = flights_->in_progress.find(key); it != flights_->in_progress.end()) {
+      if (it->second->owner == owner) {
+        // Re-entry on the computing thread: waiting would wait for ourselves.
+        counters_.computed.fetch_add(1, kRelaxed);
+        claimed.state = Claimed::State::kReentrant;
+        return claimed;
+      }
+      counters_.waited.fetch_add(1, kRelaxed);
+      claimed.state = Claimed::State::kWait;
+      claimed.wait = MakeWait(key, it->second, false, owner, rejected, accept);
+      return claimed;
+    }
+    flight = std::make_shared<Flight>();
+    flight->key = std::string(key);
+    flight->owner = owner;
+    flights_->in_progress.emplace(std::string(key), flight);
+  }
+  if (!options_.lease) {
+    claimed.ticket = MakeTicket(key, std::move(flight), {}, false);
+    return claimed;
+  }
+  LeaseResult lease;
+  // A stored value we rejected (tampered, another secret) is still there: the
+  // lease must not hand it back to us as "the value".
+  const Status leased = store_->AcquireLease(
+      key, LeaseOptions{options_.lease_ttl, std::chrono::milliseconds{0}, !rejected}, &lease);
+  if (!leased.ok()) {
+    try {
+      StoreFailed("lease", leased, /*may_throw=*/true);  // not strict: compute without it
+    } catch (...) {
+      Land(flight, std::nullopt, std::current_exception());
+      throw;
+    }
+    claimed.ticket = MakeTicket(key, std::move(flight), {}, false);
+    return claimed;
+  }
+  switch (lease.state) {
+    case LeaseResult::State::kGranted:
+      claimed.ticket = MakeTicket(key, std::move(flight), std::move(lease.token), false);
+      return claimed;
+    case LeaseResult::State::kValue:
+      if (Verify(key, lease.value, accept, &claimed.payload)) {
+        counters_.lease_hits.fetch_add(1, kRelaxed);
+        Land(flight, claimed.payload, nullptr);
+        claimed.state = Claimed::State::kValue;
+        return claimed;
+      }
+      break;  // rejected (counted): compute it ourselves
+    case LeaseResult::State::kTimedOut: {
+      // Another holder: the caller waits for it in Wait::Get, and every
+      // other caller of the key in this process waits for this flight.
+      counters_.lease_waits.fetch_add(1, kRelaxed);
+      claimed.state = Claimed::State::kWait;
+      claimed.wait = MakeWait(key, std::move(flight), true, owner, rejected, accept);
+      return claimed;
+    }
+    case LeaseResult::State::kUnsupported:
+      break;
+  }
+  claimed.ticket = MakeTicket(key, std::move(flight), {}, false);
+  return claimed;
+}
+
+MemoEngine::Wait::~Wait() {
+  // An opener that never waited leaves its flight: the others claim afresh.
+  if (leader_ && !got_) engine_->Land(flight_, std::nullopt, nullptr);
+}
+
+MemoEngine::Wait::Outcome MemoEngine::Wait::Get() {
+  Outcome outcome;
+  if (got_) throw std::logic_error("memokey: MemoEngine::Wait::Get called twice");
+  got_ = true;
+  MemoEngine& engine = *engine_;
+  if (!leader_) {
+    {
+      std::unique_lock lock(engine.flights_->mutex);
+      engine.flights_->done.wait(lock, [&] { return flight_->done; });
+    }
+    if (flight_->payload) {
+      outcome.state = Outcome::State::kValue;
+      outcome.payload = *flight_->payload;
+      return outcome;
+    }
+    if (flight_->error) {
+      outcome.state = Outcome::State::kError;
+      outcome.error = flight_->error;
+      return outcome;
+    }
+    // Abandoned without a value: claim the key afresh.
+    Claimed again = engine.Claim(key_, owner_, rejected_, accept_);
+    switch (again.state) {
+      case Claimed::State::kValue:
+        outcome.payload = std::move(again.payload);
+        return outcome;
+      case Claimed::State::kWait:
+        return again.wait->Get();
+      case Claimed::State::kGranted:
+        outcome.state = Outcome::State::kGranted;
+        outcome.ticket = std::move(again.ticket);
+        return outcome;
+      case Claimed::State::kReentrant:
+        outcome.state = Outcome::State::kGranted;
+        return outcome;
+    }
+  }
+  // The flight's opener: wait for the other holder's lease.
+  LeaseResult lease;
+  const Status leased = engine.store_->AcquireLease(
+      key_, LeaseOptions{engine.options_.lease_ttl, engine.options_.lease_wait, !rejected_},
+      &lease);
+  outcome.state = Outcome::State::kGranted;
+  if (!leased.ok()) {
+    try {
+      engine.StoreFailed("lease", leased, /*may_throw=*/true);
+    } catch (...) {
+      engine.Land(flight_, std::nullopt, std::current_exception());
+      throw;
+    }
+    outcome.ticket = engine.MakeTicket(key_, flight_, {}, false);
+    return outcome;
+  }
+  switch (lease.state) {
+    case LeaseResult::State::kGranted:
+      outcome.ticket = engine.MakeTicket(key_, flight_, std::move(lease.token), false);
+      return outcome;
+    case LeaseResult::State::kValue:
+      if (engine.Verify(key_, lease.value, accept_, &outcome.payload)) {
+        engine.counters_.lease_hits.fetch_add(1, kRelaxed);
+        engine.Land(flight_, outcome.payload, nullptr);
+        outcome.state = Outcome::State::kValue;
+        return outcome;
+      }
+      break;
+    case LeaseResult::State::kTimedOut:
+      engine.counters_.lease_timeouts.fetch_add(1, kRelaxed);
+      break;
+    case LeaseResult::State::kUnsupported:
+      break;
+  }
+  outcome.ticket = engine.MakeTicket(key_, flight_, {}, false);
+  return outcome;
+}
+
+std::unique_ptr<MemoEngine::Ticket> MemoEngine::ClaimRefresh(std::string_view key) {
+  LeaseResult lease;
+  const Status leased = store_->AcquireLease(
+      key, LeaseOptions{options_.lease_ttl, std::chrono::milliseconds{0}, /*check_value=*/false},
+      &lease);
+  // A failed lease (not strict) serves the stale value: a later call tries again.
+  if (!leased.ok()) StoreFailed("lease", leased, /*may_throw=*/true);
+  const bool refresh = leased.ok() && (lease.state == LeaseResult::State::kGranted ||
+                                       lease.state == LeaseResult::State::kUnsupported);
+  if (!refresh) {
+    counters_.stale_served.fetch_add(1, kRelaxed);
+    return nullptr;
+  }
+  return MakeTicket(
+      key, nullptr,
+      lease.state == LeaseResult::State::kGranted ? std::move(lease.token) : std::string(),
+      /*refresh=*/true);
+}
+
+void MemoEngine::Release(Ticket& ticket, bool may_throw) {
+  const std::string token = std::exchange(ticket.token_, std::string());
+  if (token.empty()) return;
+  const Status released = store_->ReleaseLease(ticket.key_, token);
+  if (!released.ok()) StoreFailed("lease release", released, may_throw);
+}
+
+void MemoEngine::Land(const std::shared_ptr<Flight>& flight, std::optional<std::string> payload,
+                      std::exception_ptr error) {
+  if (!flight) return;
+  std::lock_guard lock(flights_->mutex);
+  flight->payload = std::move(payload);
+  flight->error = std::move(error);
+  flight->done = true;
+  if (auto it = flights_->in_progress.find(flight->key);
+      it != flights_->in_progress.end() && it->second == flight) {
+    flights_->in_progress.erase(it);
+  }
+  flights_->done.notify_all();
+}
+
+void MemoEngine::Complete(std::unique_ptr<Ticket> ticket, std::string_view payload) {
+  ticket->open_ = false;
+  try {
+    Save(ticket->key_, payload);
+    Release(*ticket, /*may_throw=*/true);  // after Save: a woken waiter finds the value
+  } catch (...) {                          // a strict store failed: its error goes to every caller
+    Release(*ticket, /*may_throw=*/false);
+    Land(ticket->flight_, std::nullopt, std::current_exception());
+    throw;
+  }
+  if (ticket->refresh_) counters_.revalidated.fetch_add(1, kRelaxed);
+  Land(ticket->flight_, std::string(payload), nullptr);
+}
+
+void MemoEngine::Abandon(std::unique_ptr<Ticket> ticket, std::exception_ptr error) noexcept {
+  ticket->open_ = false;
+  Release(*ticket, /*may_throw=*/false);  // the next caller computes at once
+  Land(ticket->flight_, std::nullopt, std::move(error));
+}
+
+MemoEngine::Ticket::~Ticket() {
+  if (!open_ || engine_ == nullptr) return;
+  open_ = false;
+  engine_->Release(*this, /*may_throw=*/false);
+  engine_->Land(flight_, std::nullopt, nullptr);
+}
+
+MemoStats MemoEngine::Stats() const {
+  MemoStats s;
+  s.hits = counters_.hits.load();
+  s.misses = counters_.misses.load();
+  s.computed = counters_.computed.load();
+  s.waited = counters_.waited.load();
+  s.rejected = counters_.rejected.load();
+  s.store_errors = counters_.store_errors.load();
+  s.lease_waits = counters_.lease_waits.load();
+  s.lease_hits = counters_.lease_hits.load();
+  s.lease_timeouts = counters_.lease_timeouts.load();
+  s.stale_served = counters_.stale_served.load();
+  s.revalidated = counters_.revalidated.load();
+  return s;
+}
+
+}  // namespace memokey

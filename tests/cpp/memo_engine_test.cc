@@ -1,0 +1,241 @@
+// The memoization engine (memo_engine.h) on its own: keys and payload bytes,
+// the tier walk, claims that never block, wait handles, abandon, counters.
+
+#include "memokey/memo_engine.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "memokey/envelope.h"
+#include "memokey/store.h"
+#include "memokey/store_spec.h"
+#include "memokey/tiered_store.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using memokey::MemoEngine;
+
+constexpr char kSecret[] = "memo-engine-test-secret-0123456789";
+constexpr char kKey[] = "0123456789abcdef0123456789abcdef";
+// Canonical CBOR of the text "good" and "other".
+const std::string kGood = "\x64good";
+const std::string kOther = "\x65other";
+
+std::unique_ptr<memokey::Store> Open(const std::string& url) {
+  std::unique_ptr<memokey::Store> store;
+  EXPECT_TRUE(memokey::OpenStore(url, &store).ok()) << url;
+  return store;
+}
+
+memokey::EngineOptions Options() {
+  memokey::EngineOptions options;
+  options.name = "test.engine";
+  options.label = "test.engine";
+  options.secret = kSecret;
+  options.on_store_error = [](const std::string&) {};
+  return options;
+}
+
+std::string Seal(const std::string& payload, const std::string& secret = kSecret) {
+  std::string sealed;
+  EXPECT_TRUE(
+      memokey::SealEnvelope(kKey, memokey::Codec::kCbor, payload, memokey::Secret(secret), &sealed)
+          .ok());
+  return sealed;
+}
+
+std::shared_ptr<memokey::TieredStore> TwoTiers() {
+  std::vector<std::unique_ptr<memokey::Store>> tiers;
+  tiers.push_back(Open("memory://"));
+  tiers.push_back(Open("memory://"));
+  return std::make_shared<memokey::TieredStore>(std::move(tiers));
+}
+
+TEST(MemoEngine, ATamperedFirstTierIsRejectedAndTheNextTierAnswersAndRepairsIt) {
+  auto store = TwoTiers();
+  ASSERT_TRUE(store->tier(0).Put(kKey, Seal(kOther, "another-secret-of-sufficient-length")).ok());
+  ASSERT_TRUE(store->tier(1).Put(kKey, Seal(kGood)).ok());
+  MemoEngine engine(store, Options());
+  const MemoEngine::Found found = engine.Lookup(kKey);
+  EXPECT_EQ(found.state, MemoEngine::Found::State::kHit);
+  EXPECT_EQ(found.payload, kGood);
+  EXPECT_EQ(engine.Stats().rejected, 1u);
+  EXPECT_EQ(engine.Stats().hits, 1u);
+  // The good value was copied over the bad one: the next lookup is clean.
+  EXPECT_EQ(engine.Lookup(kKey).payload, kGood);
+  EXPECT_EQ(engine.Stats().rejected, 1u);
+}
+
+TEST(MemoEngine, TamperedEverywhereIsARejectedMiss) {
+  auto store = TwoTiers();
+  std::string bad = Seal(kGood);
+  bad[bad.size() - 1] ^= 1;
+  ASSERT_TRUE(store->Put(kKey, bad).ok());
+  MemoEngine engine(store, Options());
+  const MemoEngine::Found found = engine.Lookup(kKey);
+  EXPECT_EQ(found.state, MemoEngine::Found::State::kMiss);
+  EXPECT_TRUE(found.rejected);
+  EXPECT_TRUE(found.payload.empty());
+  EXPECT_EQ(engine.Stats().rejected, 2u);  // once per tier
+  EXPECT_EQ(engine.Stats().misses, 1u);
+}
+
+TEST(MemoEngine, AcceptRejectsPayloadsOfTheWrongType) {
+  auto store = std::shared_ptr<memokey::Store>(Open("memory://"));
+  ASSERT_TRUE(store->Put(kKey, Seal(kGood)).ok());
+  MemoEngine engine(store, Options());
+  const MemoEngine::Found found = engine.Lookup(kKey, [](memokey::ByteSpan) { return false; });
+  EXPECT_EQ(found.state, MemoEngine::Found::State::kMiss);
+  EXPECT_TRUE(found.rejected);
+  EXPECT_EQ(engine.Stats().rejected, 1u);
+}
+
+TEST(MemoEngine, ClaimCompleteAndWaitersInThisProcess) {
+  auto store = std::shared_ptr<memokey::Store>(Open("memory://"));
+  MemoEngine engine(store, Options());
+  EXPECT_EQ(engine.Lookup(kKey).state, MemoEngine::Found::State::kMiss);
+  MemoEngine::Claimed first = engine.Claim(kKey, 1, false);
+  ASSERT_EQ(first.state, MemoEngine::Claimed::State::kGranted);
+  // The same owner re-entering: compute directly.
+  EXPECT_EQ(engine.Claim(kKey, 1, false).state, MemoEngine::Claimed::State::kReentrant);
+  // Another owner: a wait handle, at once.
+  MemoEngine::Claimed second = engine.Claim(kKey, 2, false);
+  ASSERT_EQ(second.state, MemoEngine::Claimed::State::kWait);
+  std::thread waiter([&] {
+    MemoEngine::Wait::Outcome outcome = second.wait->Get();
+    EXPECT_EQ(outcome.state, MemoEngine::Wait::Outcome::State::kValue);
+    EXPECT_EQ(outcome.payload, kGood);
+  });
+  engine.Complete(std::move(first.ticket), kGood);
+  waiter.join();
+  EXPECT_EQ(engine.Lookup(kKey).payload, kGood);
+  const memokey::MemoStats stats = engine.Stats();
+  EXPECT_EQ(stats.computed, 2u);  // the ticket and the re-entry
+  EXPECT_EQ(stats.waited, 1u);
+  EXPECT_EQ(stats.hits, 1u);
+  EXPECT_EQ(stats.misses, 1u);
+}
+
+TEST(MemoEngine, AnErrorReachesTheWaitersAndAnAbandonHandsTheKeyOn) {
+  auto store = std::shared_ptr<memokey::Store>(Open("memory://"));
+  MemoEngine engine(store, Options());
+  MemoEngine::Claimed first = engine.Claim(kKey, 1, false);
+  ASSERT_EQ(first.state, MemoEngine::Claimed::State::kGranted);
+  MemoEngine::Claimed second = engine.Claim(kKey, 2, false);
+  ASSERT_EQ(second.state, MemoEngine::Claimed::State::kWait);
+  engine.Abandon(std::move(first.ticket), std::make_exception_ptr(std::domain_error("boom")));
+  MemoEngine::Wait::Outcome failed = second.wait->Get();
+  ASSERT_EQ(failed.state, MemoEngine::Wait::Outcome::State::kError);
+  EXPECT_THROW(std::rethrow_exception(failed.error), std::domain_error);
+  EXPECT_EQ(engine.Lookup(kKey).state, MemoEngine::Found::State::kMiss);  // not cached
+
+  // Abandoned without an error (a dropped ticket): the waiter gets a ticket.
+  MemoEngine::Claimed third = engine.Claim(kKey, 1, false);
+  ASSERT_EQ(third.state, MemoEngine::Claimed::State::kGranted);
+  MemoEngine::Claimed fourth = engine.Claim(kKey, 2, false);
+  ASSERT_EQ(fourth.state, MemoEngine::Claimed::State::kWait);
+  third.ticket.reset();
+  MemoEngine::Wait::Outcome handed = fourth.wait->Get();
+  ASSERT_EQ(handed.state, MemoEngine::Wait::Outcome::State::kGranted);
+  ASSERT_TRUE(handed.ticket);
+  engine.Complete(std::move(handed.ticket), kOther);
+  EXPECT_EQ(engine.Lookup(kKey).payload, kOther);
+}
+
+TEST(MemoEngine, ALeasesValueIsVerified) {
+  // Another process's lease holder stored a value; the claim gets it with the
+  // lease -- verified like any stored value.
+  auto store = std::shared_ptr<memokey::Store>(Open("memory://"));
+  MemoEngine engine(store, Options());
+  ASSERT_EQ(engine.Lookup(kKey).state, MemoEngine::Found::State::kMiss);
+  ASSERT_TRUE(store->Put(kKey, Seal(kGood)).ok());  // landed after the lookup
+  MemoEngine::Claimed claimed = engine.Claim(kKey, 1, false);
+  ASSERT_EQ(claimed.state, MemoEngine::Claimed::State::kValue);
+  EXPECT_EQ(claimed.payload, kGood);
+  EXPECT_EQ(engine.Stats().lease_hits, 1u);
+
+  // A forged one is rejected (counted) and the caller computes.
+  const std::string other_key(32, 'f');
+  std::string forged;
+  ASSERT_TRUE(memokey::SealEnvelope(other_key, memokey::Codec::kCbor, kGood,
+                                    memokey::Secret("another-secret-of-sufficient-length"), &forged)
+                  .ok());
+  ASSERT_TRUE(store->Put(other_key, forged).ok());
+  MemoEngine::Claimed computed = engine.Claim(other_key, 1, false);
+  ASSERT_EQ(computed.state, MemoEngine::Claimed::State::kGranted);
+  EXPECT_EQ(engine.Stats().rejected, 1u);
+  engine.Complete(std::move(computed.ticket), kOther);
+  EXPECT_EQ(engine.Lookup(other_key).payload, kOther);
+}
+
+TEST(MemoEngine, AnotherHoldersLeaseIsAWaitHandleNotABlock) {
+  auto store = std::shared_ptr<memokey::Store>(Open("memory://"));
+  // Another "process": a second engine on the same store holds the lease.
+  MemoEngine holder(store, Options());
+  MemoEngine engine(store, Options());
+  MemoEngine::Claimed held = holder.Claim(kKey, 1, false);
+  ASSERT_EQ(held.state, MemoEngine::Claimed::State::kGranted);
+  MemoEngine::Claimed claimed = engine.Claim(kKey, 1, false);  // returns at once
+  ASSERT_EQ(claimed.state, MemoEngine::Claimed::State::kWait);
+  EXPECT_EQ(engine.Stats().lease_waits, 1u);
+  // A second caller in this process waits on the same flight.
+  MemoEngine::Claimed follower = engine.Claim(kKey, 2, false);
+  ASSERT_EQ(follower.state, MemoEngine::Claimed::State::kWait);
+  std::thread finish([&] {
+    std::this_thread::sleep_for(50ms);
+    holder.Complete(std::move(held.ticket), kGood);
+  });
+  MemoEngine::Wait::Outcome outcome = claimed.wait->Get();
+  finish.join();
+  ASSERT_EQ(outcome.state, MemoEngine::Wait::Outcome::State::kValue);
+  EXPECT_EQ(outcome.payload, kGood);
+  EXPECT_EQ(follower.wait->Get().payload, kGood);
+  EXPECT_EQ(engine.Stats().lease_hits, 1u);
+  EXPECT_EQ(engine.Stats().computed, 0u);
+}
+
+TEST(MemoEngine, AnUnreachableStoreIsCountedNeverRaised) {
+  auto store = std::shared_ptr<memokey::Store>(Open("redis://127.0.0.1:1?connect_timeout_ms=100"));
+  memokey::EngineOptions options = Options();
+  std::vector<std::string> reports;
+  options.on_store_error = [&](const std::string& message) { reports.push_back(message); };
+  MemoEngine engine(store, options);
+  const MemoEngine::Found found = engine.Lookup(kKey);
+  EXPECT_EQ(found.state, MemoEngine::Found::State::kMiss);
+  MemoEngine::Claimed claimed = engine.Claim(kKey, 1, false);
+  ASSERT_EQ(claimed.state, MemoEngine::Claimed::State::kGranted);
+  engine.Complete(std::move(claimed.ticket), kGood);
+  // The lookup, the lease and the write each failed, counted; reported once.
+  EXPECT_EQ(engine.Stats().store_errors, 3u);
+  EXPECT_EQ(reports.size(), 1u);
+}
+
+TEST(MemoEngine, StaleValuesAreRefreshedByOneCaller) {
+  auto store = std::shared_ptr<memokey::Store>(Open("memory://"));
+  memokey::EngineOptions options = Options();
+  options.ttl = 1ms;
+  options.stale_while_revalidate = 60s;
+  MemoEngine engine(store, options);
+  engine.Save(kKey, kGood);
+  std::this_thread::sleep_for(5ms);
+  const MemoEngine::Found found = engine.Lookup(kKey);
+  ASSERT_EQ(found.state, MemoEngine::Found::State::kStale);
+  EXPECT_EQ(found.payload, kGood);
+  std::unique_ptr<MemoEngine::Ticket> refresh = engine.ClaimRefresh(kKey);
+  ASSERT_TRUE(refresh);
+  EXPECT_FALSE(engine.ClaimRefresh(kKey));  // the lease is taken: serve stale
+  EXPECT_EQ(engine.Stats().stale_served, 1u);
+  engine.Complete(std::move(refresh), kOther);
+  EXPECT_EQ(engine.Stats().revalidated, 1u);
+  EXPECT_EQ(engine.Lookup(kKey).payload, kOther);
+}
+
+}  // namespace
