@@ -401,61 +401,8 @@ class _Memoizer(Protocol):
 
 class _StrictStore(_core.Store):
     """A store whose failures ``@memoize`` raises instead of counting them:
-    what ``open_store`` returns for ``strict=True``, or for a URL with
-    ``strict=1`` on any tier (the C++ store only knows strictness for Redis
-    and memokeyd tiers; this marks it for the others too)."""
-
-
-# Tiers whose URL takes strict= itself (the store raises for them in get()).
-_STRICT_SCHEMES = ("redis://", "redis+unix://", "redis+cluster://", "http://")
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-
-def _prepare_url(url: str, strict: bool) -> tuple[str, bool]:
-    """(the URL for the C++ parser, whether the store is strict).
-
-    ``strict=`` on a memory/disk tier is taken out (their parser does not
-    know it) and makes the whole store strict; ``strict`` (or such a tier)
-    adds ``strict=1`` to every Redis/memokeyd tier that does not set it.
-    A URL without any strict= and strict=False is returned as it is."""
-    if not strict and "strict=" not in url:
-        return url, False
-    tiered = url.startswith("tiered:")
-    tiers = url[len("tiered:"):].split("|") if tiered else [url]
-    parsed: list[tuple[str, list[str], Optional[bool], bool]] = []
-    found = strict
-    for tier in tiers:
-        base, sep, query = tier.partition("?")
-        params = [p for p in query.split("&") if p] if sep else []
-        takes_strict = tier.startswith(_STRICT_SCHEMES)
-        own: Optional[bool] = None
-        kept = []
-        for param in params:
-            name, _, value = param.partition("=")
-            if name != "strict":
-                kept.append(param)
-                continue
-            flag = value.lower()
-            if flag not in _TRUE + _FALSE:
-                if takes_strict:  # its own parser names the error
-                    kept.append(param)
-                    continue
-                raise ValueError(f"{base}: strict={value} is not 0 or 1")
-            own = flag in _TRUE
-            if takes_strict:
-                kept.append(param)
-            elif own:
-                found = True
-        if takes_strict and own:
-            found = True
-        parsed.append((base, kept, own, takes_strict))
-    out = []
-    for base, kept, own, takes_strict in parsed:
-        if found and takes_strict and own is None:
-            kept = kept + ["strict=1"]
-        out.append(base + ("?" + "&".join(kept) if kept else ""))
-    return ("tiered:" if tiered else "") + "|".join(out), found
+    what ``open_store`` returns for ``strict=True`` (even where a tier's own
+    URL says ``strict=0``, which keeps only that tier's ``get()`` quiet)."""
 
 
 def open_store(url: str, *, strict: bool = False) -> Store:
@@ -477,12 +424,11 @@ def open_store(url: str, *, strict: bool = False) -> Store:
     (OSError, ConnectionError) instead of counting them and computing, and
     Redis/memokeyd tiers raise from ``get()`` too.
     """
-    prepared, is_strict = _prepare_url(url, strict)
-    return _StrictStore(prepared) if is_strict else _core.Store(prepared)
+    return _StrictStore(url, strict=True) if strict else _core.Store(url)
 
 
 def _is_strict(store: Store) -> bool:
-    return isinstance(store, _StrictStore) or any("strict=1" in tier for tier in store.tiers())
+    return isinstance(store, _StrictStore) or store.strict
 
 
 def ServerStore(
@@ -1172,7 +1118,7 @@ class _Memo:
             try:
                 store = _store_for_url(store)
             except OSError:
-                if _prepare_url(store, False)[1]:
+                if _core.parse_store_spec(store)["strict"]:
                     raise
         elif not (store is None or store is False or isinstance(store, Store)):
             raise TypeError(f"memoize: store must be a URL, a memokey.Store, None or False, not {store!r}")

@@ -938,11 +938,8 @@ PyObject* MemoAttach(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   } else {
     c.tiers.push_back(c.store.get());
   }
-  c.strict = strict_arg != 0;
-  for (Store* t : c.tiers) {
-    c.tier_names.push_back(t->Describe());
-    if (c.tier_names.back().find("strict=1") != std::string::npos) c.strict = true;
-  }
+  c.strict = strict_arg != 0 || c.store->strict();
+  for (Store* t : c.tiers) c.tier_names.push_back(t->Describe());
   c.tier_hits.assign(c.tiers.size(), 0);
   Py_RETURN_NONE;
 }

@@ -9,7 +9,6 @@
 
 #include "memokey/memo_engine.h"
 
-
 namespace memokey {
 
 namespace {
