@@ -1,7 +1,7 @@
 #include "memokey/key.h"
 
 #include "memokey/format.h"
-#include "hex.h"
+#include "memokey/hex.h"
 #include "xxh3.h"
 
 namespace memokey {
@@ -24,11 +24,11 @@ void WriteFrameHead(Encoder& encoder, std::optional<std::string_view> key_namesp
 
 }  // namespace
 
-std::string Key::hex() const { return internal::ToHex(bytes); }
+std::string Key::hex() const { return ToHex(bytes); }
 
 std::optional<Key> Key::FromHex(std::string_view hex) {
   Key key;
-  if (!internal::FromHex(hex, &key.bytes)) return std::nullopt;
+  if (!ParseHex(hex, key.bytes)) return std::nullopt;
   return key;
 }
 

@@ -4,18 +4,18 @@
 
 #include <new>
 
-#include "hex.h"
 #include "memokey/format.h"
+#include "memokey/hex.h"
 
 namespace memokey {
 
 void Sha256KeyEncoder::DigestFree::operator()(evp_md_ctx_st* ctx) const { EVP_MD_CTX_free(ctx); }
 
-std::string Sha256Key::hex() const { return internal::ToHex(bytes); }
+std::string Sha256Key::hex() const { return ToHex(bytes); }
 
 std::optional<Sha256Key> Sha256Key::FromHex(std::string_view hex) {
   Sha256Key key;
-  if (!internal::FromHex(hex, &key.bytes)) return std::nullopt;
+  if (!ParseHex(hex, key.bytes)) return std::nullopt;
   return key;
 }
 

@@ -90,8 +90,9 @@ struct MemoOptions {
   std::string version;                       // part of every key
   std::chrono::milliseconds ttl{0};          // 0: no expiry
   std::optional<std::string> secret;         // default: LoadSecret (MEMOKEY_SECRET or key file)
-  std::size_t compress_threshold = 4096;     // zstd above this many payload bytes
-  std::string lock_dir;                      // cross-process single flight; empty: off
+  // zstd from this many payload bytes (envelope.h)
+  std::size_t compress_threshold = kDefaultCompressThreshold;
+  std::string lock_dir;                           // cross-process single flight; empty: off
   std::chrono::milliseconds lock_timeout{30000};  // then compute without the lock
   // Single flight across processes and machines through the store's leases
   // (store.h, "Leases"): disk:// (lock files), redis://, http:// (memokeyd),

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "../store/leases.h"
+#include "../store/private_dir.h"
 
 namespace memokey {
 using store_internal::FileLock;
@@ -200,7 +201,7 @@ std::vector<std::uint8_t> MemoCore::GetOrCompute(
       file_lock.emplace();
       bool waited = false;
       const FileLock::Result locked =
-          store_internal::MakePrivateDirs(options_.lock_dir)
+          store_internal::MakePrivateDirs(options_.lock_dir, "memo lock_dir").ok()
               ? file_lock->Acquire(options_.lock_dir + "/" + key.hex() + ".lock",
                                    options_.lock_timeout, &waited)
               : FileLock::Result::kError;
