@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #define MEMOKEY_CBOR_INLINE [[gnu::always_inline]] inline
@@ -33,14 +34,18 @@ namespace memokey {
 
 inline constexpr std::size_t kMaxHeadBytes = 9;
 
-// True (and *bits set) when `value` is exactly representable as binary32.
-MEMOKEY_CBOR_INLINE bool DoubleToSingleExact(double value, std::uint32_t* bits) {
-  if (std::isnan(value)) return false;
+// DoubleToSingleExact for a `value` known not to be NaN.
+MEMOKEY_CBOR_INLINE bool NumberToSingleExact(double value, std::uint32_t* bits) {
   if (std::isfinite(value) && std::fabs(value) > std::numeric_limits<float>::max()) return false;
   const auto narrowed = static_cast<float>(value);
   if (static_cast<double>(narrowed) != value) return false;
   *bits = std::bit_cast<std::uint32_t>(narrowed);
   return true;
+}
+
+// True (and *bits set) when `value` is exactly representable as binary32.
+MEMOKEY_CBOR_INLINE bool DoubleToSingleExact(double value, std::uint32_t* bits) {
+  return !std::isnan(value) && NumberToSingleExact(value, bits);
 }
 
 // True (and *bits set) when the binary32 `single` (not a NaN) is exactly
@@ -96,9 +101,12 @@ inline double HalfToDouble(std::uint16_t half) {
   return (half & 0x8000) != 0 ? -value : value;
 }
 
-// Big-endian `n` bytes of `v` at `out`.
+// Big-endian `n` (1..8) low bytes of `v` at `out`: a byte swap and one
+// store (v's big-endian representation ends with them).
 MEMOKEY_CBOR_INLINE void PutBigEndian(std::uint8_t* out, std::uint64_t v, int n) {
-  for (int i = 0; i < n; ++i) out[i] = static_cast<std::uint8_t>(v >> (8 * (n - 1 - i)));
+  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
+  std::memcpy(out, reinterpret_cast<const std::uint8_t*>(&v) + (8 - n),
+              static_cast<std::size_t>(n));
 }
 
 MEMOKEY_CBOR_INLINE std::uint64_t ReadBigEndian(const std::uint8_t* in, std::size_t n) {
@@ -143,7 +151,7 @@ MEMOKEY_CBOR_INLINE std::size_t WriteFloat(std::uint8_t* out, double value) {
     out[2] = 0x00;
     return 3;
   }
-  if (DoubleToSingleExact(value, &single)) {
+  if (NumberToSingleExact(value, &single)) {
     if (SingleToHalfExact(single, &half)) {
       out[0] = 0xf9;
       PutBigEndian(out + 1, half, 2);
