@@ -30,16 +30,13 @@ namespace {
 
 using memokey::LeaseOptions;
 using memokey::LeaseResult;
-using memokey::OpenStore;
 using memokey::Status;
 using memokey::Store;
-using memokey_store_test::ForkedStoreContract;
 using memokey_store_test::MakeValue;
 using memokey_store_test::RawReply;
 using memokey_store_test::RedisCluster;
 using memokey_store_test::RedisServer;
 using memokey_store_test::SeedOf;
-using memokey_store_test::StoreContract;
 using memokey_store_test::ValueIsIntact;
 using State = LeaseResult::State;
 using namespace std::chrono_literals;
@@ -71,16 +68,16 @@ class RedisClusterTest : public ::testing::Test {
 };
 
 memokey_store_test::StoreBackend ClusterBackend() {
-  memokey_store_test::StoreBackend cluster;
-  cluster.name = "cluster";
-  cluster.start = memokey_store_test::ServerHome<RedisCluster>::Starter(
-      [](const RedisCluster& c) { return c.url("ct:", "pool=2"); });
+  auto cluster = memokey_store_test::ServerBackend<RedisCluster>(
+      "cluster", [](const RedisCluster& c) { return c.url("ct:", "pool=2"); });
   cluster.fork = {.children = 3, .iterations = 200, .keys = 40, .value_base = 50};
   return cluster;
 }
 
 // The contract of every store; the fork() case as RedisClusterTest ran it
 // (its pools hold connections to every master).
+using memokey_store_test::ForkedStoreContract;
+using memokey_store_test::StoreContract;
 INSTANTIATE_TEST_SUITE_P(Cluster, StoreContract, ::testing::Values(ClusterBackend()),
                          memokey_store_test::BackendName);
 INSTANTIATE_TEST_SUITE_P(Cluster, ForkedStoreContract, ::testing::Values(ClusterBackend()),

@@ -36,12 +36,9 @@ using memokey::OpenDiskStore;
 using memokey::Status;
 using memokey::Store;
 using memokey_store_test::ChildSucceeded;
-using memokey_store_test::ForkedStoreContract;
-using memokey_store_test::LocalStoreContract;
 using memokey_store_test::MakeValue;
 using memokey_store_test::ModeOf;
 using memokey_store_test::SeedOf;
-using memokey_store_test::StoreContract;
 using memokey_store_test::TempDir;
 using memokey_store_test::ValueIsIntact;
 using namespace std::chrono_literals;
@@ -83,6 +80,9 @@ memokey_store_test::StoreBackend DiskBackend() {
   return disk;
 }
 
+using memokey_store_test::ForkedStoreContract;
+using memokey_store_test::LocalStoreContract;
+using memokey_store_test::StoreContract;
 INSTANTIATE_TEST_SUITE_P(Disk, StoreContract, ::testing::Values(DiskBackend()),
                          memokey_store_test::BackendName);
 INSTANTIATE_TEST_SUITE_P(Disk, ForkedStoreContract, ::testing::Values(DiskBackend()),

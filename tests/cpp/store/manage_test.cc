@@ -19,7 +19,6 @@
 
 namespace {
 
-using memokey::OpenStore;
 using memokey::PruneResult;
 using memokey::PruneStore;
 using memokey::Status;

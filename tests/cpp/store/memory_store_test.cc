@@ -21,8 +21,6 @@ using memokey::MemoryStoreOptions;
 using memokey::OpenMemoryStore;
 using memokey::Status;
 using memokey::Store;
-using memokey_store_test::LocalStoreContract;
-using memokey_store_test::StoreContract;
 using namespace std::chrono_literals;
 
 std::unique_ptr<Store> Open(std::uint64_t max_bytes, unsigned shards) {
@@ -59,6 +57,8 @@ memokey_store_test::StoreBackend MemoryBackend() {
   return memory;
 }
 
+using memokey_store_test::LocalStoreContract;
+using memokey_store_test::StoreContract;
 INSTANTIATE_TEST_SUITE_P(Memory, StoreContract, ::testing::Values(MemoryBackend()),
                          memokey_store_test::BackendName);
 INSTANTIATE_TEST_SUITE_P(Memory, LocalStoreContract, ::testing::Values(MemoryBackend()),

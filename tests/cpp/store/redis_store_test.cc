@@ -29,11 +29,9 @@ using memokey::LeaseResult;
 using memokey::OpenStore;
 using memokey::Status;
 using memokey::Store;
-using memokey_store_test::ForkedStoreContract;
 using memokey_store_test::MakeValue;
 using memokey_store_test::RedisServer;
 using memokey_store_test::SeedOf;
-using memokey_store_test::StoreContract;
 using memokey_store_test::ValueIsIntact;
 using State = memokey::LeaseResult::State;
 using namespace std::chrono_literals;
@@ -49,13 +47,12 @@ class RedisStoreTest : public ::testing::Test {
 memokey_store_test::StoreBackend RedisBackend() {
   // The contract's default numbers are Redis's. 8 threads share 3
   // connections in ThreadsNeverSeeTornValues.
-  memokey_store_test::StoreBackend redis;
-  redis.name = "redis";
-  redis.start = memokey_store_test::ServerHome<RedisServer>::Starter(
-      [](const RedisServer& server) { return server.url("pool=3"); });
-  return redis;
+  return memokey_store_test::ServerBackend<RedisServer>(
+      "redis", [](const RedisServer& server) { return server.url("pool=3"); });
 }
 
+using memokey_store_test::ForkedStoreContract;
+using memokey_store_test::StoreContract;
 INSTANTIATE_TEST_SUITE_P(Redis, StoreContract, ::testing::Values(RedisBackend()),
                          memokey_store_test::BackendName);
 INSTANTIATE_TEST_SUITE_P(Redis, ForkedStoreContract, ::testing::Values(RedisBackend()),

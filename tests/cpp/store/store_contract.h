@@ -108,6 +108,15 @@ class ServerHome : public StoreHome {
   Server server_;
 };
 
+// A backend whose stores live on a `Server`, with the default numbers.
+template <class Server>
+StoreBackend ServerBackend(std::string name, typename ServerHome<Server>::Url url) {
+  StoreBackend backend;
+  backend.name = std::move(name);
+  backend.start = ServerHome<Server>::Starter(std::move(url));
+  return backend;
+}
+
 inline void PrintTo(const StoreBackend& backend, std::ostream* os) { *os << backend.name; }
 
 // The instantiation name generator: the backend's name.
