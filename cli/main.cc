@@ -19,12 +19,15 @@
 
 #include "json_input.h"
 #include "memokey/cbor_reader.h"
+#include "memokey/hex.h"
 #include "memokey/key.h"
 #include "memokey/key_sha256.h"
 #include "memokey/status.h"
 #include "memokey/value.h"
 
 namespace {
+
+using memokey::ToHex;
 
 constexpr int kExitOk = 0;
 constexpr int kExitNotCanonical = 1;
@@ -51,17 +54,6 @@ void WriteStdout(std::string_view data) {
   if (std::fwrite(data.data(), 1, data.size(), stdout) != data.size() || std::fflush(stdout) != 0) {
     throw Failure{"cannot write standard output"};
   }
-}
-
-std::string ToHex(memokey::ByteSpan bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * bytes.size());
-  for (const std::uint8_t b : bytes) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 0xf];
-  }
-  return out;
 }
 
 int HexValue(char c) {

@@ -23,6 +23,7 @@ add_library(memokey_store
   src/store/envelope.cc
   src/store/http_store.cc
   src/store/leases.cc
+  src/store/private_dir.cc
   src/store/integrity.cc
 )
 add_library(memokey::store ALIAS memokey_store)

@@ -6,6 +6,7 @@
 #include <array>
 
 #include "config.h"  // Sha256, ValidNamespaceName
+#include "memokey/hex.h"
 
 namespace memokeyd {
 
@@ -65,15 +66,7 @@ bool IsCasKey(std::string_view key, std::string_view* digest) {
 }
 
 bool CasDigestMatches(std::string_view digest, std::string_view body) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  const std::array<unsigned char, 32> sum = Sha256(body);
-  if (digest.size() != 2 * sum.size()) return false;
-  for (std::size_t i = 0; i < sum.size(); ++i) {
-    if (digest[2 * i] != kHex[sum[i] >> 4] || digest[2 * i + 1] != kHex[sum[i] & 0xF]) {
-      return false;
-    }
-  }
-  return true;
+  return digest == memokey::ToHex(Sha256(body));
 }
 
 bool IsNxKey(std::string_view key) {

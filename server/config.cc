@@ -24,12 +24,8 @@ using memokey::Status;
 
 namespace {
 
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
+using memokey::AsciiLower;
+using memokey::ParseUint;
 
 std::string_view Trim(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
@@ -37,14 +33,6 @@ std::string_view Trim(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
     text.remove_suffix(1);
   return text;
-}
-
-std::optional<std::uint64_t> ParseUint(std::string_view text) {
-  std::uint64_t value = 0;
-  if (text.empty()) return std::nullopt;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
 }
 
 // Multiplies without overflow.
@@ -73,7 +61,7 @@ std::string_view AccessName(Access access) {
 }
 
 std::optional<Access> ParseAccess(std::string_view text) {
-  const std::string t = Lower(Trim(text));
+  const std::string t = AsciiLower(Trim(text));
   if (t == "none") return Access::kNone;
   if (t == "read" || t == "r" || t == "ro" || t == "read-only") return Access::kRead;
   if (t == "read-write" || t == "rw" || t == "write") return Access::kReadWrite;
@@ -81,44 +69,11 @@ std::optional<Access> ParseAccess(std::string_view text) {
 }
 
 std::optional<LogLevel> ParseLogLevel(std::string_view text) {
-  const std::string t = Lower(Trim(text));
+  const std::string t = AsciiLower(Trim(text));
   if (t == "debug") return LogLevel::kDebug;
   if (t == "info") return LogLevel::kInfo;
   if (t == "warn" || t == "warning") return LogLevel::kWarn;
   if (t == "error") return LogLevel::kError;
-  return std::nullopt;
-}
-
-std::optional<std::uint64_t> ParseSize(std::string_view text) {
-  text = Trim(text);
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  std::optional<std::uint64_t> number = ParseUint(text.substr(0, digits));
-  if (!number) return std::nullopt;
-  const std::string unit = Lower(Trim(text.substr(digits)));
-  struct Unit {
-    std::string_view name;
-    std::uint64_t factor;
-  };
-  static constexpr Unit kUnits[] = {
-      {"", 1},
-      {"b", 1},
-      {"k", 1ULL << 10},
-      {"kib", 1ULL << 10},
-      {"kb", 1000ULL},
-      {"m", 1ULL << 20},
-      {"mib", 1ULL << 20},
-      {"mb", 1000ULL * 1000},
-      {"g", 1ULL << 30},
-      {"gib", 1ULL << 30},
-      {"gb", 1000ULL * 1000 * 1000},
-      {"t", 1ULL << 40},
-      {"tib", 1ULL << 40},
-      {"tb", 1000ULL * 1000 * 1000 * 1000},
-  };
-  for (const Unit& u : kUnits) {
-    if (unit == u.name) return Scale(*number, u.factor);
-  }
   return std::nullopt;
 }
 

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "memokey/parse.h"
 #include "memokey/status.h"
 
 namespace memokeyd {
@@ -93,8 +94,8 @@ inline constexpr std::string_view kDefaultDiskTierSize = "4G";
 
 // --- Value parsers shared by the file, the environment, flags and the TTL header.
 
-// "64MiB", "64M" (= MiB), "64MB" (10^6), "512K", "1G", plain bytes.
-std::optional<std::uint64_t> ParseSize(std::string_view text);
+// "64MiB", "64M" (= MiB), "64MB" (10^6), "512K", "1G", plain bytes (memokey/parse.h).
+using memokey::ParseSize;
 // "250ms", "10s", "5m", "2h", "7d", or a plain integer number of seconds.
 std::optional<Millis> ParseDuration(std::string_view text);
 // A token from flags or MEMOKEYD_TOKENS: ACCESS:NS[,NS...]:SECRET, e.g.

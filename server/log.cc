@@ -10,6 +10,8 @@
 #include <ctime>
 #include <mutex>
 
+#include "memokey/hex.h"
+
 namespace memokeyd {
 
 namespace {
@@ -52,7 +54,6 @@ void SetLogLevel(LogLevel level) { g_level.store(level, std::memory_order_relaxe
 bool LogEnabled(LogLevel level) { return level >= g_level.load(std::memory_order_relaxed); }
 
 void AppendJsonString(std::string* out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out->push_back('"');
   for (char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
@@ -67,8 +68,7 @@ void AppendJsonString(std::string* out, std::string_view text) {
       out->append("\\t");
     } else {
       out->append("\\u00");
-      out->push_back(kHex[c >> 4]);
-      out->push_back(kHex[c & 15]);
+      memokey::AppendHexByte(*out, c);
     }
   }
   out->push_back('"');

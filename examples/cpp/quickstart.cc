@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "memokey/encode_cpp.h"
+#include "memokey/hex.h"
 
 namespace geometry {
 
@@ -30,12 +31,7 @@ int main() {
   std::printf("key(point)   = %s\n", memokey::KeyOf(geometry::Point{1, 2}).hex().c_str());
   std::printf("key(1, \"ns\") = %s\n", memokey::KeyOf(1, "ns").hex().c_str());
 
-  std::string hex;
-  for (std::uint8_t b : memokey::Canonical(geometry::Point{1, 2})) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    hex += kDigits[b >> 4];
-    hex += kDigits[b & 0xf];
-  }
+  const std::string hex = memokey::ToHex(memokey::Canonical(geometry::Point{1, 2}));
   std::printf("point bytes  = %s\n", hex.c_str());
   // Golden vector "record geometry:Point" in tests/vectors/canonical-v1.json.
   if (hex != "da006d6b04826e67656f6d657472793a506f696e74da006d6b0384617801617902") return 1;

@@ -7,7 +7,8 @@
 #include <string>
 #include <utility>
 
-#include "float_bits.h"
+#include "memokey/cbor_bits.h"
+#include "memokey/hex.h"
 #include "value_internal.h"
 
 namespace memokey {
@@ -15,17 +16,6 @@ namespace memokey {
 namespace {
 
 constexpr std::uint8_t kBreak = 0xff;
-
-std::string Hex(ByteSpan bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * bytes.size());
-  for (const std::uint8_t b : bytes) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 0xf];
-  }
-  return out;
-}
 
 // Shortest round-trip text of a double, for error messages.
 std::string FloatText(double d) {
@@ -112,8 +102,7 @@ bool Reader::ReadHead(Head* head) {
   }
   const std::size_t n = std::size_t{1} << (head->info - 24);
   if (left() < n) return Truncated();
-  std::uint64_t argument = 0;
-  for (std::size_t i = 0; i < n; ++i) argument = (argument << 8) | data_[pos_ + i];
+  const std::uint64_t argument = ReadBigEndian(data_.data() + pos_, n);
   pos_ += n;
   head->argument = argument;
   // Major type 7 uses the argument as a simple value or float bits: its own
@@ -343,29 +332,24 @@ bool Reader::ReadSimpleOrFloat(const Head& head, Value* out) {
     }
     case 26:
     case 27: {
-      double d;
-      if (head.info == 26) {
-        d = static_cast<double>(std::bit_cast<float>(static_cast<std::uint32_t>(head.argument)));
-      } else {
-        d = std::bit_cast<double>(head.argument);
-      }
+      const double d = FloatFromBits(head.info, head.argument);
       if (options_.strict) {
         if (std::isnan(d)) return Fail("NaN must be encoded as f97e00", head.offset);
         std::uint16_t half;
         std::uint32_t single;
         if (DoubleToHalfExact(d, &half)) {
           return Fail("float " + FloatText(d) + " not in shortest form (use f9" +
-                          Hex(std::vector<std::uint8_t>{static_cast<std::uint8_t>(half >> 8),
-                                                        static_cast<std::uint8_t>(half)}) +
+                          ToHex(std::vector<std::uint8_t>{static_cast<std::uint8_t>(half >> 8),
+                                                          static_cast<std::uint8_t>(half)}) +
                           ")",
                       head.offset);
         }
         if (head.info == 27 && DoubleToSingleExact(d, &single)) {
           return Fail("float " + FloatText(d) + " not in shortest form (use fa" +
-                          Hex(std::vector<std::uint8_t>{static_cast<std::uint8_t>(single >> 24),
-                                                        static_cast<std::uint8_t>(single >> 16),
-                                                        static_cast<std::uint8_t>(single >> 8),
-                                                        static_cast<std::uint8_t>(single)}) +
+                          ToHex(std::vector<std::uint8_t>{static_cast<std::uint8_t>(single >> 24),
+                                                          static_cast<std::uint8_t>(single >> 16),
+                                                          static_cast<std::uint8_t>(single >> 8),
+                                                          static_cast<std::uint8_t>(single)}) +
                           ")",
                       head.offset);
         }

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <limits>
 
-#include "float_bits.h"
+#include "memokey/cbor_bits.h"
 
 namespace memokey {
 
@@ -119,33 +119,8 @@ void Encoder::check_no_open_bytes() const {
 
 void Encoder::head(Major major, std::uint64_t argument) {
   if (open_bytes_remaining_ != 0) check_no_open_bytes();
-  std::uint8_t buf[9];
-  const auto m = static_cast<std::uint8_t>(static_cast<std::uint8_t>(major) << 5);
-  std::size_t n;
-  if (argument < 24) {
-    buf[0] = static_cast<std::uint8_t>(m | argument);
-    n = 1;
-  } else if (argument <= 0xff) {
-    buf[0] = m | 24;
-    buf[1] = static_cast<std::uint8_t>(argument);
-    n = 2;
-  } else if (argument <= 0xffff) {
-    buf[0] = m | 25;
-    buf[1] = static_cast<std::uint8_t>(argument >> 8);
-    buf[2] = static_cast<std::uint8_t>(argument);
-    n = 3;
-  } else if (argument <= 0xffffffffULL) {
-    buf[0] = m | 26;
-    for (int i = 0; i < 4; ++i) buf[1 + i] = static_cast<std::uint8_t>(argument >> (24 - 8 * i));
-    n = 5;
-  } else {
-    buf[0] = m | 27;
-    for (int i = 0; i < 8; ++i) buf[1 + i] = static_cast<std::uint8_t>(argument >> (56 - 8 * i));
-    n = 9;
-  }
-  if (capacity_ - size_ < n) make_room(n);
-  std::memcpy(data_.get() + size_, buf, n);
-  size_ += n;
+  if (capacity_ - size_ < kMaxHeadBytes) make_room(kMaxHeadBytes);
+  size_ += WriteHead(data_.get() + size_, static_cast<std::uint8_t>(major), argument);
 }
 
 void Encoder::simple(std::uint8_t value) {
@@ -178,29 +153,8 @@ void Encoder::bignum(bool negative, ByteSpan magnitude) {
 
 void Encoder::float64(double value) {
   check_no_open_bytes();
-  std::uint8_t buf[9];
-  std::size_t n;
-  if (std::isnan(value)) {
-    buf[0] = 0xf9;
-    buf[1] = 0x7e;
-    buf[2] = 0x00;
-    n = 3;
-  } else if (std::uint16_t half; DoubleToHalfExact(value, &half)) {
-    buf[0] = 0xf9;
-    buf[1] = static_cast<std::uint8_t>(half >> 8);
-    buf[2] = static_cast<std::uint8_t>(half);
-    n = 3;
-  } else if (std::uint32_t single; DoubleToSingleExact(value, &single)) {
-    buf[0] = 0xfa;
-    for (int i = 0; i < 4; ++i) buf[1 + i] = static_cast<std::uint8_t>(single >> (24 - 8 * i));
-    n = 5;
-  } else {
-    const auto bits = std::bit_cast<std::uint64_t>(value);
-    buf[0] = 0xfb;
-    for (int i = 0; i < 8; ++i) buf[1 + i] = static_cast<std::uint8_t>(bits >> (56 - 8 * i));
-    n = 9;
-  }
-  append(buf, n);
+  if (capacity_ - size_ < kMaxHeadBytes) make_room(kMaxHeadBytes);
+  size_ += WriteFloat(data_.get() + size_, value);
 }
 
 void Encoder::bytes(ByteSpan data) {

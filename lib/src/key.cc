@@ -3,7 +3,8 @@
 
 #include "memokey/key.h"
 
-#include "hex.h"
+#include "memokey/format.h"
+#include "memokey/hex.h"
 #include "memokey/key_sha256.h"
 #include "xxh3.h"
 
@@ -11,13 +12,13 @@ namespace memokey {
 
 template <class Hasher>
 std::string BasicKey<Hasher>::hex() const {
-  return internal::ToHex(bytes);
+  return ToHex(bytes);
 }
 
 template <class Hasher>
 std::optional<BasicKey<Hasher>> BasicKey<Hasher>::FromHex(std::string_view hex) {
   BasicKey key;
-  if (!internal::FromHex(hex, &key.bytes)) return std::nullopt;
+  if (!ParseHex(hex, key.bytes)) return std::nullopt;
   return key;
 }
 

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "memokey/hex.h"
 #include "value_internal.h"
 
 namespace memokey {
@@ -156,8 +157,6 @@ std::vector<std::uint8_t> ToCanonical(const Value& value) {
 
 namespace {
 
-constexpr char kHexDigits[] = "0123456789abcdef";
-
 void AppendFloat(std::string& out, double d) {
   if (std::isnan(d)) {
     out += "NaN";
@@ -231,8 +230,7 @@ void AppendText(std::string& out, const std::string& text) {
       default:
         if (c < 0x20 || c == 0x7f) {
           out += "\\u00";
-          out += kHexDigits[c >> 4];
-          out += kHexDigits[c & 0xf];
+          AppendHexByte(out, c);
         } else {
           out += ch;  // UTF-8 passes through unchanged, as JSON allows
         }
@@ -255,10 +253,7 @@ void AppendDiagnostic(std::string& out, const Value& value) {
     }
     case Value::Kind::kBytes:
       out += "h'";
-      for (const std::uint8_t b : value.bytes()) {
-        out += kHexDigits[b >> 4];
-        out += kHexDigits[b & 0xf];
-      }
+      AppendHex(out, value.bytes());
       out += '\'';
       return;
     case Value::Kind::kText:

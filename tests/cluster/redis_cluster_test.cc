@@ -24,13 +24,13 @@
 #include "memokey/store.h"
 #include "memokey/store_spec.h"
 #include "redis_router.h"  // KeySlot, checked against CLUSTER KEYSLOT
+#include "store_contract.h"
 #include "store_test_util.h"
 
 namespace {
 
 using memokey::LeaseOptions;
 using memokey::LeaseResult;
-using memokey::OpenStore;
 using memokey::Status;
 using memokey::Store;
 using memokey_store_test::MakeValue;
@@ -42,12 +42,7 @@ using memokey_store_test::ValueIsIntact;
 using State = LeaseResult::State;
 using namespace std::chrono_literals;
 
-std::unique_ptr<Store> Open(const std::string& url) {
-  std::unique_ptr<Store> store;
-  Status s = OpenStore(url, &store);
-  EXPECT_TRUE(s.ok()) << url << ": " << s.ToString();
-  return store;
-}
+std::unique_ptr<Store> Open(const std::string& url) { return memokey_store_test::OpenUrl(url); }
 
 // The slot of store key K (Redis key prefix{K}).
 int SlotOf(std::string_view prefix, std::string_view key) {
@@ -72,6 +67,22 @@ class RedisClusterTest : public ::testing::Test {
   void SetUp() override { ASSERT_TRUE(cluster_.Start()); }
   RedisCluster cluster_;
 };
+
+memokey_store_test::StoreBackend ClusterBackend() {
+  auto cluster = memokey_store_test::ServerBackend<RedisCluster>(
+      "cluster", [](const RedisCluster& c) { return c.url("ct:", "pool=2"); });
+  cluster.fork = {.children = 3, .iterations = 200, .keys = 40, .value_base = 50};
+  return cluster;
+}
+
+// The contract of every store; the fork() case as RedisClusterTest ran it
+// (its pools hold connections to every master).
+using memokey_store_test::ForkedStoreContract;
+using memokey_store_test::StoreContract;
+INSTANTIATE_TEST_SUITE_P(Cluster, StoreContract, ::testing::Values(ClusterBackend()),
+                         memokey_store_test::BackendName);
+INSTANTIATE_TEST_SUITE_P(Cluster, ForkedStoreContract, ::testing::Values(ClusterBackend()),
+                         memokey_store_test::BackendName);
 
 TEST(RedisClusterSlots, KeySlotMatchesTheServer) {
   EXPECT_EQ(memokey::redis_internal::Crc16("123456789"), 0x31C3);
@@ -487,28 +498,6 @@ TEST(RedisClusterAuth, PasswordFromTheUrlReachesEveryNode) {
     EXPECT_FALSE(s.ok()) << "password '" << userinfo << "'";
     EXPECT_NE(s.message().find(reason), std::string::npos) << s.ToString();
   }
-}
-
-// Forked children use the parent's store (its pools hold connections to
-// every master): each process must get its own connections.
-TEST_F(RedisClusterTest, StoreInheritedThroughFork) {
-  auto store = Open(cluster_.url("fk:", "pool=2"));
-  for (int i = 0; i < 50; ++i) ASSERT_TRUE(store->Put("pre" + std::to_string(i), "p").ok());
-  auto work = [&](int who) {
-    int failures = 0;
-    std::string v;
-    for (int i = 0; i < 200; ++i) {
-      const std::string key = "p" + std::to_string(who) + "/" + std::to_string(i % 40);
-      const std::uint64_t seed =
-          static_cast<std::uint64_t>(who) << 32 | static_cast<std::uint64_t>(i);
-      if (!store->Put(key, MakeValue(seed, 50 + i)).ok()) ++failures;
-      if (!store->Get(key, &v).ok() || SeedOf(v) != seed || !ValueIsIntact(v)) ++failures;
-      if (!store->Get("pre" + std::to_string(i % 50), &v).ok() || v != "p") ++failures;
-    }
-    return failures;
-  };
-  memokey_store_test::RunInProcesses(3, work);
-  EXPECT_EQ(store->Stats().errors, 0u);
 }
 
 // kill -9 of a master under load. Values are self-verifying and name their

@@ -15,44 +15,20 @@
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
+#include "memokey/cbor_bits.h"
 #include "memokey/format.h"
+#include "memokey/hex.h"
 
 namespace memokey_test {
 
 using memokey::Value;
-
-namespace {
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-double HalfBitsToDouble(std::uint16_t half) {
-  const int exponent = (half >> 10) & 0x1f;
-  const int mantissa = half & 0x3ff;
-  double value;
-  if (exponent == 0) {
-    value = std::ldexp(mantissa, -24);
-  } else if (exponent != 31) {
-    value = std::ldexp(mantissa + 1024, exponent - 25);
-  } else {
-    value = mantissa == 0 ? std::numeric_limits<double>::infinity()
-                          : std::numeric_limits<double>::quiet_NaN();
-  }
-  return (half & 0x8000) != 0 ? -value : value;
-}
-
-}  // namespace
 
 Bytes FromHex(std::string_view hex) {
   Bytes out;
   int high = -1;
   for (const char c : hex) {
     if (c == ' ' || c == '\n' || c == '\t') continue;
-    const int v = HexDigit(c);
+    const int v = memokey::HexValue(c);
     if (v < 0) throw std::invalid_argument("bad hex digit in test data: " + std::string(hex));
     if (high < 0) {
       high = v;
@@ -65,15 +41,7 @@ Bytes FromHex(std::string_view hex) {
   return out;
 }
 
-std::string ToHex(memokey::ByteSpan bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (const std::uint8_t b : bytes) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 0xf];
-  }
-  return out;
-}
+std::string ToHex(memokey::ByteSpan bytes) { return memokey::ToHex(bytes); }
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -168,7 +136,7 @@ double ValueGenerator::Float() {
     case 0:
       return kSpecial[Below(std::size(kSpecial))];
     case 1:
-      return HalfBitsToDouble(static_cast<std::uint16_t>(rng_()));
+      return memokey::HalfToDouble(static_cast<std::uint16_t>(rng_()));
     case 2:
       return static_cast<double>(std::bit_cast<float>(static_cast<std::uint32_t>(rng_())));
     default:

@@ -21,6 +21,7 @@ CODEC_RAW: int
 CODEC_CBOR: int
 CODEC_PICKLE5: int
 ENVELOPE_OVERHEAD: int
+COMPRESS_THRESHOLD: int  # payloads from this many bytes are zstd-compressed (envelope.h)
 
 class Lease:
     """What Store.lease answers (see its docstring)."""

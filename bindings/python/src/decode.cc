@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "memokey/cbor_bits.h"
 #include "memokey/cbor_reader.h"
 #include "memokey/format.h"
 #include "state.h"
@@ -23,20 +24,6 @@
 namespace memokey::py {
 
 namespace {
-
-double HalfToDouble(std::uint16_t half) {
-  const int exponent = (half >> 10) & 0x1f;
-  const int mantissa = half & 0x3ff;
-  double value;
-  if (exponent == 0) {
-    value = std::ldexp(mantissa, -24);
-  } else if (exponent != 31) {
-    value = std::ldexp(mantissa + 1024, exponent - 25);
-  } else {
-    value = mantissa == 0 ? HUGE_VAL : std::nan("");
-  }
-  return (half & 0x8000) != 0 ? -value : value;
-}
 
 class DecodeFailure {};  // a DecodeError (or other exception) is set
 
@@ -104,8 +91,7 @@ class Reader {
     if (info > 27) error("indefinite length or reserved value", start);
     const std::size_t n = std::size_t{1} << (info - 24);
     if (d_.size() - pos_ < n) error("truncated", start);
-    std::uint64_t v = 0;
-    for (std::size_t i = 0; i < n; ++i) v = (v << 8) | d_[pos_ + i];
+    const std::uint64_t v = ReadBigEndian(d_.data() + pos_, n);
     pos_ += n;
     return v;
   }
@@ -181,29 +167,14 @@ class Reader {
         Py_RETURN_TRUE;
       case 22:
         Py_RETURN_NONE;
-      case 25: {
-        if (d_.size() - pos_ < 2) error("truncated", start);
-        const auto h = static_cast<std::uint16_t>(d_[pos_] << 8 | d_[pos_ + 1]);
-        pos_ += 2;
-        return check(PyFloat_FromDouble(HalfToDouble(h)));
-      }
-      case 26: {
-        if (d_.size() - pos_ < 4) error("truncated", start);
-        std::uint32_t bits = 0;
-        for (int i = 0; i < 4; ++i) bits = bits << 8 | d_[pos_ + static_cast<std::size_t>(i)];
-        pos_ += 4;
-        float f;
-        std::memcpy(&f, &bits, 4);
-        return check(PyFloat_FromDouble(static_cast<double>(f)));
-      }
+      case 25:
+      case 26:
       case 27: {
-        if (d_.size() - pos_ < 8) error("truncated", start);
-        std::uint64_t bits = 0;
-        for (int i = 0; i < 8; ++i) bits = bits << 8 | d_[pos_ + static_cast<std::size_t>(i)];
-        pos_ += 8;
-        double f;
-        std::memcpy(&f, &bits, 8);
-        return check(PyFloat_FromDouble(f));
+        const std::size_t n = std::size_t{1} << (info - 24);
+        if (d_.size() - pos_ < n) error("truncated", start);
+        const std::uint64_t bits = ReadBigEndian(d_.data() + pos_, n);
+        pos_ += n;
+        return check(PyFloat_FromDouble(FloatFromBits(info, bits)));
       }
       default:
         error(info == 23 ? "undefined has no Python equivalent"

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "frames.h"
+#include "memokey/cbor_bits.h"
 #include "memokey/format.h"
 #include "state.h"
 
@@ -251,47 +252,6 @@ bool IsSubtypeOf(PyTypeObject* t, PyObject* base) {
          PyType_IsSubtype(t, reinterpret_cast<PyTypeObject*>(base));
 }
 
-// The shortest IEEE 754 width that holds a double exactly (RFC 8949
-// §4.2.1), as memokey::Encoder::float64 decides it; inlined here.
-[[gnu::always_inline]] inline bool SingleExact(double v, std::uint32_t* bits) {
-  if (std::isfinite(v) && std::fabs(v) > static_cast<double>(std::numeric_limits<float>::max())) {
-    return false;
-  }
-  const auto f = static_cast<float>(v);
-  if (static_cast<double>(f) != v) return false;
-  std::memcpy(bits, &f, 4);
-  return true;
-}
-
-[[gnu::always_inline]] inline bool HalfExact(std::uint32_t single, std::uint16_t* bits) {
-  const auto sign = static_cast<std::uint16_t>((single >> 16) & 0x8000);
-  const std::uint32_t exponent = (single >> 23) & 0xff;
-  const std::uint32_t mantissa = single & 0x7fffff;
-  if (exponent == 0xff) {  // infinity (NaN handled before)
-    *bits = static_cast<std::uint16_t>(sign | 0x7c00);
-    return true;
-  }
-  if (exponent == 0) {
-    if (mantissa != 0) return false;
-    *bits = sign;
-    return true;
-  }
-  const int e = static_cast<int>(exponent) - 127;
-  if (e >= -14 && e <= 15) {
-    if ((mantissa & 0x1fff) != 0) return false;
-    *bits = static_cast<std::uint16_t>(sign | ((e + 15) << 10) | (mantissa >> 13));
-    return true;
-  }
-  if (e >= -24 && e < -14) {
-    const std::uint32_t full = mantissa | 0x800000;
-    const int shift = -(e + 1);
-    if ((full & ((1u << shift) - 1)) != 0) return false;
-    *bits = static_cast<std::uint16_t>(sign | (full >> shift));
-    return true;
-  }
-  return false;
-}
-
 // A staging buffer in front of memokey::Encoder. Scalars and heads are
 // written here with inline code and handed to the encoder in batches through
 // Encoder::raw(); every call that needs the encoder's own bookkeeping (maps
@@ -328,30 +288,8 @@ class Writer {
     long_head(major, arg);
   }
   [[gnu::noinline]] void long_head(std::uint8_t major, std::uint64_t arg) {
-    if (n_ + 9 > kCapacity) flush();
-    std::uint8_t* p = buf_ + n_;
-    const auto m = static_cast<std::uint8_t>(major << 5);
-    if (arg < 24) {
-      p[0] = static_cast<std::uint8_t>(m | arg);
-      n_ += 1;
-    } else if (arg <= 0xff) {
-      p[0] = m | 24;
-      p[1] = static_cast<std::uint8_t>(arg);
-      n_ += 2;
-    } else if (arg <= 0xffff) {
-      p[0] = m | 25;
-      p[1] = static_cast<std::uint8_t>(arg >> 8);
-      p[2] = static_cast<std::uint8_t>(arg);
-      n_ += 3;
-    } else if (arg <= 0xffffffffULL) {
-      p[0] = m | 26;
-      for (int i = 0; i < 4; ++i) p[1 + i] = static_cast<std::uint8_t>(arg >> (24 - 8 * i));
-      n_ += 5;
-    } else {
-      p[0] = m | 27;
-      for (int i = 0; i < 8; ++i) p[1 + i] = static_cast<std::uint8_t>(arg >> (56 - 8 * i));
-      n_ += 9;
-    }
+    if (n_ + kMaxHeadBytes > kCapacity) flush();
+    n_ += WriteHead(buf_ + n_, major, arg);
   }
   // The 5-byte head of a tag in memokey's block (da 00 6d 6b nn).
   MEMOKEY_INLINE void mk_tag(std::uint64_t t) {
@@ -418,33 +356,8 @@ class Writer {
     put(s.data(), s.size());
   }
   MEMOKEY_INLINE void float64(double v) {
-    if (n_ + 9 > kCapacity) flush();
-    std::uint8_t* p = buf_ + n_;
-    std::uint32_t single;
-    std::uint16_t half;
-    if (std::isnan(v)) {
-      p[0] = 0xf9;
-      p[1] = 0x7e;
-      p[2] = 0x00;
-      n_ += 3;
-    } else if (SingleExact(v, &single)) {
-      if (HalfExact(single, &half)) {
-        p[0] = 0xf9;
-        p[1] = static_cast<std::uint8_t>(half >> 8);
-        p[2] = static_cast<std::uint8_t>(half);
-        n_ += 3;
-      } else {
-        p[0] = 0xfa;
-        for (int i = 0; i < 4; ++i) p[1 + i] = static_cast<std::uint8_t>(single >> (24 - 8 * i));
-        n_ += 5;
-      }
-    } else {
-      std::uint64_t bits;
-      std::memcpy(&bits, &v, 8);
-      p[0] = 0xfb;
-      for (int i = 0; i < 8; ++i) p[1 + i] = static_cast<std::uint8_t>(bits >> (56 - 8 * i));
-      n_ += 9;
-    }
+    if (n_ + kMaxHeadBytes > kCapacity) flush();
+    n_ += WriteFloat(buf_ + n_, v);
   }
   // Byte strings: small ones are staged; large ones go through the encoder,
   // which passes them to the hasher without a copy when outside maps/sets.

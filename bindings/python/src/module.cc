@@ -12,7 +12,9 @@
 #include <string_view>
 
 #include "memokey/cbor_writer.h"
+#include "memokey/envelope.h"
 #include "memokey/format.h"
+#include "memokey/hex.h"
 #include "memokey/key.h"
 #include "state.h"
 #include "store.h"  // memokey_bind_store: Store, envelope, MemoWrapper
@@ -242,12 +244,7 @@ PyObject* py_hexkey(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyO
   if (!KeyOf(*st, obj, ns, &key)) return nullptr;
   PyObject* s = PyUnicode_New(32, 127);
   if (s == nullptr) return nullptr;
-  static constexpr char kHex[] = "0123456789abcdef";
-  Py_UCS1* out = PyUnicode_1BYTE_DATA(s);
-  for (std::size_t i = 0; i < 16; ++i) {
-    out[2 * i] = static_cast<Py_UCS1>(kHex[key.bytes[i] >> 4]);
-    out[2 * i + 1] = static_cast<Py_UCS1>(kHex[key.bytes[i] & 0xf]);
-  }
+  HexInto(key.bytes, reinterpret_cast<char*>(PyUnicode_1BYTE_DATA(s)));
   return s;
 }
 
@@ -440,5 +437,6 @@ NB_MODULE(_core, m) {
   }
   m.attr("FORMAT_VERSION") = memokey::kFormatVersion;
   m.attr("MAX_DEPTH") = memokey::kDefaultMaxDepth;
+  m.attr("COMPRESS_THRESHOLD") = memokey::kDefaultCompressThreshold;
   memokey_bind_store(m);
 }

@@ -830,7 +830,8 @@ void BindEnvelope(nb::module_& m) {
       },
       nb::arg("key"), nb::arg("codec"), nb::arg("payload"), nb::arg("secret") = nb::none(),
       nb::arg("compress_threshold") = kDefaultCompressThreshold, nb::arg("label") = nb::none(),
-      "seal(key, codec, payload, secret=None, compress_threshold=1024, label=None) -> bytes\n\n"
+      "seal(key, codec, payload, secret=None, compress_threshold=COMPRESS_THRESHOLD, label=None) "
+      "-> bytes\n\n"
       "The signed envelope of payload for key (docs: lib/include/memokey/envelope.h):\n"
       "header, label, payload (zstd-compressed when that helps), HMAC-SHA256 over key and\n"
       "everything before it. secret: bytes/str of at least 16 bytes, or None for\n"

@@ -73,8 +73,11 @@ inline constexpr std::size_t kMaxEnvelopeLabelBytes = 255;
 inline constexpr std::size_t kEnvelopePeekBytes = kEnvelopeHeaderBytes + 2 + kMaxEnvelopeLabelBytes;
 inline constexpr std::size_t kEnvelopeMacBytes = 32;
 inline constexpr std::size_t kEnvelopeOverhead = kEnvelopeHeaderBytes + kEnvelopeMacBytes;
-// Payloads at least this long are compressed when that makes them smaller.
-inline constexpr std::size_t kDefaultCompressThreshold = 1024;
+// Payloads at least this long are compressed when that makes them smaller:
+// the one default for stored values (MemoOptions::compress_threshold; Python:
+// seal() and the memo wrapper's fallback, exported as
+// memokey._core.COMPRESS_THRESHOLD).
+inline constexpr std::size_t kDefaultCompressThreshold = 4096;
 // OpenEnvelope refuses payloads larger than this after decompression.
 inline constexpr std::size_t kDefaultMaxPayload = std::size_t{1} << 30;
 inline constexpr std::size_t kMinSecretBytes = 16;

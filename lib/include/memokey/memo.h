@@ -78,7 +78,8 @@ struct MemoOptions {
   std::string version;                       // part of every key
   std::chrono::milliseconds ttl{0};          // 0: no expiry
   std::optional<std::string> secret;         // default: LoadSecret (MEMOKEY_SECRET or key file)
-  std::size_t compress_threshold = 4096;     // zstd above this many payload bytes
+  // zstd from this many payload bytes (envelope.h)
+  std::size_t compress_threshold = kDefaultCompressThreshold;
   // Single flight across processes and machines through the store's leases
   // (store.h, "Leases"): disk:// (lock files), redis://, http:// (memokeyd),
   // memory:// (this process). A holder slower than lease_ttl may see a

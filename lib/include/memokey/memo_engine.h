@@ -118,7 +118,7 @@ struct EngineOptions {
   std::string label;                      // sealed into every value (FunctionLabel)
   std::chrono::milliseconds ttl{0};       // 0: no expiry
   std::optional<std::string> secret;      // default: LoadSecret (MEMOKEY_SECRET or key file)
-  std::size_t compress_threshold = 4096;  // zstd above this many payload bytes
+  std::size_t compress_threshold = kDefaultCompressThreshold;  // zstd from this many payload bytes
   bool lease = true;                      // single flight across processes (store leases)
   std::chrono::milliseconds lease_ttl{60000};
   std::chrono::milliseconds lease_wait{60000};

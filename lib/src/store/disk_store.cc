@@ -67,6 +67,7 @@
 #include "integrity.h"
 #include "leases.h"
 #include "memokey/store_backends.h"
+#include "private_dir.h"
 #include "store_internal.h"
 
 namespace memokey {
@@ -76,6 +77,7 @@ using store_internal::CheckKey;
 using store_internal::CheckTtl;
 using store_internal::Counters;
 using store_internal::EntryChecksum;
+using store_internal::MakePrivateDirs;
 using store_internal::WallMs;
 
 constexpr const char* kDbName = "store.db";
@@ -124,37 +126,6 @@ bool IsTransient(int rc) {
     default:
       return false;
   }
-}
-
-std::string Errno(std::string_view what, const std::string& path) {
-  return "disk store: " + std::string(what) + " " + path + ": " + std::strerror(errno);
-}
-
-// Creates `path` and missing parents with mode 0700; an existing final
-// directory must be ours and closed to others, since whoever can write there
-// can plant values (the envelope's MAC is the second line of defence).
-Status PrepareDirectory(const std::string& path) {
-  for (std::size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
-    const std::string prefix = path.substr(0, slash);
-    if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
-      return Status::IOError(Errno("cannot create directory", prefix));
-    }
-    if (slash == std::string::npos) break;
-  }
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return Status::IOError(Errno("cannot stat", path));
-  if (!S_ISDIR(st.st_mode)) {
-    return Status::IOError("disk store: " + path +
-                           " is not a directory; remove it or choose another path");
-  }
-  if (st.st_uid != ::geteuid()) {
-    return Status::IOError("disk store: " + path + " belongs to another user (uid " +
-                           std::to_string(st.st_uid) + ")");
-  }
-  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return Status::IOError("disk store: " + path + " is writable by group or others; chmod 700 it");
-  }
-  return Status::Ok();
 }
 
 struct FileId {
@@ -757,7 +728,7 @@ class DiskStore final : public Store {
 
   // A new connection; a damaged database is quarantined and a fresh one made.
   Status OpenConnection(std::unique_ptr<Connection>* out, std::string* repaired) {
-    if (Status s = PrepareDirectory(options_.path); !s.ok()) return s;
+    if (Status s = MakePrivateDirs(options_.path, "disk store"); !s.ok()) return s;
     bool damaged = false;
     Status s = Connection::Open(file_, Synchronous(), out, &damaged);
     if (s.ok() || !damaged) return s;

@@ -28,6 +28,8 @@
 #define XXH_INLINE_ALL  // header-only use: a label's digest, not a cache key
 #include <xxhash.h>
 
+#include "memokey/hex.h"
+#include "private_dir.h"
 #include "store_internal.h"
 
 namespace memokey {
@@ -391,10 +393,9 @@ std::string FunctionLabel(const std::optional<std::string>& key_namespace, std::
   if (label.size() <= kMaxEnvelopeLabelBytes && ValidUtf8(label)) return label;
   // Too long (or, from C++, not text): a readable prefix and a digest of the
   // whole, so that two long names with a common prefix stay apart.
-  static constexpr char kHex[] = "0123456789abcdef";
   const std::uint64_t digest = XXH3_64bits(label.data(), label.size());
   std::string tail = "~";
-  for (int shift = 60; shift >= 0; shift -= 4) tail += kHex[(digest >> shift) & 15];
+  for (int shift = 60; shift >= 0; shift -= 4) tail += kHexDigits[(digest >> shift) & 15];
   std::size_t keep = std::min(label.size(), kMaxEnvelopeLabelBytes - tail.size());
   // Whole characters only: back off continuation bytes, then check the rest.
   while (keep > 0 && (static_cast<unsigned char>(label[keep]) & 0xC0) == 0x80) --keep;
@@ -424,16 +425,6 @@ std::string Errno(std::string_view what, const std::string& path) {
   return std::string(what) + " " + path + ": " + std::strerror(errno);
 }
 
-Status MakePrivateDir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-    return Status::IOError(Errno("secret: cannot create", path));
-  }
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return Status::IOError(Errno("secret: cannot stat", path));
-  if (!S_ISDIR(st.st_mode)) return Status::IOError("secret: " + path + " is not a directory");
-  return Status::Ok();
-}
-
 // The directory holding the key file, created if missing.
 Status SecretDir(std::string* dir) {
   std::string base;
@@ -457,16 +448,8 @@ Status SecretDir(std::string* dir) {
     }
     base = home_dir + "/.config";
   }
-  if (Status s = MakePrivateDir(base); !s.ok()) return s;
   *dir = base + "/memokey";
-  if (Status s = MakePrivateDir(*dir); !s.ok()) return s;
-  struct stat st {};
-  ::stat(dir->c_str(), &st);
-  if (st.st_uid != ::geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return Status::IOError("secret: " + *dir +
-                           " must belong to this user and not be writable by others (chmod 700)");
-  }
-  return Status::Ok();
+  return store_internal::MakePrivateDirs(*dir, "secret");
 }
 
 struct FdCloser {
@@ -516,21 +499,13 @@ Status CreateSecretFile(const std::string& dir, const std::string& path) {
   if (RAND_bytes(random, sizeof random) != 1) {
     return Status::IOError("secret: OpenSSL RAND_bytes failed");
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string text;
-  for (unsigned char b : random) {
-    text += kHex[b >> 4];
-    text += kHex[b & 15];
-  }
+  std::string text = ToHex(random);
   text += '\n';
   OPENSSL_cleanse(random, sizeof random);
   unsigned char suffix[8];
   RAND_bytes(suffix, sizeof suffix);
   std::string tmp = dir + "/.secret.tmp." + std::to_string(::getpid()) + ".";
-  for (unsigned char b : suffix) {
-    tmp += kHex[b >> 4];
-    tmp += kHex[b & 15];
-  }
+  AppendHex(tmp, suffix);
   Status result;
   {
     FdCloser file(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));

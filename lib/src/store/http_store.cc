@@ -18,9 +18,11 @@
 #include <charconv>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "memokey/hex.h"
 #include "memokey/store_backends.h"
 #include "store_internal.h"
 
@@ -47,12 +49,8 @@ std::string KeyToPath(std::string_view key) {
   bool safe = key.front() != '.';
   for (char c : key) safe = safe && IsPathSafe(c);
   if (safe) return std::string(key);
-  static constexpr char kDigits[] = "0123456789abcdef";
   std::string out = "~";
-  for (unsigned char c : key) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 0xf];
-  }
+  AppendHex(out, std::span(reinterpret_cast<const std::uint8_t*>(key.data()), key.size()));
   return out;
 }
 

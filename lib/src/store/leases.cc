@@ -17,7 +17,8 @@
 #define XXH_INLINE_ALL  // header-only use: lock offsets, not cache keys
 #include <xxhash.h>
 
-#include "../hex.h"
+#include "memokey/hex.h"
+#include "private_dir.h"
 #include "store_internal.h"
 
 namespace memokey::store_internal {
@@ -37,7 +38,7 @@ std::string NewLeaseToken() {
       break;
     }
   }
-  return internal::ToHex(bits);
+  return ToHex(bits);
 }
 
 // --- LocalLeases -------------------------------------------------------------------
@@ -111,18 +112,6 @@ void LocalLeases::Release(std::string_view key, std::string_view token) {
 }
 
 // --- FileLock ------------------------------------------------------------------------
-
-bool MakePrivateDirs(const std::string& dir) {
-  if (dir.empty()) return false;
-  for (std::size_t pos = 1;; ++pos) {
-    pos = dir.find('/', pos);
-    const std::string part = dir.substr(0, pos);
-    if (!part.empty() && ::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return false;
-    if (pos == std::string::npos) break;
-  }
-  struct stat st;
-  return ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
 
 FileLock::~FileLock() {
   if (fd_ >= 0) {
@@ -208,13 +197,22 @@ class FileLeases::Backend {
       : leases_(leases), offset_(offset), lookup_(lookup) {}
 
   bool TryGrab(std::string* token, Ticket* /*ticket*/) {
+    if (!leases_.dir_checked_.load(std::memory_order_acquire)) {
+      // Once per store: a directory others can write is refused like the
+      // store's own (they could hold or free our leases).
+      if (Status made = MakePrivateDirs(leases_.dir_, "lease directory"); !made.ok()) {
+        failure_ = std::move(made);
+        return false;
+      }
+      leases_.dir_checked_.store(true, std::memory_order_release);
+    }
     auto lock = std::make_unique<RangeLock>();
     RangeLock::Result result = lock->TryAcquire(leases_.file_, offset_);
     if (result == RangeLock::Result::kError && errno == ENOENT) {
       // The directory is made on first use (or again, after an rm -rf of the
       // cache) rather than checked on every lease: a lease follows every miss.
-      if (!MakePrivateDirs(leases_.dir_)) {
-        failure_ = Status::IOError("lease directory " + leases_.dir_ + " cannot be created");
+      if (Status made = MakePrivateDirs(leases_.dir_, "lease directory"); !made.ok()) {
+        failure_ = std::move(made);
         return false;
       }
       result = lock->TryAcquire(leases_.file_, offset_);

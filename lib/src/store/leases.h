@@ -18,6 +18,7 @@
 #ifndef MEMOKEY_SRC_STORE_LEASES_H_
 #define MEMOKEY_SRC_STORE_LEASES_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -133,10 +134,6 @@ class FileLock {
   int fd_ = -1;
 };
 
-// mkdir -p, creating missing directories 0700. False if `dir` is not a
-// directory afterwards.
-bool MakePrivateDirs(const std::string& dir);
-
 // An exclusive lock on one byte of a shared lock file, held until
 // destruction: an open file description lock (fcntl F_OFD_SETLK), which the
 // OS releases when its holder closes it or dies, kill -9 included. Each lock
@@ -180,6 +177,7 @@ class FileLeases {
 
   const std::string dir_;
   const std::string file_;
+  std::atomic<bool> dir_checked_{false};  // MakePrivateDirs passed once
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<RangeLock>, std::less<>> held_;  // by token
 };

@@ -36,6 +36,7 @@
 
 #include "integrity.h"
 #include "leases.h"
+#include "memokey/hex.h"
 #include "memokey/store_backends.h"
 #include "redis_conn.h"
 #include "redis_router.h"
@@ -88,13 +89,7 @@ std::string Sha1Hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha1(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < size; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 15];
-  }
-  return hex;
+  return ToHex(std::span<const std::uint8_t>(digest, size));
 }
 
 const std::string& ReleaseScriptSha() {

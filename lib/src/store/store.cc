@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "memokey/envelope.h"
+#include "memokey/hex.h"
 #include "memokey/store_manage.h"
 #include "memokey/tiered_store.h"
 #include "store_internal.h"
@@ -223,20 +224,6 @@ std::uint64_t ForkGeneration() {
 }
 
 namespace {
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 // "'text'", shortened so that a long or binary parameter cannot flood a message.
 std::string Quote(std::string_view text) {
   constexpr std::size_t kMax = 80;
@@ -258,8 +245,8 @@ std::optional<std::string> PercentDecode(std::string_view text) {
       continue;
     }
     if (i + 2 >= text.size()) return std::nullopt;
-    const int hi = HexDigit(text[i + 1]);
-    const int lo = HexDigit(text[i + 2]);
+    const int hi = HexValue(text[i + 1]);
+    const int lo = HexValue(text[i + 2]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out += static_cast<char>(hi * 16 + lo);
     i += 2;
@@ -281,56 +268,6 @@ std::string PercentEncode(std::string_view text, std::string_view keep) {
     }
   }
   return out;
-}
-
-std::optional<std::uint64_t> ParseUint(std::string_view text) {
-  std::uint64_t value = 0;
-  if (text.empty()) return std::nullopt;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
-std::optional<std::uint64_t> ParseSize(std::string_view text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  const std::optional<std::uint64_t> number = ParseUint(text.substr(0, digits));
-  if (!number) return std::nullopt;
-  const std::string suffix = Lower(text.substr(digits));
-  struct Unit {
-    std::string_view name;
-    std::uint64_t factor;
-  };
-  static constexpr std::uint64_t kKi = 1024;
-  static constexpr Unit kUnits[] = {
-      {"", 1},
-      {"b", 1},
-      {"k", kKi},
-      {"kib", kKi},
-      {"kb", 1000},
-      {"m", kKi * kKi},
-      {"mib", kKi * kKi},
-      {"mb", 1000 * 1000},
-      {"g", kKi * kKi * kKi},
-      {"gib", kKi * kKi * kKi},
-      {"gb", 1000 * 1000 * 1000},
-      {"t", kKi * kKi * kKi * kKi},
-      {"tib", kKi * kKi * kKi * kKi},
-      {"tb", std::uint64_t{1000} * 1000 * 1000 * 1000},
-  };
-  for (const Unit& unit : kUnits) {
-    if (suffix != unit.name) continue;
-    if (*number > std::numeric_limits<std::uint64_t>::max() / unit.factor) return std::nullopt;
-    return *number * unit.factor;
-  }
-  return std::nullopt;
-}
-
-std::optional<bool> ParseBool(std::string_view text) {
-  const std::string lower = Lower(text);
-  if (lower == "1" || lower == "true" || lower == "yes" || lower == "on") return true;
-  if (lower == "0" || lower == "false" || lower == "no" || lower == "off") return false;
-  return std::nullopt;
 }
 
 Status QueryParams::Parse(std::string_view query, std::string what, QueryParams* out) {

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "memokey/parse.h"
 #include "memokey/status.h"
 #include "memokey/store.h"
 
@@ -94,10 +95,10 @@ std::optional<std::string> PercentDecode(std::string_view text);
 // Percent-encodes everything but letters, digits and `keep` (by default the
 // characters a URL's path and query may hold as they are: for Describe()).
 std::string PercentEncode(std::string_view text, std::string_view keep = "-._~:/@!$'()*,;");
-// "64M", "1GiB", "1000KB", "123" -> bytes; nullopt when malformed or overflowing.
-std::optional<std::uint64_t> ParseSize(std::string_view text);
-std::optional<std::uint64_t> ParseUint(std::string_view text);
-std::optional<bool> ParseBool(std::string_view text);
+// Sizes, counts and flags in URLs: memokey/parse.h.
+using memokey::ParseBool;
+using memokey::ParseSize;
+using memokey::ParseUint;
 
 // The decoded parameters of a query string, in order. Duplicates and unknown
 // names are errors reported by the caller's Take/Finish.

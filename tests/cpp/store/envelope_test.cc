@@ -105,7 +105,7 @@ TEST(Envelope, LayoutAndCompression) {
 
 TEST(Envelope, EveryFlippedBitIsCorruption) {
   for (const std::string& sealed :
-       {Seal("key", "a small payload"), Seal("key", Compressible(3000))}) {
+       {Seal("key", "a small payload"), Seal("key", Compressible(3000), Codec::kRaw, 1024)}) {
     std::string got;
     ASSERT_TRUE(Open("key", sealed, &got).ok());
     for (std::size_t i = 0; i < sealed.size(); ++i) {
@@ -120,7 +120,7 @@ TEST(Envelope, EveryFlippedBitIsCorruption) {
 }
 
 TEST(Envelope, TruncatedOrExtendedIsCorruption) {
-  const std::string sealed = Seal("key", Compressible(2000));
+  const std::string sealed = Seal("key", Compressible(2000), Codec::kRaw, 1024);
   std::string got;
   for (std::size_t n = 0; n < sealed.size(); ++n) {
     ASSERT_EQ(Open("key", sealed.substr(0, n), &got).code(), Status::Code::kCorruption) << n;
@@ -362,7 +362,7 @@ TEST(EnvelopeLabel, TamperedLabelIsCorruption) {
 
 TEST(EnvelopeLabel, EveryFlippedBitIsCorruption) {
   for (const std::string& sealed : {SealLabelled("key", "a small payload", "f"),
-                                    SealLabelled("key", Compressible(3000), "g")}) {
+                                    SealLabelled("key", Compressible(3000), "g", 1024)}) {
     std::string got, label;
     ASSERT_TRUE(OpenLabelled("key", sealed, &got, &label).ok());
     for (std::size_t i = 0; i < sealed.size(); ++i) {
@@ -549,6 +549,29 @@ TEST_F(SecretTest, ReadableByOthersIsRefused) {
   Status s = LoadSecret(std::nullopt, &secret);
   EXPECT_EQ(s.code(), Status::Code::kIOError);
   EXPECT_NE(s.message().find("chmod 600"), std::string::npos) << s.message();
+}
+
+// The secret's directory gets the owner and mode checks of every private
+// directory (private_dir.h): writable by others, or another user's, is refused.
+TEST_F(SecretTest, DirectoryOthersControlIsRefused) {
+  const std::string dir = home_ / "config/memokey";
+  ASSERT_EQ(::mkdir((home_ / "config").c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(dir.c_str(), 0777), 0);
+  Secret secret;
+  Status s = LoadSecret(std::nullopt, &secret);
+  EXPECT_EQ(s.code(), Status::Code::kIOError);
+  EXPECT_NE(s.message().find(dir + " is writable by group or others"), std::string::npos)
+      << s.message();
+  EXPECT_FALSE(std::filesystem::exists(SecretPath()));
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chmod(dir.c_str(), 0700), 0);
+    ASSERT_EQ(::chown(dir.c_str(), 4242, 4242), 0);
+    s = LoadSecret(std::nullopt, &secret);
+    EXPECT_EQ(s.code(), Status::Code::kIOError);
+    EXPECT_NE(s.message().find(dir + " belongs to another user"), std::string::npos) << s.message();
+    EXPECT_FALSE(std::filesystem::exists(SecretPath()));
+  }
 }
 
 TEST_F(SecretTest, RacingProcessesAgree) {

@@ -22,7 +22,6 @@
 
 namespace {
 
-using memokey::OpenStore;
 using memokey::PruneResult;
 using memokey::PruneStore;
 using memokey::Status;
@@ -32,12 +31,7 @@ using memokey_store_test::RedisServer;
 using memokey_store_test::TempDir;
 using namespace std::chrono_literals;
 
-std::unique_ptr<Store> Open(const std::string& url) {
-  std::unique_ptr<Store> store;
-  Status s = OpenStore(url, &store);
-  EXPECT_TRUE(s.ok()) << url << ": " << s.ToString();
-  return store;
-}
+std::unique_ptr<Store> Open(const std::string& url) { return memokey_store_test::OpenUrl(url); }
 
 std::map<std::string, StoreEntry> ScanAll(Store& store, std::size_t head_bytes = 0) {
   std::map<std::string, StoreEntry> out;

@@ -1,20 +1,19 @@
-// memory:// — semantics, byte bound, S3-FIFO behaviour, TTL, threads.
+// memory:// — the Store contract (store_contract.h) and what is memory's own:
+// binary keys, GetMany, the byte bound, S3-FIFO behaviour.
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "memokey/status.h"
 #include "memokey/store.h"
 #include "memokey/store_backends.h"
+#include "store_contract.h"
 #include "store_test_util.h"
 
 namespace {
@@ -23,8 +22,6 @@ using memokey::MemoryStoreOptions;
 using memokey::OpenMemoryStore;
 using memokey::Status;
 using memokey::Store;
-using memokey_store_test::MakeValue;
-using memokey_store_test::ValueIsIntact;
 using namespace std::chrono_literals;
 
 std::unique_ptr<Store> Open(std::uint64_t max_bytes, unsigned shards) {
@@ -36,33 +33,37 @@ std::unique_ptr<Store> Open(std::uint64_t max_bytes, unsigned shards) {
   return store;
 }
 
-TEST(MemoryStore, PutGetOverwriteDelete) {
-  auto store = Open(1 << 20, 4);
-  std::string value;
-  EXPECT_TRUE(store->Get("a", &value).IsNotFound());
-  ASSERT_TRUE(store->Put("a", "one").ok());
-  ASSERT_TRUE(store->Get("a", &value).ok());
-  EXPECT_EQ(value, "one");
-  ASSERT_TRUE(store->Put("a", "two").ok());
-  ASSERT_TRUE(store->Get("a", &value).ok());
-  EXPECT_EQ(value, "two");
-  bool present = false;
-  ASSERT_TRUE(store->Contains("a", &present).ok());
-  EXPECT_TRUE(present);
-  ASSERT_TRUE(store->Delete("a").ok());
-  ASSERT_TRUE(store->Contains("a", &present).ok());
-  EXPECT_FALSE(present);
-  EXPECT_TRUE(store->Get("a", &value).IsNotFound());
-  EXPECT_TRUE(store->Delete("never-there").ok());
+class MemoryHome : public memokey_store_test::StoreHome {
+ public:
+  std::unique_ptr<Store> Open(std::uint64_t max_bytes, unsigned shards) override {
+    return ::Open(max_bytes != 0 ? max_bytes : 64 << 20, shards != 0 ? shards : 4);
+  }
+};
 
-  const memokey::StoreStats stats = store->Stats();
-  EXPECT_EQ(stats.hits, 2u);
-  EXPECT_EQ(stats.misses, 2u);
-  EXPECT_EQ(stats.puts, 2u);
-  EXPECT_EQ(stats.deletes, 2u);
-  EXPECT_EQ(stats.entries, 0u);
-  EXPECT_EQ(stats.bytes, 0u);
+memokey_store_test::StoreBackend MemoryBackend() {
+#ifdef NDEBUG
+  constexpr int kThreadOps = 20000;
+#else
+  constexpr int kThreadOps = 5000;  // sanitizer builds
+#endif
+  memokey_store_test::StoreBackend memory;
+  memory.name = "memory";
+  memory.start = [] { return std::make_unique<MemoryHome>(); };
+  memory.counts_entries = true;
+  // 512 KiB: eviction runs all the time.
+  memory.threads = {
+      .ops = kThreadOps, .keys = 64, .value_spread = 8000, .max_bytes = 512 * 1024, .shards = 8};
+  // Room for about 20 entries of 1 KiB.
+  memory.expiry = {.entries = 10, .max_bytes = 20 * (1024 + 200), .shards = 1};
+  return memory;
 }
+
+using memokey_store_test::LocalStoreContract;
+using memokey_store_test::StoreContract;
+INSTANTIATE_TEST_SUITE_P(Memory, StoreContract, ::testing::Values(MemoryBackend()),
+                         memokey_store_test::BackendName);
+INSTANTIATE_TEST_SUITE_P(Memory, LocalStoreContract, ::testing::Values(MemoryBackend()),
+                         memokey_store_test::BackendName);
 
 TEST(MemoryStore, BinaryKeysAndValues) {
   auto store = Open(1 << 20, 2);
@@ -77,17 +78,6 @@ TEST(MemoryStore, BinaryKeysAndValues) {
   ASSERT_TRUE(store->Get(other, &got).ok());
   EXPECT_EQ(got, "");
   EXPECT_EQ(store->Stats().entries, 2u);
-}
-
-TEST(MemoryStore, KeyAndTtlLimits) {
-  auto store = Open(1 << 20, 1);
-  std::string value;
-  EXPECT_EQ(store->Put("", "x").code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(store->Get("", &value).code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(store->Put(std::string(memokey::kMaxStoreKeyBytes + 1, 'k'), "x").code(),
-            Status::Code::kInvalidArgument);
-  EXPECT_TRUE(store->Put(std::string(memokey::kMaxStoreKeyBytes, 'k'), "x").ok());
-  EXPECT_EQ(store->Put("k", "x", -1ms).code(), Status::Code::kInvalidArgument);
 }
 
 TEST(MemoryStore, GetMany) {
@@ -168,88 +158,6 @@ TEST(MemoryStore, GhostReadmission) {
     ASSERT_TRUE(store->Put("f" + std::to_string(i), std::string(200, 'f')).ok());
   }
   EXPECT_TRUE(store->Get("again", &value).ok());
-}
-
-TEST(MemoryStore, TtlExpires) {
-  auto store = Open(1 << 20, 2);
-  ASSERT_TRUE(store->Put("short", "v", 50ms).ok());
-  ASSERT_TRUE(store->Put("long", "v", 1h).ok());
-  ASSERT_TRUE(store->Put("none", "v").ok());
-  std::string value;
-  std::chrono::milliseconds left{};
-  ASSERT_TRUE(store->GetWithTtl("short", &value, &left).ok());
-  EXPECT_GT(left.count(), 0);
-  EXPECT_LE(left.count(), 50);
-  ASSERT_TRUE(store->GetWithTtl("none", &value, &left).ok());
-  EXPECT_EQ(left.count(), 0);
-  std::this_thread::sleep_for(120ms);
-  EXPECT_TRUE(store->Get("short", &value).IsNotFound());
-  bool present = true;
-  ASSERT_TRUE(store->Contains("short", &present).ok());
-  EXPECT_FALSE(present);
-  EXPECT_TRUE(store->Get("long", &value).ok());
-  EXPECT_TRUE(store->Get("none", &value).ok());
-  EXPECT_EQ(store->Stats().expired, 1u);
-  // Overwriting drops the old TTL.
-  ASSERT_TRUE(store->Put("long", "w").ok());
-  ASSERT_TRUE(store->GetWithTtl("long", &value, &left).ok());
-  EXPECT_EQ(left.count(), 0);
-}
-
-TEST(MemoryStore, ExpiredEntriesAreEvictedFirst) {
-  // Room for about 20 entries of 1 KiB.
-  auto store = Open(20 * (1024 + 200), 1);
-  const std::string kb(1024, 'x');
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(store->Put("old" + std::to_string(i), kb).ok());
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(store->Put("ttl" + std::to_string(i), kb, 30ms).ok());
-  std::this_thread::sleep_for(80ms);
-  for (int i = 0; i < 8; ++i) ASSERT_TRUE(store->Put("new" + std::to_string(i), kb).ok());
-  std::string value;
-  for (int i = 0; i < 10; ++i) {
-    EXPECT_TRUE(store->Get("old" + std::to_string(i), &value).ok()) << "old" << i;
-  }
-  EXPECT_EQ(store->Stats().expired, 10u);
-  EXPECT_EQ(store->Stats().evictions, 0u);
-}
-
-TEST(MemoryStore, ThreadsNeverSeeTornValues) {
-  auto store = Open(512 * 1024, 8);  // small: eviction runs all the time
-  constexpr int kThreads = 8;
-#ifdef NDEBUG
-  constexpr int ops = 20000;
-#else
-  constexpr int ops = 5000;  // sanitizer builds
-#endif
-  std::atomic<int> bad{0}, hits{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      std::mt19937_64 rng(static_cast<std::uint64_t>(t));
-      std::string value;
-      for (int i = 0; i < ops; ++i) {
-        const std::string key = "k" + std::to_string(rng() % 64);
-        switch (rng() % 4) {
-          case 0:
-          case 1:
-            if (store->Get(key, &value).ok()) {
-              ++hits;
-              if (!ValueIsIntact(value)) ++bad;
-            }
-            break;
-          case 2:
-            static_cast<void>(store->Put(key, MakeValue(rng(), 16 + rng() % 8000)));
-            break;
-          default:
-            if (rng() % 8 == 0) static_cast<void>(store->Delete(key));
-            break;
-        }
-      }
-    });
-  }
-  for (auto& thread : threads) thread.join();
-  EXPECT_EQ(bad.load(), 0);
-  EXPECT_GT(hits.load(), 0);
-  EXPECT_LE(store->Stats().bytes, 512u * 1024);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// redis:// — against a redis-server each test starts on a free loopback port.
+// redis:// — against a redis-server each test starts on a free loopback port:
+// the Store contract (store_contract.h) and what is Redis's own.
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "memokey/store.h"
 #include "memokey/store_backends.h"
 #include "memokey/store_spec.h"
+#include "store_contract.h"
 #include "store_test_util.h"
 
 namespace {
@@ -36,12 +38,7 @@ using memokey_store_test::ValueIsIntact;
 using State = memokey::LeaseResult::State;
 using namespace std::chrono_literals;
 
-std::unique_ptr<Store> Open(const std::string& url) {
-  std::unique_ptr<Store> store;
-  Status s = OpenStore(url, &store);
-  EXPECT_TRUE(s.ok()) << url << ": " << s.ToString();
-  return store;
-}
+std::unique_ptr<Store> Open(const std::string& url) { return memokey_store_test::OpenUrl(url); }
 
 class RedisStoreTest : public ::testing::Test {
  protected:
@@ -49,37 +46,19 @@ class RedisStoreTest : public ::testing::Test {
   RedisServer server_;
 };
 
-TEST_F(RedisStoreTest, RoundTrip) {
-  auto store = Open(server_.url());
-  std::string value;
-  EXPECT_TRUE(store->Get("a", &value).IsNotFound());
-  ASSERT_TRUE(store->Put("a", "one").ok());
-  ASSERT_TRUE(store->Get("a", &value).ok());
-  EXPECT_EQ(value, "one");
-  const std::string binary_key("k\0}{\xff", 5);
-  const std::string binary = MakeValue(3, 1 << 20);
-  ASSERT_TRUE(store->Put(binary_key, binary).ok());
-  ASSERT_TRUE(store->Get(binary_key, &value).ok());
-  EXPECT_TRUE(value == binary);
-  ASSERT_TRUE(store->Put("empty", "").ok());
-  ASSERT_TRUE(store->Get("empty", &value).ok());
-  EXPECT_EQ(value, "");
-  bool present = false;
-  ASSERT_TRUE(store->Contains("a", &present).ok());
-  EXPECT_TRUE(present);
-  ASSERT_TRUE(store->Delete("a").ok());
-  ASSERT_TRUE(store->Contains("a", &present).ok());
-  EXPECT_FALSE(present);
-  EXPECT_TRUE(store->Get("a", &value).IsNotFound());
-  EXPECT_EQ(store->Put("", "x").code(), Status::Code::kInvalidArgument);
-
-  const memokey::StoreStats stats = store->Stats();
-  EXPECT_EQ(stats.hits, 3u);
-  EXPECT_EQ(stats.misses, 2u);
-  EXPECT_EQ(stats.puts, 3u);
-  EXPECT_EQ(stats.deletes, 1u);
-  EXPECT_EQ(stats.errors, 0u);
+memokey_store_test::StoreBackend RedisBackend() {
+  // The contract's default numbers are Redis's. 8 threads share 3
+  // connections in ThreadsNeverSeeTornValues.
+  return memokey_store_test::ServerBackend<RedisServer>(
+      "redis", [](const RedisServer& server) { return server.url("pool=3"); });
 }
+
+using memokey_store_test::ForkedStoreContract;
+using memokey_store_test::StoreContract;
+INSTANTIATE_TEST_SUITE_P(Redis, StoreContract, ::testing::Values(RedisBackend()),
+                         memokey_store_test::BackendName);
+INSTANTIATE_TEST_SUITE_P(Redis, ForkedStoreContract, ::testing::Values(RedisBackend()),
+                         memokey_store_test::BackendName);
 
 // The frame ahead of every stored value: "mk1" and an 8-byte checksum.
 constexpr std::size_t kFrameBytes = 3 + 8;
@@ -271,57 +250,6 @@ TEST(RedisStoreDown, NeverReachableIsACountedMiss) {
   EXPECT_EQ(store->Put("k", "v").code(), Status::Code::kUnavailable);
   EXPECT_EQ(store->Stats().errors, 4u);
   EXPECT_EQ(store->Stats().misses, 3u);
-}
-
-// A store whose pool already holds connections is used by forked children and
-// the parent at once: each process must get its own connections, or replies
-// meant for one would be read by another.
-TEST_F(RedisStoreTest, StoreInheritedThroughFork) {
-  auto store = Open(server_.url("pool=2"));
-  ASSERT_TRUE(store->Put("before", "fork").ok());
-  auto work = [&](int who) {
-    int failures = 0;
-    std::string v;
-    for (int i = 0; i < 300; ++i) {
-      const std::string key = "p" + std::to_string(who) + "/" + std::to_string(i % 20);
-      const std::uint64_t seed =
-          static_cast<std::uint64_t>(who) << 32 | static_cast<std::uint64_t>(i);
-      if (!store->Put(key, MakeValue(seed, 50 + i)).ok()) ++failures;
-      if (!store->Get(key, &v).ok() || SeedOf(v) != seed || !ValueIsIntact(v)) ++failures;
-      if (!store->Get("before", &v).ok() || v != "fork") ++failures;
-    }
-    return failures;
-  };
-  memokey_store_test::RunInProcesses(4, work);
-  EXPECT_EQ(store->Stats().errors, 0u);
-}
-
-TEST_F(RedisStoreTest, ThreadsShareThePool) {
-  auto store = Open(server_.url("pool=3"));
-  std::atomic<int> bad{0}, hits{0}, errors{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 8; ++t) {
-    threads.emplace_back([&, t] {
-      std::mt19937_64 rng(static_cast<std::uint64_t>(t));
-      std::string value;
-      for (int i = 0; i < 400; ++i) {
-        const std::string key = "k" + std::to_string(rng() % 32);
-        if (rng() % 3 == 0) {
-          if (!store->Put(key, MakeValue(rng(), 16 + rng() % 20000)).ok()) ++errors;
-        } else if (Status s = store->Get(key, &value); s.ok()) {
-          ++hits;
-          if (!ValueIsIntact(value)) ++bad;
-        } else if (!s.IsNotFound()) {
-          ++errors;
-        }
-      }
-    });
-  }
-  for (auto& thread : threads) thread.join();
-  EXPECT_EQ(bad.load(), 0);
-  EXPECT_EQ(errors.load(), 0);
-  EXPECT_GT(hits.load(), 0);
-  EXPECT_EQ(store->Stats().errors, 0u);
 }
 
 // --- Damaged values -------------------------------------------------------------

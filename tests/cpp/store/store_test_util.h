@@ -27,6 +27,9 @@
 #include <thread>
 #include <vector>
 
+#include "memokey/status.h"
+#include "memokey/store.h"
+
 extern char** environ;
 
 namespace memokey_store_test {
@@ -56,6 +59,14 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// OpenStore(url), EXPECTing success (nullptr otherwise).
+inline std::unique_ptr<memokey::Store> OpenUrl(const std::string& url) {
+  std::unique_ptr<memokey::Store> store;
+  const memokey::Status s = memokey::OpenStore(url, &store);
+  EXPECT_TRUE(s.ok()) << url << ": " << s.ToString();
+  return store;
+}
 
 inline std::uint64_t SplitMix(std::uint64_t& state) {
   std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
