@@ -29,6 +29,7 @@
 
 #include "memokey/status.h"
 #include "memokey/store.h"
+#include "memokey/store_spec.h"
 
 extern char** environ;
 
