@@ -238,4 +238,92 @@ TEST(MemoEngine, StaleValuesAreRefreshedByOneCaller) {
   EXPECT_EQ(engine.Lookup(kKey).payload, kOther);
 }
 
+TEST(MemoEngine, FoundSaysWhichTierAnsweredAndWhatTheWalkMet) {
+  auto store = TwoTiers();
+  ASSERT_TRUE(store->tier(0).Put(kKey, Seal(kOther, "another-secret-of-sufficient-length")).ok());
+  ASSERT_TRUE(store->tier(1).Put(kKey, Seal(kGood), 60s).ok());
+  MemoEngine engine(store, Options());
+  const MemoEngine::Found found = engine.Lookup(kKey);
+  ASSERT_EQ(found.state, MemoEngine::Found::State::kHit);
+  EXPECT_EQ(found.tier, 1u);
+  EXPECT_EQ(found.codec, memokey::Codec::kCbor);
+  EXPECT_GT(found.ttl_left.count(), 0);
+  EXPECT_LE(found.ttl_left, std::chrono::milliseconds(60s));
+  EXPECT_EQ(found.rejections, 1u);
+  EXPECT_EQ(found.rejected_tier, 0u);
+  EXPECT_FALSE(found.rejection.empty());
+  EXPECT_EQ(found.failures, 0u);
+  // Backfilled: the fast tier answers now, with the ttl the value had left.
+  const MemoEngine::Found again = engine.Lookup(kKey);
+  EXPECT_EQ(again.tier, 0u);
+  EXPECT_GT(again.ttl_left.count(), 0);
+  EXPECT_EQ(again.rejections, 0u);
+}
+
+TEST(MemoEngine, AFailedTierIsNamedInFoundAndTheNextTierAnswers) {
+  std::vector<std::unique_ptr<memokey::Store>> tiers;
+  tiers.push_back(Open("redis://127.0.0.1:1?connect_timeout_ms=100"));
+  tiers.push_back(Open("memory://"));
+  auto store = std::make_shared<memokey::TieredStore>(std::move(tiers));
+  ASSERT_TRUE(store->tier(1).Put(kKey, Seal(kGood)).ok());
+  MemoEngine engine(store, Options());
+  const MemoEngine::Found found = engine.Lookup(kKey);
+  ASSERT_EQ(found.state, MemoEngine::Found::State::kHit);
+  EXPECT_EQ(found.tier, 1u);
+  EXPECT_EQ(found.payload, kGood);
+  // The unreachable tier's lookup, then its backfill write.
+  EXPECT_EQ(found.failures, 2u);
+  EXPECT_EQ(found.failed_tier, 0u);
+  EXPECT_FALSE(found.failure.empty());
+}
+
+TEST(MemoEngine, OnlyTheConfiguredCodecsAreAccepted) {
+  auto store = std::shared_ptr<memokey::Store>(Open("memory://"));
+  std::string sealed;
+  ASSERT_TRUE(memokey::SealEnvelope(kKey, memokey::Codec::kPickle5, "pickled",
+                                    memokey::Secret(kSecret), &sealed)
+                  .ok());
+  ASSERT_TRUE(store->Put(kKey, sealed).ok());
+  MemoEngine cbor_only(store, Options());
+  const MemoEngine::Found refused = cbor_only.Lookup(kKey);
+  EXPECT_EQ(refused.state, MemoEngine::Found::State::kMiss);
+  EXPECT_TRUE(refused.rejected);
+  EXPECT_NE(refused.rejection.find("codec"), std::string::npos) << refused.rejection;
+  EXPECT_EQ(cbor_only.Stats().rejected, 1u);
+  memokey::EngineOptions options = Options();
+  options.codecs = {memokey::Codec::kCbor, memokey::Codec::kPickle5};
+  MemoEngine both(store, options);
+  const MemoEngine::Found found = both.Lookup(kKey);
+  ASSERT_EQ(found.state, MemoEngine::Found::State::kHit);
+  EXPECT_EQ(found.codec, memokey::Codec::kPickle5);
+  EXPECT_EQ(found.payload, "pickled");
+}
+
+TEST(MemoEngine, ALazySecretIsLoadedAtFirstUseAndItsFailureIsAMiss) {
+  auto store = std::shared_ptr<memokey::Store>(Open("memory://"));
+  memokey::EngineOptions bad = Options();
+  bad.secret = "short";
+  EXPECT_THROW(MemoEngine(store, bad), std::runtime_error);
+  bad.lazy_secret = true;
+  MemoEngine lazy_bad(store, bad);  // does not load it yet
+  const MemoEngine::Found found = lazy_bad.Lookup(kKey);
+  EXPECT_EQ(found.state, MemoEngine::Found::State::kMiss);
+  EXPECT_EQ(found.failures, 1u);
+  EXPECT_EQ(found.failed_tier, MemoEngine::Found::kNoTier);
+  EXPECT_EQ(found.failure.rfind("no secret: ", 0), 0u) << found.failure;
+  lazy_bad.Save(kKey, kGood);  // not written, counted
+  EXPECT_EQ(lazy_bad.Stats().store_errors, 2u);
+  bool present = true;
+  ASSERT_TRUE(store->Contains(kKey, &present).ok());
+  EXPECT_FALSE(present);
+
+  memokey::EngineOptions good = Options();
+  good.lazy_secret = true;
+  MemoEngine lazy(store, good);
+  lazy.Save(kKey, kGood);
+  const MemoEngine::Found hit = lazy.Lookup(kKey);
+  EXPECT_EQ(hit.state, MemoEngine::Found::State::kHit);
+  EXPECT_EQ(hit.payload, kGood);
+}
+
 }  // namespace

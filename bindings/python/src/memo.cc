@@ -45,10 +45,12 @@
 // (key-derivation cache) so a store lookup skips normalization and hashing.
 //
 // Store I/O (_fetch, _save, _delete, _explain) runs with the GIL released:
-// the lookup goes tier by tier (fastest first), opens the signed envelope
-// (envelope.h) -- a value whose MAC does not verify is a counted rejection and
-// the next tier is tried, it is never decoded -- and backfills the faster
-// tiers with a verified value. Only then, with the GIL, is the payload
+// the lookup is lib's MemoEngine::Lookup (memo_engine.h), which goes tier by
+// tier (fastest first), opens the signed envelope (envelope.h) -- a value
+// whose MAC does not verify is a counted rejection and the next tier is tried,
+// it is never decoded -- and backfills the faster tiers with a verified value;
+// its Found says which tier answered and what failed, for cache_info and the
+// log. Only then, with the GIL, is the payload
 // decoded: pickle.loads for CODEC_PICKLE5 (refused when safe), memokey.loads
 // for CODEC_CBOR. A store that fails (an unreachable server, an I/O error,
 // damage, a full disk) never fails the call: a failed tier is a miss, a
@@ -86,6 +88,7 @@
 
 #include "memokey/envelope.h"
 #include "memokey/key.h"
+#include "memokey/memo_engine.h"
 #include "memokey/store.h"
 #include "store.h"
 
@@ -237,6 +240,8 @@ struct Core {
 
   // Store (set by _attach; shared with other wrappers and Python Store objects).
   std::shared_ptr<Store> store;
+  // lib's memoization engine over `store` (memo_engine.h): the tier walk.
+  std::shared_ptr<MemoEngine> engine;
   std::vector<Store*> tiers;
   std::vector<std::string> tier_names;
   bool strict = false;
@@ -917,6 +922,7 @@ PyObject* MemoAttach(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   Core& c = *CoreOf(self);
   if (args[0] == Py_None) {
     c.store.reset();
+    c.engine.reset();
     c.tiers.clear();
     c.tier_names.clear();
     c.tier_hits.clear();
@@ -939,6 +945,24 @@ PyObject* MemoAttach(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     c.tiers.push_back(c.store.get());
   }
   c.strict = strict_arg != 0 || c.store->strict();
+  EngineOptions options;
+  options.name = c.name;
+  options.label = c.label;
+  options.secret = c.secret_config;
+  options.lazy_secret = true;  // a function never called needs no secret
+  // Python decodes (or refuses: safe mode, raw) every codec itself, with its GIL.
+  options.codecs = {Codec::kCbor, Codec::kPickle5, Codec::kRaw};
+  options.compress_threshold = c.compress_threshold;
+  options.strict = c.strict;
+  options.on_store_error = [](const std::string&) {};  // memo.py logs from _fetch's tuple
+  try {
+    c.engine = std::make_shared<MemoEngine>(c.store, std::move(options));
+  } catch (const std::exception& e) {
+    c.store.reset();
+    c.tiers.clear();
+    PyErr_SetString(PyExc_ValueError, e.what());
+    return nullptr;
+  }
   for (Store* t : c.tiers) c.tier_names.push_back(t->Describe());
   c.tier_hits.assign(c.tiers.size(), 0);
   Py_RETURN_NONE;
@@ -1008,118 +1032,64 @@ std::string CurrentErrorText() {
 //   error: the first store failure met ("tier: message"), also when a later
 //   tier answered, for the log.
 PyObject* FetchTuple(Core& c, const Key& key) {
-  if (!c.store) {
+  if (!c.engine) {
     return Py_BuildValue("(iiOOOO)", kMiss, -1, Py_None, Py_None, Py_None, Py_None);
   }
-  std::shared_ptr<Store> keep = c.store;
-  const std::vector<Store*> tiers = c.tiers;
+  std::shared_ptr<MemoEngine> engine = c.engine;
   const std::string hex = key.hex();
-
-  int status = kMiss;
-  int tier = -1;
-  Codec codec = Codec::kRaw;
-  std::string payload;
-  std::chrono::milliseconds ttl_left{0};
-  std::string note;
-  std::string error;                  // the first failure
-  std::size_t error_tier = SIZE_MAX;  // its tier (SIZE_MAX: not a tier's)
-  std::uint64_t rejected = 0, errors = 0;
-  std::size_t rejected_tier = 0;
+  MemoEngine::Found found;
   Status fatal;
-  const bool strict = c.strict;
   {
     nb::gil_scoped_release release;  // (c.tier_names is not read in here)
-    Secret secret;
-    Status serr;
-    auto failed = [&](std::size_t tier_index, std::string message) {
-      ++errors;
-      if (error.empty()) {
-        error = std::move(message);
-        error_tier = tier_index;
-      }
-      status = status == kMiss ? kError : status;
-    };
-    if (!c.GetSecret(&secret, &serr)) {
-      failed(SIZE_MAX, "no secret: " + serr.ToString());
-    } else {
-      std::string sealed;
-      for (std::size_t i = 0; i < tiers.size(); ++i) {
-        std::chrono::milliseconds ttl{0};
-        const Status s = tiers[i]->GetWithTtl(hex, &sealed, &ttl);
-        if (s.IsNotFound()) {
-          // An unreachable server, answered as a miss by the store itself.
-          if (s.message() != "not found") failed(i, s.message());
-          continue;
-        }
-        if (!s.ok()) {
-          // Only a strict store answers a lookup with Unavailable (store.h):
-          // an http:// one says so nowhere else (its Describe() has no
-          // strict=1), so its answer is what marks it.
-          if (strict || s.code() == Status::Code::kUnavailable) {
-            fatal = s;
-            break;
-          }
-          // An I/O error, damage, a server a strict tier could not reach:
-          // this tier is a miss, the next one may still answer.
-          failed(i, s.ToString());
-          continue;
-        }
-        const Status o = OpenEnvelope(hex, sealed, secret, &codec, &payload);
-        if (!o.ok()) {
-          ++rejected;
-          rejected_tier = i;
-          note = o.ToString();
-          status = kRejected;
-          continue;
-        }
-        status = kHit;
-        tier = static_cast<int>(i);
-        ttl_left = ttl;
-        for (std::size_t j = 0; j < i; ++j) {
-          const Status put = tiers[j]->Put(hex, sealed, ttl);
-          if (!put.ok()) failed(j, "backfill: " + put.ToString());
-        }
-        break;
-      }
+    try {
+      found = engine->Lookup(hex);
+    } catch (const StoreError& e) {  // a strict store failed
+      fatal = e.status();
     }
   }
-  c.rejected += rejected;
-  c.store_errors += errors;
   if (!fatal.ok()) {
     SetStatusError(fatal, "memoize: store lookup");
     return nullptr;
   }
+  c.rejected += found.rejections;
+  c.store_errors += found.failures;
   auto tier_name = [&](std::size_t i) {
     return i < c.tier_names.size() ? c.tier_names[i] : std::string("tier ") + std::to_string(i);
   };
-  if (rejected > 0) note = tier_name(rejected_tier) + ": " + note;
-  if (error_tier != SIZE_MAX) error = tier_name(error_tier) + ": " + error;
+  std::string note;
+  if (found.rejections > 0) note = tier_name(found.rejected_tier) + ": " + found.rejection;
+  std::string error = found.failure;
+  if (found.failures > 0 && found.failed_tier != MemoEngine::Found::kNoTier) {
+    error = tier_name(found.failed_tier) + ": " + error;
+  }
   Ref error_obj = error.empty() ? Ref::borrow(Py_None)
                                 : Ref::steal(PyUnicode_FromStringAndSize(
                                       error.data(), static_cast<Py_ssize_t>(error.size())));
   if (!error_obj) return nullptr;
-  if (status != kHit) {
+  if (found.state == MemoEngine::Found::State::kMiss) {
+    const int status = found.rejections > 0 ? kRejected : found.failures > 0 ? kError : kMiss;
     Ref note_obj = note.empty() ? Ref::borrow(Py_None)
                                 : Ref::steal(PyUnicode_FromStringAndSize(
                                       note.data(), static_cast<Py_ssize_t>(note.size())));
     if (!note_obj) return nullptr;
     return Py_BuildValue("(iiOOOO)", status, -1, Py_None, Py_None, note_obj.get(), error_obj.get());
   }
+  const int tier = static_cast<int>(found.tier);
   std::string refusal;
-  Ref value = Ref::steal(DecodePayload(c, codec, payload, &refusal));
+  Ref value = Ref::steal(DecodePayload(c, found.codec, found.payload, &refusal));
   if (!value) {
     const std::string why = refusal.empty() ? CurrentErrorText() : refusal;
     ++c.decode_failed;
-    const std::string text = tier_name(static_cast<std::size_t>(tier)) + ": " + why;
+    const std::string text = tier_name(found.tier) + ": " + why;
     return Py_BuildValue("(iiOOs#O)", kDecodeFailed, tier, Py_None, Py_None, text.data(),
                          static_cast<Py_ssize_t>(text.size()), error_obj.get());
   }
-  if (static_cast<std::size_t>(tier) < c.tier_hits.size()) ++c.tier_hits[tier];
-  Ref ttl_obj = Ref::steal(PyTtlSeconds(ttl_left.count()));
+  if (found.tier < c.tier_hits.size()) ++c.tier_hits[found.tier];
+  Ref ttl_obj = Ref::steal(PyTtlSeconds(found.ttl_left.count()));
   if (!ttl_obj) return nullptr;
-  Ref note_obj = rejected > 0 ? Ref::steal(PyUnicode_FromStringAndSize(
-                                    note.data(), static_cast<Py_ssize_t>(note.size())))
-                              : Ref::borrow(Py_None);
+  Ref note_obj = found.rejections > 0 ? Ref::steal(PyUnicode_FromStringAndSize(
+                                            note.data(), static_cast<Py_ssize_t>(note.size())))
+                                      : Ref::borrow(Py_None);
   if (!note_obj) return nullptr;
   return Py_BuildValue("(iiOOOO)", kHit, tier, value.get(), ttl_obj.get(), note_obj.get(),
                        error_obj.get());

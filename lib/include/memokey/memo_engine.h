@@ -28,7 +28,13 @@
 //     goes on to the next tier; a verified value found in tier i is copied
 //     into the faster tiers 0..i-1 with the ttl it has left (so a tampered or
 //     foreign value in a fast tier is overwritten by the good one). Any other
-//     store is one tier.
+//     store is one tier. Found also says what the walk met, for a front end
+//     that reports it itself (Python's cache_info and log): the tier that
+//     answered, the value's codec and ttl left, the last rejection and the
+//     first store failure (a failed backfill write included) with their tiers.
+//   * Payload kinds: a value is accepted only in a codec of
+//     EngineOptions::codecs (default CBOR; Python also reads pickle and raw,
+//     and decodes -- or refuses -- them itself after Lookup, with its GIL).
 //   * Single flight in this process: one flight per key. The first Claim of a
 //     cold key takes the store's lease without waiting (LeaseOptions::wait 0):
 //     granted -> kGranted; the value is there -> kValue (verified as in
@@ -77,6 +83,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "memokey/cbor_reader.h"
 #include "memokey/envelope.h"
@@ -114,10 +121,19 @@ class StoreError : public std::runtime_error {
 };
 
 struct EngineOptions {
-  std::string name;                       // the memoized function's name, for reports
-  std::string label;                      // sealed into every value (FunctionLabel)
-  std::chrono::milliseconds ttl{0};       // 0: no expiry
-  std::optional<std::string> secret;      // default: LoadSecret (MEMOKEY_SECRET or key file)
+  std::string name;                   // the memoized function's name, for reports
+  std::string label;                  // sealed into every value (FunctionLabel)
+  std::chrono::milliseconds ttl{0};   // 0: no expiry
+  std::optional<std::string> secret;  // default: LoadSecret (MEMOKEY_SECRET or key file)
+  // Load the secret at the first Lookup/Save that needs it, not in the
+  // constructor (Python: a memoized function that is never called needs no
+  // secret). A failure to load it is that call's store failure, counted in
+  // store_errors and not thrown even when strict: Lookup misses (Found::failure
+  // "no secret: ..."), Save does not write. Later calls try again.
+  bool lazy_secret = false;
+  // The payload codecs the front end reads; a value in another codec is
+  // rejected like a tampered one.
+  std::vector<Codec> codecs{Codec::kCbor};
   std::size_t compress_threshold = kDefaultCompressThreshold;  // zstd from this many payload bytes
   bool lease = true;                      // single flight across processes (store leases)
   std::chrono::milliseconds lease_ttl{60000};
@@ -151,6 +167,18 @@ class MemoEngine {
     State state = State::kMiss;
     std::string payload;    // kHit, kStale: the verified payload
     bool rejected = false;  // kMiss: a stored value was there and failed verification
+    // What the walk met (see the contract). Tier indexes count a
+    // TieredStore's tiers fastest first; any other store is tier 0.
+    static constexpr std::size_t kNoTier = static_cast<std::size_t>(-1);
+    std::size_t tier = kNoTier;             // kHit, kStale: the tier that answered
+    Codec codec = Codec::kCbor;             // kHit, kStale: the payload's codec
+    std::chrono::milliseconds ttl_left{0};  // kHit, kStale: 0 = no expiry
+    std::size_t rejections = 0;             // values that failed verification
+    std::size_t rejected_tier = kNoTier;    // the last of them: its tier
+    std::string rejection;                  // and why (OpenEnvelope's status)
+    std::size_t failures = 0;               // store failures, backfill writes included
+    std::size_t failed_tier = kNoTier;      // the first of them: its tier (kNoTier: the secret)
+    std::string failure;                    // and what the store said
   };
   Found Lookup(std::string_view key, const Accept& accept = {});
 
@@ -192,8 +220,12 @@ class MemoEngine {
  private:
   friend class Ticket;
   friend class Wait;
+  // Opens and checks a stored value; a rejection is counted and, when
+  // `why` is given, explained there.
   bool Verify(std::string_view key, const std::string& sealed, const Accept& accept,
-              std::string* payload);
+              std::string* payload, Codec* codec = nullptr, std::string* why = nullptr);
+  // The secret (loaded now if lazy_secret); null with *error when it cannot be.
+  const Secret* GetSecret(Status* error);
   void StoreFailed(const char* operation, const Status& status, bool may_throw);
   // Ends a flight: removes it from the table and wakes its waiters.
   void Land(const std::shared_ptr<Flight>& flight, std::optional<std::string> payload,
@@ -209,6 +241,8 @@ class MemoEngine {
   EngineOptions options_;
   bool strict_ = false;
   std::once_flag reported_;
+  std::mutex secret_mutex_;
+  std::atomic<bool> secret_ready_{false};
   Secret secret_;
   struct Flights;
   std::unique_ptr<Flights> flights_;

@@ -2,6 +2,7 @@
 // single flight, leases, stale-while-revalidate, the failure policy and the
 // counters -- once, for the C++ and the Python front ends.
 
+#include <algorithm>
 #include <condition_variable>
 #include <iostream>
 #include <map>
@@ -42,14 +43,43 @@ MemoEngine::MemoEngine(std::shared_ptr<Store> store, EngineOptions options)
     throw std::invalid_argument(
         "memokey::memoize: stale_while_revalidate needs a positive ttl (and is not negative)");
   }
-  const Status status = LoadSecret(options_.secret, &secret_);
-  if (!status.ok()) throw std::runtime_error("memokey::memoize: " + status.ToString());
+  if (!options_.lazy_secret) {
+    const Status status = LoadSecret(options_.secret, &secret_);
+    if (!status.ok()) throw std::runtime_error("memokey::memoize: " + status.ToString());
+    secret_ready_.store(true, std::memory_order_release);
+  }
+}
+
+const Secret* MemoEngine::GetSecret(Status* error) {
+  if (secret_ready_.load(std::memory_order_acquire)) return &secret_;
+  std::lock_guard lock(secret_mutex_);
+  if (!secret_ready_.load(std::memory_order_relaxed)) {
+    Secret loaded;
+    *error = LoadSecret(options_.secret, &loaded);
+    if (!error->ok()) return nullptr;
+    secret_ = std::move(loaded);
+    secret_ready_.store(true, std::memory_order_release);
+  }
+  return &secret_;
 }
 
 MemoEngine::~MemoEngine() = default;
 
 MemoEngine::Found MemoEngine::Lookup(std::string_view key, const Accept& accept) {
   Found found;
+  auto failed = [&found](std::size_t tier, std::string what) {
+    if (found.failures++ == 0) {
+      found.failed_tier = tier;
+      found.failure = std::move(what);
+    }
+  };
+  Status secret_error;
+  if (GetSecret(&secret_error) == nullptr) {
+    failed(Found::kNoTier, "no secret: " + secret_error.ToString());
+    counters_.store_errors.fetch_add(1, kRelaxed);
+    counters_.misses.fetch_add(1, kRelaxed);
+    return found;
+  }
   const std::size_t tiers = tiered_ != nullptr ? tiered_->tier_count() : 1;
   std::string sealed;
   for (std::size_t i = 0; i < tiers; ++i) {
@@ -58,24 +88,30 @@ MemoEngine::Found MemoEngine::Lookup(std::string_view key, const Accept& accept)
     const Status got = tier.GetWithTtl(key, &sealed, &ttl_left);
     if (!got.ok()) {
       if (!got.IsNotFound()) {
+        failed(i, got.ToString());
         StoreFailed("lookup", got, /*may_throw=*/true);
       } else if (got.message() != Status::NotFound().message()) {
         // A store that could not answer (or dropped a damaged entry) and said
         // so in its miss: the store chose the miss, so even strict goes on.
+        failed(i, got.message());
         StoreFailed("lookup", got, /*may_throw=*/false);
       }
       continue;
     }
-    if (!Verify(key, sealed, accept, &found.payload)) {
+    if (!Verify(key, sealed, accept, &found.payload, &found.codec, &found.rejection)) {
       // Counted; the next tier may hold the good value (which then
       // overwrites this one by the backfill).
       found.rejected = true;
+      ++found.rejections;
+      found.rejected_tier = i;
       continue;
     }
     // Backfill the faster tiers with the ttl the value has left; their
-    // failures are the tiers' to count: the caller has its value.
+    // failures are the tiers' to count (and the front end's to report): the
+    // caller has its value.
     for (std::size_t j = 0; j < i; ++j) {
-      static_cast<void>(tiered_->tier(j).Put(key, sealed, ttl_left));
+      const Status put = tiered_->tier(j).Put(key, sealed, ttl_left);
+      if (!put.ok()) failed(j, "backfill: " + put.ToString());
     }
     // Within the last stale_while_revalidate of its stored life, an entry is
     // past the ttl the user asked for (Save adds the window to it).
@@ -83,6 +119,8 @@ MemoEngine::Found MemoEngine::Lookup(std::string_view key, const Accept& accept)
                        ttl_left <= options_.stale_while_revalidate;
     found.state = stale ? Found::State::kStale : Found::State::kHit;
     found.rejected = false;
+    found.tier = i;
+    found.ttl_left = ttl_left;
     counters_.hits.fetch_add(1, kRelaxed);
     return found;
   }
@@ -92,25 +130,43 @@ MemoEngine::Found MemoEngine::Lookup(std::string_view key, const Accept& accept)
 }
 
 bool MemoEngine::Verify(std::string_view key, const std::string& sealed, const Accept& accept,
-                        std::string* payload) {
+                        std::string* payload, Codec* codec_out, std::string* why) {
   Codec codec;
-  const Status opened = OpenEnvelope(key, sealed, secret_, &codec, payload);
-  if (!opened.ok() || codec != Codec::kCbor ||
-      (accept && !accept(ByteSpan(reinterpret_cast<const std::uint8_t*>(payload->data()),
-                                  payload->size())))) {
+  Status opened;
+  if (const Secret* secret = GetSecret(&opened); secret != nullptr) {
+    opened = OpenEnvelope(key, sealed, *secret, &codec, payload);
+  }
+  if (opened.ok() &&
+      std::find(options_.codecs.begin(), options_.codecs.end(), codec) == options_.codecs.end()) {
+    opened = Status::Error("a payload of codec " + std::to_string(static_cast<int>(codec)) +
+                           " is not a result this caller reads");
+  }
+  if (opened.ok() && accept &&
+      !accept(ByteSpan(reinterpret_cast<const std::uint8_t*>(payload->data()), payload->size()))) {
+    opened = Status::Error("the payload does not decode as the result type");
+  }
+  if (!opened.ok()) {
     // Never trust it, never decode it further: a miss that gets recomputed
     // and overwritten.
     counters_.rejected.fetch_add(1, kRelaxed);
     payload->clear();
+    if (why != nullptr) *why = opened.ToString();
     return false;
   }
+  if (codec_out != nullptr) *codec_out = codec;
   return true;
 }
 
 void MemoEngine::Save(std::string_view key, std::string_view payload) {
+  Status s;
+  const Secret* secret = GetSecret(&s);
+  if (secret == nullptr) {
+    StoreFailed("write", Status::IOError("no secret: " + s.ToString()), /*may_throw=*/false);
+    return;
+  }
   std::string sealed;
-  Status s = SealEnvelope(key, Codec::kCbor, payload, secret_, &sealed, options_.compress_threshold,
-                          options_.label);
+  s = SealEnvelope(key, Codec::kCbor, payload, *secret, &sealed, options_.compress_threshold,
+                   options_.label);
   if (s.ok()) {
     s = store_->Put(
         key, sealed,
