@@ -153,8 +153,7 @@ int RunCanon(const std::string& from, const std::string& to) {
   return kExitOk;
 }
 
-int RunKey(const std::string& from, const std::optional<std::string>& key_namespace,
-           bool sha256) {
+int RunKey(const std::string& from, const std::optional<std::string>& key_namespace, bool sha256) {
   const std::vector<std::uint8_t> canonical = CanonicalFromStdin(from);
   std::optional<std::string_view> ns;
   if (key_namespace) ns = *key_namespace;

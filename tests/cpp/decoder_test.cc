@@ -2,8 +2,6 @@
 // vectors, specific rejections with their offsets, properties over random
 // values, and a deterministic mini-fuzz.
 
-#include "memokey/cbor_reader.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "memokey/cbor_reader.h"
 #include "memokey/value.h"
 #include "test_support.h"
 

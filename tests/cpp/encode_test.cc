@@ -1,8 +1,6 @@
 // memokey::Encode for standard C++ types, the customization point, and
 // EncodeRecord.
 
-#include "memokey/encode_cpp.h"
-
 #include <gtest/gtest.h>
 
 #include <array>
@@ -22,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "memokey/encode_cpp.h"
 #include "test_support.h"
 
 __extension__ using Int128 = __int128;

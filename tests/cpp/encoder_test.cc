@@ -1,8 +1,6 @@
 // The streaming Encoder: heads, integers, bignums, floats, text, maps, sets,
 // sinks, and misuse.
 
-#include "memokey/cbor_writer.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "memokey/cbor_writer.h"
 #include "memokey/key.h"
 #include "test_support.h"
 

@@ -17,8 +17,8 @@
 #include <tuple>
 #include <vector>
 
-#include "memokey/decode_cpp.h"
 #include "memokey/cbor_reader.h"
+#include "memokey/decode_cpp.h"
 #include "memokey/encode_cpp.h"
 #include "memokey/envelope.h"
 #include "memokey/store.h"

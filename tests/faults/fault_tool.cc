@@ -183,11 +183,10 @@ int RedisLoad(const std::string& url, double seconds, int threads) {
     });
   }
   for (auto& th : pool) th.join();
-  std::printf("ops=%llu hits=%llu errors=%llu wrong=%llu\n",
-              static_cast<unsigned long long>(ops.load()),
-              static_cast<unsigned long long>(hits.load()),
-              static_cast<unsigned long long>(errors.load()),
-              static_cast<unsigned long long>(wrong.load()));
+  std::printf(
+      "ops=%llu hits=%llu errors=%llu wrong=%llu\n", static_cast<unsigned long long>(ops.load()),
+      static_cast<unsigned long long>(hits.load()), static_cast<unsigned long long>(errors.load()),
+      static_cast<unsigned long long>(wrong.load()));
   return wrong.load() > 0 ? 1 : 0;
 }
 

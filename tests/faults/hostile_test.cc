@@ -61,7 +61,10 @@ TEST_F(HostileMemo, EveryPlantedValueIsACountedMissNeverAResult) {
   ASSERT_TRUE(
       memokey::SealEnvelope(k3, memokey::Codec::kPickle5, pickle, other, &forged_pickle).ok());
   std::string wrong_type;  // validly sealed (leaked secret) but not an integer
-  ASSERT_TRUE(memokey::SealEnvelope(k3, memokey::Codec::kCbor, std::string("\x63" "abc", 4),
+  ASSERT_TRUE(memokey::SealEnvelope(k3, memokey::Codec::kCbor,
+                                    std::string("\x63"
+                                                "abc",
+                                                4),
                                     memokey::Secret(kSecret), &wrong_type)
                   .ok());
   std::string flipped = v3;
@@ -104,7 +107,8 @@ TEST_F(HostileMemo, EveryPlantedValueIsACountedMissNeverAResult) {
 }
 
 TEST_F(HostileMemo, TheSecretSeparatesUsersSharingAStore) {
-  auto mine = memokey::memoize(store_, "hostile.id", [](std::int64_t x) { return x; }, Options());
+  auto mine = memokey::memoize(
+      store_, "hostile.id", [](std::int64_t x) { return x; }, Options());
   memokey::MemoOptions theirs_options = Options();
   theirs_options.secret = "someone-elses-secret-0123456789abcdef";
   int their_calls = 0;

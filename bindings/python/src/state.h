@@ -96,7 +96,7 @@ enum class Kind : std::uint8_t {
   kNdArray,     // exact numpy.ndarray
   kNdArraySub,  // subclasses of numpy.ndarray
   kNumpyScalar,
-  kFrame,  // pandas / polars / pyarrow frames and columns (frames.h); extra: memokey._frames
+  kFrame,    // pandas / polars / pyarrow frames and columns (frames.h); extra: memokey._frames
   kSubDict,  // subclasses of the builtins: [class id, base encoding(, attributes)]
   kSubOrderedDict,
   kSubList,

@@ -87,7 +87,8 @@ template <class T>
 concept SetContainer = !MapContainer<T> && requires {
   typename T::key_type;
   typename T::value_type;
-} && std::same_as<typename T::key_type, typename T::value_type>;
+}
+&&std::same_as<typename T::key_type, typename T::value_type>;
 
 inline const char* KindName(const Value& value) {
   switch (value.kind()) {
@@ -131,9 +132,9 @@ inline Status AtPath(const Status& inner, const std::string& segment) {
 template <class Tuple, std::size_t... I>
 Status TupleFromArray(const std::vector<Value>& items, Tuple* out, std::index_sequence<I...>) {
   Status status;
-  ((status.ok() ? (status = AtPath(FromValue(items[I], &std::get<I>(*out)),
-                                   "[" + std::to_string(I) + "]"))
-                : status),
+  ((status.ok()
+        ? (status = AtPath(FromValue(items[I], &std::get<I>(*out)), "[" + std::to_string(I) + "]"))
+        : status),
    ...);
   return status;
 }
@@ -273,7 +274,8 @@ Status FromValue(const Value& value, T* out) {
       out->resize(items.size());
     }
     for (std::size_t i = 0; i < items.size(); ++i) {
-      Status status = detail::AtPath(FromValue(items[i], &(*out)[i]), "[" + std::to_string(i) + "]");
+      Status status =
+          detail::AtPath(FromValue(items[i], &(*out)[i]), "[" + std::to_string(i) + "]");
       if (!status.ok()) return status;
     }
     return Status::Ok();
@@ -300,8 +302,7 @@ Status DecodeRecord(const Value& value, std::string_view class_id,
   }
   const Value& state = parts[1];
   if (state.kind() != Value::Kind::kTag || state.tag_number() != tag::kOrderedMap ||
-      state.tagged().kind() != Value::Kind::kArray ||
-      state.tagged().array().size() != 2 * fields) {
+      state.tagged().kind() != Value::Kind::kArray || state.tagged().array().size() != 2 * fields) {
     return Status::Error("expected " + std::to_string(fields) + " fields in " +
                          std::string(class_id));
   }

@@ -1,4 +1,5 @@
-// memokey/encode_cpp.h — C++ values to canonical form, written through a CBOR writer (cbor_writer.h).
+// memokey/encode_cpp.h — C++ values to canonical form, written through a CBOR writer
+// (cbor_writer.h).
 //
 //   memokey::Encode(encoder, value);          // any supported value
 //   std::vector<uint8_t> b = memokey::Canonical(value);
@@ -62,14 +63,18 @@ __extension__ using Int128 = __int128;
 __extension__ using UInt128 = unsigned __int128;
 
 template <class T>
-concept HasCustomEncode = requires(Encoder& e, const T& v) { memokey_encode(e, v); };
+concept HasCustomEncode = requires(Encoder& e, const T& v) {
+  memokey_encode(e, v);
+};
 
 template <class T>
-concept TupleLike = requires { std::tuple_size<T>::value; } && !std::ranges::range<T>;
+concept TupleLike = requires {
+  std::tuple_size<T>::value;
+}
+&&!std::ranges::range<T>;
 
 template <class T>
-concept ByteRange =
-    std::ranges::contiguous_range<T> &&
+concept ByteRange = std::ranges::contiguous_range<T> &&
     (std::same_as<std::remove_cv_t<std::ranges::range_value_t<T>>, std::byte> ||
      std::same_as<std::remove_cv_t<std::ranges::range_value_t<T>>, unsigned char>);
 
@@ -83,14 +88,16 @@ template <class T>
 concept SetLike = std::ranges::range<T> && !MapLike<T> && requires {
   typename T::key_type;
   typename T::value_type;
-} && std::same_as<typename T::key_type, typename T::value_type>;
+}
+&&std::same_as<typename T::key_type, typename T::value_type>;
 
 template <class T>
 concept Optional = requires(const T& v) {
   v.has_value();
   *v;
   typename T::value_type;
-} && std::same_as<T, std::optional<typename T::value_type>>;
+}
+&&std::same_as<T, std::optional<typename T::value_type>>;
 
 template <class T>
 inline constexpr bool kAlwaysFalse = false;

@@ -63,8 +63,8 @@
 #include <utility>
 #include <vector>
 
-#include "memokey/decode_cpp.h"
 #include "memokey/cbor_reader.h"
+#include "memokey/decode_cpp.h"
 #include "memokey/encode_cpp.h"
 #include "memokey/envelope.h"
 #include "memokey/key.h"

@@ -135,7 +135,7 @@ struct EngineOptions {
   // rejected like a tampered one.
   std::vector<Codec> codecs{Codec::kCbor};
   std::size_t compress_threshold = kDefaultCompressThreshold;  // zstd from this many payload bytes
-  bool lease = true;                      // single flight across processes (store leases)
+  bool lease = true;  // single flight across processes (store leases)
   std::chrono::milliseconds lease_ttl{60000};
   std::chrono::milliseconds lease_wait{60000};
   std::chrono::milliseconds stale_while_revalidate{0};  // needs ttl > 0

@@ -51,20 +51,26 @@ class Value {
   static Value Tag(std::uint64_t number, Value content) {
     return Value(Kind::kTag, Tagged{number, std::make_shared<Value>(std::move(content))});
   }
-  static Value Simple(std::uint8_t v) { return Value(Kind::kSimple, static_cast<std::uint64_t>(v)); }
+  static Value Simple(std::uint8_t v) {
+    return Value(Kind::kSimple, static_cast<std::uint64_t>(v));
+  }
   static Value Bool(bool b) { return Simple(b ? kSimpleTrue : kSimpleFalse); }
   static Value Null() { return Simple(kSimpleNull); }
   static Value Undefined() { return Simple(kSimpleUndefined); }
   static Value Float(double d) { return Value(Kind::kFloat, d); }
 
   Kind kind() const { return kind_; }
-  bool is_bool() const { return kind_ == Kind::kSimple && (simple() == kSimpleFalse || simple() == kSimpleTrue); }
+  bool is_bool() const {
+    return kind_ == Kind::kSimple && (simple() == kSimpleFalse || simple() == kSimpleTrue);
+  }
   bool is_null() const { return kind_ == Kind::kSimple && simple() == kSimpleNull; }
 
   // Accessors; each requires the matching kind().
   std::uint64_t unsigned_value() const { return std::get<std::uint64_t>(data_); }
   std::uint64_t negative_argument() const { return std::get<std::uint64_t>(data_); }
-  const std::vector<std::uint8_t>& bytes() const { return std::get<std::vector<std::uint8_t>>(data_); }
+  const std::vector<std::uint8_t>& bytes() const {
+    return std::get<std::vector<std::uint8_t>>(data_);
+  }
   const std::string& text() const { return std::get<std::string>(data_); }
   const std::vector<Value>& array() const { return std::get<std::vector<Value>>(data_); }
   std::vector<Value>& array() { return std::get<std::vector<Value>>(data_); }
