@@ -2,7 +2,7 @@
 """Bazel's second build through memokeyd vs through reference caches.
 
     python3 bench/buildcache/bazel.py [--memokeyd build/release/server/memokeyd]
-        [--actions 200] [--kib 128] [--repeat 5] [--json] [--out bench/buildcache/RESULTS.md]
+        [--actions 200] [--kib 128] [--repeat 9] [--json] [--out bench/buildcache/RESULTS.md]
 
 The reference the issue asks for is bazel-remote. Its Go module cannot be
 fetched here (`go install github.com/buchgr/bazel-remote/v2@latest`: the
@@ -159,7 +159,7 @@ def main() -> int:
                     str(ROOT / "build/release/server/memokeyd"))
     ap.add_argument("--actions", type=int, default=200)
     ap.add_argument("--kib", type=int, default=128)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--jobs", type=int, default=32,
                     help="bazel --jobs: parallel cache lookups (Bazel's default is the core count)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
