@@ -17,7 +17,6 @@ using memokey::Status;
 
 namespace {
 
-constexpr std::string_view kTextPlain = "text/plain; charset=utf-8";
 constexpr std::string_view kOctetStream = "application/octet-stream";
 constexpr std::string_view kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
 constexpr std::string_view kHtml = "text/html; charset=utf-8";
@@ -42,12 +41,6 @@ Target Fixed(Route route) {
   Target t;
   t.route = route;
   return t;
-}
-
-void Text(Response* out, int status, std::string_view text) {
-  out->status = status;
-  out->content_type = kTextPlain;
-  out->body.assign(text);
 }
 
 void MethodNotAllowed(Response* out, std::string_view allow) {

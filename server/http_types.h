@@ -102,6 +102,15 @@ struct Response {
   }
 };
 
+inline constexpr std::string_view kTextPlain = "text/plain; charset=utf-8";
+
+// A plain-text answer (error bodies, short notices).
+inline void Text(Response* out, int status, std::string_view text) {
+  out->status = status;
+  out->content_type = kTextPlain;
+  out->body.assign(text);
+}
+
 std::string_view ReasonPhrase(int status);
 
 // Appends the status line and header block of `response` (ending in the empty

@@ -11,7 +11,6 @@ namespace memokeyd {
 
 namespace {
 
-constexpr std::string_view kTextPlain = "text/plain; charset=utf-8";
 constexpr std::string_view kXml = "application/xml; charset=utf-8";
 
 DavTarget DavInvalid(int status, std::string_view why) {
@@ -19,12 +18,6 @@ DavTarget DavInvalid(int status, std::string_view why) {
   t.error_status = status;
   t.error = why;
   return t;
-}
-
-void Text(Response* out, int status, std::string_view text) {
-  out->status = status;
-  out->content_type = kTextPlain;
-  out->body.assign(text);
 }
 
 }  // namespace
