@@ -841,30 +841,16 @@ class _Miss:
 
 
 class _Run:
-    """What _Memo._slow returns when the caller computes: the C wrapper then
-    calls the function and hands this to _done (or _failed). flight None: a
-    recursive call of a key this thread is computing (not stored)."""
+    """What _Memo._slow returns for a miss of a plain function: the C wrapper
+    then decides it (single flight and the store's lease, through lib's
+    engine), calls the function and keeps its result. rejected: the lookup
+    found an unusable stored value (the lease must not bring it back)."""
 
-    __slots__ = ("key", "raw", "flight", "token")
+    __slots__ = ("key", "rejected")
 
-    def __init__(self, key: bytes, raw: Optional[bytes], flight: Optional["_Flight"],
-                 token: Optional[bytes]) -> None:
+    def __init__(self, key: bytes, rejected: bool) -> None:
         self.key = key
-        self.raw = raw
-        self.flight = flight
-        self.token = token
-
-
-class _Flight:
-    __slots__ = ("owner", "event", "value", "error")
-
-    def __init__(self, owner: int) -> None:
-        self.owner = owner
-        # Made by the first waiter (under _Memo._lock): most flights have
-        # none, and an Event costs more than the rest of a miss's bookkeeping.
-        self.event: Optional[threading.Event] = None
-        self.value: Any = None
-        self.error: Optional[BaseException] = None
+        self.rejected = rejected
 
 
 class _Abandoned(Exception):
@@ -1126,7 +1112,6 @@ class _Memo:
         self._store: Optional[Store] = None
         self._store_ready = False
         self._lock = threading.Lock()
-        self._flights: dict[bytes, _Flight] = {}
         self._async_flights: "weakref.WeakKeyDictionary[Any, dict[bytes, Any]]" = (
             weakref.WeakKeyDictionary()
         )
@@ -1163,24 +1148,22 @@ class _Memo:
                 _CachedError,
             )
 
-        # self.core is the callable (its memory tier answers hits without
-        # entering Python); self.io does the store I/O. They are one object,
-        # except with stale_while_revalidate: a store hit must then reach
-        # Python (is it stale?), but the callable returns store hits on its
-        # own when it has a store -- so it gets none, and a second wrapper,
-        # never called, holds the store.
+        # self.core is the callable: its memory tier answers hits without
+        # entering Python, and it does the store I/O. With
+        # stale_while_revalidate a store hit must reach Python (is it
+        # stale?): swr=True makes it leave store lookups to _slow.
         self.core = wrapper(memory)
-        self.io = wrapper(0) if self.swr else self.core
+        self.core._set_options(self.cache_exceptions, self.lease, self.lease_ttl,
+                               self.lease_wait, self.store_ttl, bool(self.swr))
         if self.normalize.simple:
             self.core._set_simple_arity(self.normalize.n)
-        for w in {id(self.core): self.core, id(self.io): self.io}.values():
-            w._set_arg_names(self.normalize.keep)  # error paths name the parameter
+        self.core._set_arg_names(self.normalize.keep)  # error paths name the parameter
         self.core._set_ttl(self.ttl)
         if self.safe:  # arrays and dataclasses come back as themselves
-            for w in {id(self.core): self.core, id(self.io): self.io}.values():
-                w._set_cbor_loads(_safe_loads)
-        if not is_async:  # the wrapper runs the function itself (see _slow)
-            self.core._set_call(fn, _Run, self._done, self._failed)
+            self.core._set_cbor_loads(_safe_loads)
+        if not is_async:  # the wrapper decides misses and runs the function (see _slow)
+            self.core._set_call(fn, _Run, self._ensure_store, self._encode, self._computed,
+                                logger.isEnabledFor)
         _all_memos.add(self)
 
     # --- store -------------------------------------------------------------------
@@ -1206,7 +1189,7 @@ class _Memo:
         with self._lock:
             if self._store_ready:
                 return
-            self.io._attach(store, strict)
+            self.core._attach(store, strict)
             self._store = store
             self._strict = strict
             self._open_error = failure
@@ -1260,7 +1243,7 @@ class _Memo:
             self._ensure_store()
             if self._store is None:
                 return _MISS, None, None, -1
-            fetched = self.io._fetch(key)
+            fetched = self.core._fetch(key)
         status, tier, value, ttl_left, note, error = fetched
         if logger.isEnabledFor(logging.DEBUG):
             self._debug_lookup(key, status, tier, note or error)
@@ -1369,23 +1352,11 @@ class _Memo:
             self._encode(value, is_error) if self.safe or self._store is not None else None
         )
         self.core._put(key, _CachedError(value) if is_error else value, self.ttl, raw, is_error)
-        if encoded is not None:
-            self._ensure_store()
-            if self._store is not None:
-                ok, note = self.io._save(key, encoded[0], encoded[1], self.store_ttl)
-                if not ok:
-                    self._store_failed("storing a result", note)
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "memokey: %s: key %s: computed (a miss); %s %s",
-                self.name,
-                key.hex(),
-                "exception" if is_error else "result",
-                f"stored in {self._store.describe()} ({len(encoded[0])} bytes) and memory"
-                if encoded is not None and self._store is not None
-                else "kept in memory only",
-            )
-        self._remember(key)
+        note = None
+        stored = encoded is not None and self._store is not None
+        if stored:
+            ok, note = self.core._save(key, encoded[0], encoded[1], self.store_ttl)
+        self._computed(key, is_error, len(encoded[0]) if stored else None, note)
 
     def _out(self, value: Any) -> Any:
         if isinstance(value, _CachedError):
@@ -1632,17 +1603,23 @@ class _Memo:
 
     # --- calls (sync) -------------------------------------------------------------
     #
-    # The C wrapper (_core.MemoWrapper) answers memory hits itself and calls
-    # _slow for the rest. _slow returns the call's result -- a value, or a
-    # _CachedError that the wrapper raises (a fresh copy) -- or a _Run: then
-    # the wrapper calls the function itself, from C, and hands its result to
-    # _done (its exception to _failed, then re-raises it). So while the
-    # function runs, no Python frame of memokey is on the stack: a memoized
-    # recursive function costs one frame per level (as deep as lru_cache
-    # goes), and a traceback through it shows the user's frames only.
+    # The C wrapper (_core.MemoWrapper) answers memory hits and plain store
+    # hits itself, and decides misses of plain functions itself, through
+    # lib's engine (memo_engine.h: single flight in this process, the store's
+    # lease across processes): it calls the function -- so while it runs no
+    # Python frame of memokey is on the stack: a memoized recursive function
+    # costs one frame per level (as deep as lru_cache goes), and a traceback
+    # through it shows the user's frames only -- and keeps its result. It
+    # calls _slow only for what needs Python: a call to normalize through the
+    # signature, a lookup to log (a rejected value, a failed store), a cached
+    # exception, stale-while-revalidate. _slow returns the call's result --
+    # a value, or a _CachedError that the wrapper raises (a fresh copy) -- or
+    # a _Run: a miss, which the wrapper then decides. Along a miss the
+    # wrapper calls _ensure_store (once), _encode (the payload for the store,
+    # or safe mode's check) and _computed (logs).
 
     def _result(self, value: Any) -> Any:
-        """What _slow/_done hand to the C wrapper for a value found or computed."""
+        """What _slow hands to the C wrapper for a value found."""
         if self.copy and not isinstance(value, _CachedError):
             return _copy.deepcopy(value)
         return value
@@ -1660,131 +1637,35 @@ class _Memo:
             key = self.key_of(args, kwargs)
             if raw is not None:
                 self.core._link(raw, key)
-        if completions is None:  # else: read before the C++ path asked the store
-            completions = self.core._completions()
         status, value, _ = self._cached(key, raw, fetched)
         if status == _HIT:
             return self._result(value)
         if status == _STALE:
             self._refresh_later(key, args, kwargs, raw)
             return self._result(value)
-        # A lease for a miss, also after a failed lookup (as the C++ engine
-        # does: a store that failed one call may answer the next, and its
-        # failure is counted the same way in both); after an unusable value
-        # (it would be reported as there), compute at once.
-        # (_cached attached the store: without one there is no lease to take.)
-        return self._claim(
-            key, raw, completions, self.lease and self._store is not None and _leases_after(status)
-        )
+        # After an unusable stored value, the lease must not bring it back.
+        return _Run(key, not _leases_after(status))
 
-    def _claim(self, key: bytes, raw: Optional[bytes], completions: int, lease: bool) -> Any:
-        """Single flight for a miss: the value another caller computed
-        (this process's flight, or another process's through the lease), or a
-        _Run that makes this caller compute it."""
-        me = threading.get_ident()
-        with self._lock:
-            self.misses += 1
-            flight = self._flights.get(key)
-            if flight is None:
-                flight = self._flights[key] = _Flight(me)
-                owner = True
-            elif flight.owner == me:
-                owner = None  # recursion into our own key: compute directly
-            else:
-                owner = False
-                self.waited += 1
-                if flight.event is None:
-                    flight.event = threading.Event()
-        if owner is None:
-            with self._lock:
-                self.computed += 1
-            return _Run(key, raw, None, None)
-        if owner is False:
-            assert flight.event is not None
-            flight.event.wait()
-            if flight.error is not None:
-                raise flight.error
-            return self._result(flight.value)
-        try:
-            if self.core._completions() != completions:
-                # A computation finished between our lookup and taking the
-                # flight: it may have been this key's.
-                status, value, _ = self._cached(key, raw)
-                if status == _HIT:
-                    flight.value = value
-                    self._land(key, flight)
-                    return self._result(value)
-                lease = lease and _leases_after(status)
-            token = None
-            if lease:
-                found, value, token = self._settle_lease(
-                    key, raw, self._take_lease(key, True, self.lease_wait)
-                )
-                if found:
-                    flight.value = value
-                    self._land(key, flight)
-                    return self._result(value)
-        except BaseException as e:
-            flight.error = e
-            self._land(key, flight)
-            raise
-        with self._lock:
-            self.computed += 1
-        return _Run(key, raw, flight, token)
+    def _computations(self) -> int:
+        """How often the function ran (cache_info().computed), for verbose."""
+        return self.computed + self.core._stats()["computed"]
 
-    def _land(self, key: bytes, flight: _Flight) -> None:
-        """Ends a flight (its value or error is set): waiters wake up."""
-        with self._lock:
-            if self._flights.get(key) is flight:
-                del self._flights[key]
-            self.core._complete()
-            event = flight.event  # no waiter can make one after this
-        if event is not None:
-            event.set()
-
-    def _done(self, run: _Run, value: Any) -> Any:
-        """The function returned value for run: store it, release the lease,
-        end the flight; the call's result."""
-        flight = run.flight
-        if flight is None:  # a recursive call of a key in flight: not stored
-            return value
-        try:
-            try:
-                self._store_result(run.key, value, run.raw, False)
-            except BaseException:
-                if run.token is not None:
-                    self._release_lease(run.key, run.token, may_raise=False)
-                raise
-            if run.token is not None:
-                self._release_lease(run.key, run.token)
-            flight.value = value
-            return self._result(value)
-        except BaseException as e:
-            flight.error = e
-            raise
-        finally:
-            self._land(run.key, flight)
-
-    def _failed(self, run: _Run, error: BaseException) -> None:
-        """The function raised error for run (the C wrapper re-raises it
-        after this returns): cache it (cache_exceptions), release the lease,
-        end the flight. An exception raised here replaces error."""
-        flight = run.flight
-        if flight is None:
-            return
-        try:
-            try:
-                if self.cache_exceptions and isinstance(error, Exception):
-                    self._store_result(run.key, error, run.raw, True)
-            finally:
-                if run.token is not None:
-                    self._release_lease(run.key, run.token, may_raise=False)
-            flight.error = error
-        except BaseException as e:
-            flight.error = e
-            raise
-        finally:
-            self._land(run.key, flight)
+    def _computed(self, key: bytes, is_error: bool, nbytes: Optional[int], note: Optional[str]) -> None:
+        """After a result (is_error: an exception) was kept: nbytes stored in
+        the store (None: memory only); note: why the store write failed."""
+        if note is not None:
+            self._store_failed("storing a result", note)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "memokey: %s: key %s: computed (a miss); %s %s",
+                self.name,
+                key.hex(),
+                "exception" if is_error else "result",
+                f"stored in {self._store.describe()} ({nbytes} bytes) and memory"
+                if nbytes is not None and self._store is not None
+                else "kept in memory only",
+            )
+        self._remember(key)
 
     # --- calls (async) ------------------------------------------------------------
 
@@ -1879,24 +1760,26 @@ class _Memo:
     # --- introspection ------------------------------------------------------------
 
     def cache_info(self) -> CacheInfo:
+        # The C wrapper and lib's engine count plain functions' calls;
+        # memo.py counts what it decides itself (async functions' misses,
+        # background refreshes, lease and open failures).
         s = self.core._stats()
-        io = s if self.io is self.core else self.io._stats()
         tiers = {"memory": s["memory_hits"]}
-        for i, (name, hits) in enumerate(zip(io["tiers"], io["tier_hits"])):
+        for i, (name, hits) in enumerate(zip(s["tiers"], s["tier_hits"])):
             tiers[name] = tiers.get(name, 0) + hits - self._not_hits.get(i, 0)
         return CacheInfo(
             hits=sum(tiers.values()),
-            misses=self.misses,
-            computed=self.computed,
-            waited=self.waited,
-            rejected=io["rejected"],
-            decode_failed=io["decode_failed"],
-            errors=io["store_errors"] + self.errors,
+            misses=self.misses + s["misses"],
+            computed=self.computed + s["computed"],
+            waited=self.waited + s["waited"],
+            rejected=s["rejected"],
+            decode_failed=s["decode_failed"],
+            errors=s["store_errors"] + self.errors,
             currsize=s["currsize"],
             maxsize=self.maxsize,
             tiers=tiers,
-            lease_waits=self.lease_waits,
-            lease_timeouts=self.lease_timeouts,
+            lease_waits=self.lease_waits + s["lease_waits"],
+            lease_timeouts=self.lease_timeouts + s["lease_timeouts"],
             stale=self.stale,
             refresh_errors=self.refresh_errors,
             damaged=self._store.stats()["damaged"] if self._store is not None else 0,
@@ -1939,7 +1822,7 @@ class _Memo:
             progress.done()
         if keys and (unlisted or not scanned):
             # Deleted from the whole store: the tiers that cannot list included.
-            failed = sum(not self.io._delete(key) for key in keys)  # counted in C++
+            failed = sum(not self.core._delete(key) for key in keys)  # counted in C++
             if failed:
                 self._store_failed(f"deleting {failed} of {len(keys)} entries", None)
         if logger.isEnabledFor(logging.DEBUG):
@@ -1969,7 +1852,7 @@ class _Memo:
             except OSError:
                 if self._strict:
                     raise
-            if not self.io._delete(key):  # counted in C++
+            if not self.core._delete(key):  # counted in C++
                 self._store_failed("deleting an entry", None)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("memokey: %s: deleted key %s (%s)", self.name, key.hex(),
@@ -1988,7 +1871,7 @@ class _Memo:
         self._ensure_store()
         if self._store is None:
             return False
-        return any(status == "hit" for _, status, _ in self.io._explain(key))
+        return any(status == "hit" for _, status, _ in self.core._explain(key))
 
     def key(self, *args: Any, **kwargs: Any) -> str:
         return self.key_of(args, kwargs).hex()
@@ -2010,7 +1893,7 @@ class _Memo:
             where = _default_where() if self._store_spec is None else str(self._store_spec)
             rows.append((where, "error", f"cannot be opened: {self._open_error}"))
         expiry = self._known.get(key)
-        for tier, status, detail in self.io._explain(key):
+        for tier, status, detail in self.core._explain(key):
             if status == "not present" and expiry is not None and time.time() >= expiry:
                 status, detail = "expired", "written by this process with a ttl that has passed"
             rows.append((tier, status, detail))
@@ -2092,7 +1975,7 @@ def _after_fork_in_child() -> None:
     _lease_executor = None  # its threads did not survive the fork
     for memo in list(_all_memos):
         memo._lock = threading.Lock()
-        memo._flights = {}
+        memo.core._after_fork()
         memo._async_flights = weakref.WeakKeyDictionary()
         memo._refreshing = {}
 
@@ -2120,7 +2003,7 @@ def _verbose(target: Any, memo: "_Memo", level: int, is_async: bool) -> Any:
 
     def report(before: int, started: float, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         elapsed = time.perf_counter() - started
-        if memo.computed > before:
+        if memo._computations() > before:
             what = f"miss, computed in {elapsed:.6f} s"
         elif level >= 2:
             what = f"hit in {elapsed:.6f} s"
@@ -2136,7 +2019,7 @@ def _verbose(target: Any, memo: "_Memo", level: int, is_async: bool) -> Any:
 
         @functools.wraps(target)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            before, started = memo.computed, time.perf_counter()
+            before, started = memo._computations(), time.perf_counter()
             try:
                 return await target(*args, **kwargs)
             finally:
@@ -2146,7 +2029,7 @@ def _verbose(target: Any, memo: "_Memo", level: int, is_async: bool) -> Any:
 
         @functools.wraps(target)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            before, started = memo.computed, time.perf_counter()
+            before, started = memo._computations(), time.perf_counter()
             try:
                 return target(*args, **kwargs)
             finally:

@@ -261,12 +261,23 @@ struct Core {
   PyObject* copy_fn = nullptr;       // owned, or nullptr
   PyObject* pickle_loads = nullptr;  // owned
   PyObject* cached_error_type = nullptr;  // owned: memokey.memo._CachedError
-  // _set_call (plain functions): the function, memo.py's _Run type and its
-  // _done/_failed, all owned; nullptr until set (async functions: never).
+  // _set_call (plain functions): the function, memo.py's _Run type and the
+  // memo.py hooks the miss path calls (see ClaimAndCompute), all owned;
+  // nullptr until set (async functions: never -- memo.py runs their misses).
   PyObject* run_fn = nullptr;
   PyObject* run_type = nullptr;
-  PyObject* run_done = nullptr;
-  PyObject* run_failed = nullptr;
+  PyObject* hook_ensure = nullptr;    // _ensure_store(): opens and _attach-es the store
+  PyObject* hook_encode = nullptr;    // _encode_result(value, is_error) -> (payload, codec) | None
+  PyObject* hook_computed = nullptr;  // _computed(key, is_error, nbytes | None, note | None)
+  PyObject* debug_enabled = nullptr;  // logger.isEnabledFor
+  // _set_options: what the engine and the miss path need of memoize's options.
+  bool cache_exceptions = false;
+  bool lease = true;
+  std::int64_t lease_ttl_ms = 60000;
+  std::int64_t lease_wait_ms = 60000;
+  std::int64_t store_ttl_ms = 0;  // what stores keep a value for (ttl + swr); 0: no expiry
+  bool swr = false;  // stale-while-revalidate: store hits go through memo.py (stale?)
+  bool attached = false;  // _attach ran (with a store or without)
   // _set_cbor_loads: decodes CBOR payloads instead of memokey.loads (owned;
   // safe=True: memo.py's _safe_loads, which rebuilds arrays and dataclasses).
   PyObject* cbor_loads = nullptr;
@@ -290,6 +301,12 @@ struct Core {
   std::uint64_t rejected = 0;
   std::uint64_t decode_failed = 0;
   std::uint64_t store_errors = 0;
+  std::uint64_t misses = 0;         // calls that took the miss path here
+  std::uint64_t computed_here = 0;  // computed without a ticket (see ClaimAndCompute)
+  MemoStats engine_base;            // engines replaced or reset: their counts so far
+  // Engines a fork left behind (_after_fork): never used again, never
+  // destroyed before the wrapper (a parent's thread may have held a lock).
+  std::vector<std::shared_ptr<MemoEngine>> forked_engines;
   std::vector<std::uint64_t> tier_hits;
 
   Core() { ring.prev = ring.next = &ring; }
@@ -345,6 +362,21 @@ struct Core {
   }
 };
 
+// base += more, counter by counter (an engine's counts kept across engines).
+void AddStats(MemoStats* base, const MemoStats& more) {
+  base->hits += more.hits;
+  base->misses += more.misses;
+  base->computed += more.computed;
+  base->waited += more.waited;
+  base->rejected += more.rejected;
+  base->store_errors += more.store_errors;
+  base->lease_waits += more.lease_waits;
+  base->lease_hits += more.lease_hits;
+  base->lease_timeouts += more.lease_timeouts;
+  base->stale_served += more.stale_served;
+  base->revalidated += more.revalidated;
+}
+
 void Release(std::vector<PyObject*>& grave) {
   for (PyObject* o : grave) Py_DECREF(o);
   grave.clear();
@@ -393,6 +425,7 @@ std::int64_t TtlMs(PyObject* ttl) {
 void PutEntry(Core& c, const Key& key, PyObject* value, std::int64_t ttl_ms,
               const std::string_view* shape, bool is_error);
 PyObject* FetchTuple(Core& c, const Key& key);
+PyObject* DecodePayload(Core& c, Codec codec, const std::string& payload, std::string* refusal);
 
 // The key of a normalized argument tuple: KeyOf(["memokey.memo", name,
 // version, args]) in the namespace. False with an exception set.
@@ -423,6 +456,39 @@ bool ComputeKey(Core& c, PyObject* args, Key* out) {
   return false;
 }
 
+inline bool Fresh(const Entry* e) {
+  return e->live && !e->is_error && (e->expires_ns == 0 || NowNs() < e->expires_ns);
+}
+
+// --- the miss path ----------------------------------------------------------------
+//
+// A miss of a plain function is decided here, by lib's engine (memo_engine.h):
+// single flight in this process and the store's lease across processes
+// (Claim), the function called from here -- so that while it runs no memokey
+// frame sits between its caller's frame and its own: a memoized recursive
+// function costs one Python frame per level, and its tracebacks show the
+// user's frames only -- and its result kept (memory tier, then Complete:
+// the store and the flight's waiters) or its exception handed to the waiters
+// (Abandon; cached with cache_exceptions). memo.py is entered only to open
+// the store (once), to encode a result for the store (pickle, or safe
+// mode's check), and to log what needs logging (a failed write, DEBUG).
+
+// A Python exception carried through the engine to the flight's waiters.
+// The last owner may be any thread: it takes the GIL to let go.
+struct PythonError {
+  std::shared_ptr<PyObject> error;
+};
+
+std::exception_ptr CarryError(PyObject* error) {
+  Py_INCREF(error);
+  return std::make_exception_ptr(PythonError{std::shared_ptr<PyObject>(error, [](PyObject* o) {
+    if (!Py_IsInitialized()) return;  // finalizing: leave it
+    const PyGILState_STATE gil = PyGILState_Ensure();
+    Py_DECREF(o);
+    PyGILState_Release(gil);
+  })});
+}
+
 // The exception being raised, normalized and carrying its traceback (cleared).
 Ref TakeError() {
 #if PY_VERSION_HEX >= 0x030C0000
@@ -449,44 +515,177 @@ void RestoreError(Ref error) {
 #endif
 }
 
-// memo.py's side of a computed miss (see _set_call).
-struct Hooks {
-  Ref fn, run_type, done, failed, cached_error_type;
+// Raises what the engine threw or a flight ended with; always nullptr.
+PyObject* RaiseEngineError(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const PythonError& e) {
+    RestoreError(Ref::borrow(e.error.get()));
+  } catch (const StoreError& e) {
+    SetStatusError(e.status(), "memoize: store");
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
+
+// Runs f (an engine call) with the GIL released when the engine has a store
+// to talk to (a flight table alone is quicker than the release); an
+// exception is raised in Python: false.
+template <typename F>
+bool EngineCall(const Core& c, F&& f) {
+  std::exception_ptr error;
+  if (c.store) {
+    nb::gil_scoped_release release;
+    try {
+      f();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  } else {
+    try {
+      f();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  if (error) {
+    RaiseEngineError(error);
+    return false;
+  }
+  return true;
+}
+
+// The call's result for a value (a copy with copy=True).
+PyObject* Out(const Core& c, Ref value) {
+  if (c.copy_fn == nullptr) return value.release();
+  return PyObject_CallOneArg(c.copy_fn, value.get());
+}
+
+// Is the "memokey" logger's DEBUG level on? (-1: an error is set)
+int DebugOn(const Core& c) {
+  if (c.debug_enabled == nullptr) return 0;
+  Ref level = Ref::steal(PyLong_FromLong(10));  // logging.DEBUG
+  if (!level) return -1;
+  Ref on = Ref::steal(PyObject_CallOneArg(c.debug_enabled, level.get()));
+  return on ? PyObject_IsTrue(on.get()) : -1;
+}
+
+// A live entry of key: its value (new reference), or nullptr (none set).
+// count_hit: the call is a hit (not a miss that got another caller's value).
+PyObject* MemoryValue(Core& c, const Key& key, bool count_hit) {
+  auto it = c.entries.find(key);
+  if (it == c.entries.end() || !Fresh(it->second.get())) return nullptr;
+  if (count_hit) ++c.mem_hits;
+  c.Touch(it->second.get());
+  return Py_NewRef(it->second->value);
+}
+
+// The hooks and the function, held for a whole miss: the function, or a
+// hook, may clear the wrapper.
+struct MissHooks {
+  Ref fn, ensure, encode, computed, cached_error_type;
+  explicit MissHooks(const Core& c)
+      : fn(Ref::borrow(c.run_fn)),
+        ensure(Ref::borrow(c.hook_ensure)),
+        encode(Ref::borrow(c.hook_encode)),
+        computed(Ref::borrow(c.hook_computed)),
+        cached_error_type(Ref::borrow(c.cached_error_type)) {}
 };
 
-// What the slow path of a plain function returned: a _CachedError is
-// raised (a fresh copy, so the cached object's traceback does not grow); a
-// _Run means "compute": the function is called from here, not from Python,
-// so that while it runs no memokey frame sits between its caller's frame and
-// its own -- a memoized recursive function costs one Python frame per level
-// and its tracebacks show the user's frames only -- then _done stores the
-// result (or _failed the exception, re-raised here as it was); anything else
-// is the call's result.
-PyObject* Settle(const Hooks& h, Ref result, PyObject* const* args, Py_ssize_t nargs,
-                 PyObject* kwnames) {
-  PyObject* type = reinterpret_cast<PyObject*>(Py_TYPE(result.get()));
-  if (type == h.cached_error_type.get()) {
-    Ref error = Ref::steal(PyObject_CallMethod(result.get(), "fresh", nullptr));
-    if (!error) return nullptr;
-    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.get())), error.get());
+// Keeps a computed result (value) or a cached exception (is_error: value is
+// the exception): memory tier, store, the flight's waiters. nullptr with an
+// exception set when it cannot be kept (safe mode's SafeModeError, a strict
+// store): the flight then ends with that error.
+PyObject* Keep(Core& c, const MissHooks& h, std::shared_ptr<MemoEngine> engine, const Key& key,
+               const std::string_view* shape, std::unique_ptr<MemoEngine::Ticket> ticket,
+               PyObject* value, bool is_error) {
+  Ref kept = is_error ? Ref::steal(PyObject_CallOneArg(h.cached_error_type.get(), value))
+                      : Ref::borrow(value);
+  Ref encoded = Ref::borrow(Py_None);
+  if (kept && (c.safe || c.store)) {
+    PyObject* encode_args[] = {value, is_error ? Py_True : Py_False};
+    encoded = Ref::steal(PyObject_Vectorcall(h.encode.get(), encode_args, 2, nullptr));
+  }
+  if (!kept || !encoded) {
+    Ref error = TakeError();
+    engine->Abandon(std::move(ticket), CarryError(error.get()));
+    RestoreError(std::move(error));
     return nullptr;
   }
-  if (type != h.run_type.get()) return result.release();
+  PutEntry(c, key, kept.get(), c.default_ttl_ms, shape, is_error);
+  ++c.completions;
+  MemoEngine::Result result;
+  result.ttl = std::chrono::milliseconds{c.store_ttl_ms};
+  if (is_error) result.error = CarryError(value);
+  Py_ssize_t nbytes = -1;
+  if (encoded.get() != Py_None) {
+    PyObject* payload = PyTuple_Check(encoded.get()) && PyTuple_GET_SIZE(encoded.get()) == 2
+                            ? PyTuple_GET_ITEM(encoded.get(), 0)
+                            : nullptr;
+    const long codec = payload != nullptr ? PyLong_AsLong(PyTuple_GET_ITEM(encoded.get(), 1)) : -1;
+    if (payload == nullptr || !PyBytes_Check(payload) || codec < 0 || codec > 2) {
+      PyErr_Clear();
+      PyErr_SetString(PyExc_SystemError, "memoize: _encode_result returned no (bytes, codec)");
+      Ref error = TakeError();
+      engine->Abandon(std::move(ticket), CarryError(error.get()));
+      RestoreError(std::move(error));
+      return nullptr;
+    }
+    nbytes = PyBytes_GET_SIZE(payload);
+    result.payload = std::string_view(PyBytes_AS_STRING(payload), static_cast<std::size_t>(nbytes));
+    result.codec = static_cast<Codec>(codec);
+  }
+  Status saved;
+  if (!EngineCall(c, [&] { saved = engine->Complete(std::move(ticket), result); })) {
+    return nullptr;  // a strict store failed: the flight ended with its error
+  }
+  const int debug = DebugOn(c);
+  if (debug < 0) return nullptr;
+  if (!saved.ok() || debug || c.default_ttl_ms > 0) {
+    const std::string note = saved.ToString();
+    Ref key_obj = Ref::steal(KeyBytes(key));
+    Ref nbytes_obj = nbytes >= 0 && c.store ? Ref::steal(PyLong_FromSsize_t(nbytes))
+                                            : Ref::borrow(Py_None);
+    Ref note_obj = saved.ok() ? Ref::borrow(Py_None)
+                              : Ref::steal(PyUnicode_FromStringAndSize(
+                                    note.data(), static_cast<Py_ssize_t>(note.size())));
+    if (!key_obj || !nbytes_obj || !note_obj) return nullptr;
+    PyObject* computed_args[] = {key_obj.get(), is_error ? Py_True : Py_False, nbytes_obj.get(),
+                                 note_obj.get()};
+    Ref done = Ref::steal(PyObject_Vectorcall(h.computed.get(), computed_args, 4, nullptr));
+    if (!done) return nullptr;
+  }
+  return Py_NewRef(Py_None);
+}
+
+// Calls the function (this caller computes); with a ticket, keeps the result.
+PyObject* Compute(Core& c, const MissHooks& h, std::shared_ptr<MemoEngine> engine, const Key& key,
+                  const std::string_view* shape, std::unique_ptr<MemoEngine::Ticket> ticket,
+                  PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   Ref value = Ref::steal(PyObject_Vectorcall(h.fn.get(), args, nargs, kwnames));
+  if (!ticket) {  // re-entry, or a waiter whose flight left nothing to read
+    return value ? Out(c, std::move(value)) : nullptr;
+  }
   if (value) {
-    PyObject* done_args[] = {result.get(), value.get()};
-    return PyObject_Vectorcall(h.done.get(), done_args, 2, nullptr);
+    if (!Keep(c, h, engine, key, shape, std::move(ticket), value.get(), false)) return nullptr;
+    return Out(c, std::move(value));
   }
   Ref error = TakeError();
   if (!error) {
     PyErr_SetString(PyExc_SystemError, "memoized function failed without an exception");
     return nullptr;
   }
-  PyObject* failed_args[] = {result.get(), error.get()};
-  Ref handled = Ref::steal(PyObject_Vectorcall(h.failed.get(), failed_args, 2, nullptr));
-  if (!handled) {
-    // _failed raised (a strict store failed to keep the exception): that
-    // error replaces the function's, which becomes its context as in Python.
+  if (!c.cache_exceptions || !PyErr_GivenExceptionMatches(error.get(), PyExc_Exception)) {
+    engine->Abandon(std::move(ticket), CarryError(error.get()));
+    RestoreError(std::move(error));
+    return nullptr;
+  }
+  if (!Keep(c, h, engine, key, shape, std::move(ticket), error.get(), true)) {
+    // Keeping it failed (a strict store): that error replaces the function's,
+    // which becomes its context, as in Python.
     Ref replaced = TakeError();
     if (replaced && replaced.get() != error.get()) {
       PyException_SetContext(replaced.get(), error.release());
@@ -496,6 +695,144 @@ PyObject* Settle(const Hooks& h, Ref result, PyObject* const* args, Py_ssize_t n
   }
   RestoreError(std::move(error));
   return nullptr;
+}
+
+// A value another caller computed (a payload verified by the engine): the
+// memory tier's object when it is there (this process computed it: the same
+// object), else the payload decoded (and put into the memory tier). nullptr
+// without an error set: nothing to return, compute.
+PyObject* Arrived(Core& c, const Key& key, const std::string_view* shape, bool has_payload,
+                  const std::string& payload, Codec codec) {
+  if (PyObject* v = MemoryValue(c, key, false)) return v;
+  if (!has_payload) return nullptr;
+  std::string refusal;
+  Ref value = Ref::steal(DecodePayload(c, codec, payload, &refusal));
+  if (!value) {
+    PyErr_Clear();
+    ++c.decode_failed;
+    return nullptr;
+  }
+  const bool is_error = Py_TYPE(value.get()) == reinterpret_cast<PyTypeObject*>(c.cached_error_type);
+  PutEntry(c, key, value.get(), c.default_ttl_ms, shape, is_error);
+  return value.release();
+}
+
+// The result for a value that arrived: raises a cached exception (a fresh copy).
+PyObject* Settled(Core& c, Ref value) {
+  if (Py_TYPE(value.get()) == reinterpret_cast<PyTypeObject*>(c.cached_error_type)) {
+    Ref error = Ref::steal(PyObject_CallMethod(value.get(), "fresh", nullptr));
+    if (!error) return nullptr;
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.get())), error.get());
+    return nullptr;
+  }
+  return Out(c, std::move(value));
+}
+
+// A miss of a known key: single flight and the lease (the engine's Claim),
+// then the value another caller computed, or this caller computes.
+// rejected: the lookup found an unusable stored value (the lease must not
+// bring it back); snapshot: c.completions before the lookup.
+PyObject* ClaimAndCompute(Core& c, const MissHooks& h, const Key& key,
+                          const std::string_view* shape, bool rejected, std::uint64_t snapshot,
+                          PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  std::shared_ptr<MemoEngine> engine = c.engine;
+  if (!engine) {
+    PyErr_SetString(PyExc_RuntimeError, "memoize: the wrapper has no engine (_attach not called)");
+    return nullptr;
+  }
+  ++c.misses;
+  const std::string hex = key.hex();
+  const auto owner = static_cast<std::uint64_t>(PyThread_get_thread_ident());
+  MemoEngine::Claimed claimed;
+  if (!EngineCall(c, [&] { claimed = engine->Claim(hex, owner, rejected); })) return nullptr;
+  std::unique_ptr<MemoEngine::Ticket> ticket;
+  switch (claimed.state) {
+    case MemoEngine::Claimed::State::kReentrant:
+      return Compute(c, h, engine, key, shape, nullptr, args, nargs, kwnames);
+    case MemoEngine::Claimed::State::kValue: {
+      Ref value = Ref::steal(Arrived(c, key, shape, true, claimed.payload, claimed.codec));
+      if (value) return Settled(c, std::move(value));
+      if (PyErr_Occurred()) return nullptr;
+      ++c.computed_here;
+      return Compute(c, h, engine, key, shape, nullptr, args, nargs, kwnames);
+    }
+    case MemoEngine::Claimed::State::kWait: {
+      MemoEngine::Wait::Outcome outcome;
+      std::exception_ptr failed;
+      {
+        nb::gil_scoped_release release;  // another thread computes it, with the GIL
+        try {
+          outcome = claimed.wait->Get();
+        } catch (...) {
+          failed = std::current_exception();
+        }
+      }
+      claimed.wait.reset();
+      if (failed) return RaiseEngineError(failed);
+      switch (outcome.state) {
+        case MemoEngine::Wait::Outcome::State::kValue: {
+          Ref value = Ref::steal(
+              Arrived(c, key, shape, outcome.has_payload, outcome.payload, outcome.codec));
+          if (value) return Settled(c, std::move(value));
+          if (PyErr_Occurred()) return nullptr;
+          ++c.computed_here;
+          return Compute(c, h, engine, key, shape, nullptr, args, nargs, kwnames);
+        }
+        case MemoEngine::Wait::Outcome::State::kError:
+          return RaiseEngineError(outcome.error);
+        case MemoEngine::Wait::Outcome::State::kGranted:
+          if (!outcome.ticket) {
+            return Compute(c, h, engine, key, shape, nullptr, args, nargs, kwnames);
+          }
+          ticket = std::move(outcome.ticket);
+          break;
+      }
+      break;
+    }
+    case MemoEngine::Claimed::State::kGranted:
+      ticket = std::move(claimed.ticket);
+      break;
+  }
+  if (c.completions != snapshot) {
+    // A computation finished since this caller's lookup (the GIL was let
+    // go): it may have been this key's. Look again before computing.
+    Ref value = Ref::steal(MemoryValue(c, key, true));
+    if (!value && c.store && !c.swr) {
+      Ref fetched = Ref::steal(FetchTuple(c, key));
+      if (!fetched) {
+        engine->Abandon(std::move(ticket), nullptr);
+        return nullptr;
+      }
+      if (PyLong_AsLong(PyTuple_GET_ITEM(fetched.get(), 0)) == kHit) {
+        value = Ref::borrow(PyTuple_GET_ITEM(fetched.get(), 2));
+        std::int64_t ttl_ms = TtlMs(PyTuple_GET_ITEM(fetched.get(), 3));
+        if (ttl_ms <= 0) ttl_ms = c.default_ttl_ms;
+        const bool is_error =
+            Py_TYPE(value.get()) == reinterpret_cast<PyTypeObject*>(c.cached_error_type);
+        PutEntry(c, key, value.get(), ttl_ms, shape, is_error);
+      }
+    }
+    if (value) {
+      MemoEngine::Result found;  // nothing to write: the waiters read the memory tier
+      found.save = false;
+      if (!EngineCall(c, [&] { engine->Complete(std::move(ticket), found); })) return nullptr;
+      return Settled(c, std::move(value));
+    }
+  }
+  return Compute(c, h, engine, key, shape, std::move(ticket), args, nargs, kwnames);
+}
+
+// Opens the store on the first miss (memo.py's _ensure_store, which
+// _attach-es it or no store). false with an exception set.
+bool EnsureAttached(Core& c, const MissHooks& h) {
+  if (c.attached) return true;
+  Ref done = Ref::steal(PyObject_CallNoArgs(h.ensure.get()));
+  if (!done) return false;
+  if (!c.attached) {
+    PyErr_SetString(PyExc_RuntimeError, "memoize: _ensure_store did not attach a store");
+    return false;
+  }
+  return true;
 }
 
 PyObject* CallSlow(MemoObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
@@ -525,23 +862,35 @@ PyObject* CallSlow(MemoObject* self, PyObject* const* args, Py_ssize_t nargs, Py
     PyErr_SetString(PyExc_RuntimeError, "memoized function was cleared");
     return nullptr;
   }
-  Ref snapshot_obj = fetched != nullptr ? Ref::steal(PyLong_FromUnsignedLongLong(snapshot))
-                                         : Ref::borrow(Py_None);
+  Core& c = *self->core;
+  if (fetched == nullptr) snapshot = c.completions;
+  Ref snapshot_obj = Ref::steal(PyLong_FromUnsignedLongLong(snapshot));
   if (!snapshot_obj) return nullptr;
   PyObject* call_args[] = {tuple.get(), kwargs.get(), raw_obj.get(), key_obj.get(),
                            fetched != nullptr ? fetched : Py_None, snapshot_obj.get()};
-  const Core& c = *self->core;
   if (c.run_type == nullptr) return PyObject_Vectorcall(slow.get(), call_args, 6, nullptr);
-  // Held for the whole call: the slow path or the function may clear self.
-  const Hooks hooks{Ref::borrow(c.run_fn), Ref::borrow(c.run_type), Ref::borrow(c.run_done),
-                    Ref::borrow(c.run_failed), Ref::borrow(c.cached_error_type)};
+  const MissHooks hooks(c);
+  Ref run_type = Ref::borrow(c.run_type);
   Ref result = Ref::steal(PyObject_Vectorcall(slow.get(), call_args, 6, nullptr));
   if (!result) return nullptr;
-  return Settle(hooks, std::move(result), args, nargs, kwnames);
-}
-
-inline bool Fresh(const Entry* e) {
-  return e->live && !e->is_error && (e->expires_ns == 0 || NowNs() < e->expires_ns);
+  if (Py_TYPE(result.get()) == reinterpret_cast<PyTypeObject*>(hooks.cached_error_type.get())) {
+    return Settled(c, std::move(result));
+  }
+  if (reinterpret_cast<PyObject*>(Py_TYPE(result.get())) != run_type.get()) {
+    return result.release();  // a value memo.py found (copied already)
+  }
+  // _Run(key, rejected): memo.py looked the key up; the miss is decided here.
+  Ref run_key = Ref::steal(PyObject_GetAttrString(result.get(), "key"));
+  Ref run_rejected = Ref::steal(PyObject_GetAttrString(result.get(), "rejected"));
+  if (!run_key || !run_rejected) return nullptr;
+  Key key;
+  if (!KeyArg(run_key.get(), &key)) return nullptr;
+  const int rejected = PyObject_IsTrue(run_rejected.get());
+  if (rejected < 0) return nullptr;
+  if (!EnsureAttached(c, hooks)) return nullptr;
+  const std::string_view shape = raw != nullptr ? raw->view() : std::string_view();
+  return ClaimAndCompute(c, hooks, key, raw != nullptr ? &shape : nullptr, rejected != 0,
+                         snapshot, args, nargs, kwnames);
 }
 
 PyObject* Hit(Core& c, Entry* e) {
@@ -552,6 +901,26 @@ PyObject* Hit(Core& c, Entry* e) {
     return PyObject_CallOneArg(c.copy_fn, value.get());
   }
   return Py_NewRef(e->value);
+}
+
+// Maps a call shape to key's entry (a shell when key is not in memory).
+void LinkShape(Core& c, std::string_view shape, const Key& key) {
+  if (!c.raw_enabled) return;
+  std::shared_ptr<Entry> entry;
+  auto found = c.entries.find(key);
+  if (found != c.entries.end()) {
+    entry = found->second;
+  } else {
+    entry = std::make_shared<Entry>();
+    entry->key = key;
+  }
+  auto it = c.raw.find(shape);
+  if (it != c.raw.end()) {
+    it->second = std::move(entry);  // may drop a shell: no Python code
+  } else {
+    if (c.raw.size() >= c.raw_max) c.raw.clear();
+    c.raw.emplace(std::string(shape), std::move(entry));
+  }
 }
 
 PyObject* MemoCall(PyObject* callable, PyObject* const* args, std::size_t nargsf,
@@ -574,15 +943,18 @@ PyObject* MemoCall(PyObject* callable, PyObject* const* args, std::size_t nargsf
       have_key = true;
       error_entry = e->live && e->is_error;
     }
-  } else if (nargs == c.simple_arity &&
-             (kwnames == nullptr || PyTuple_GET_SIZE(kwnames) == 0)) {
-    // 2. Other argument types, all positional, one per parameter: the call
-    // is its own normalized form, so its key is the walk of the arguments.
+  }
+  if (!have_key && nargs == c.simple_arity &&
+      (kwnames == nullptr || PyTuple_GET_SIZE(kwnames) == 0)) {
+    // 2. All positional, one per parameter (a new shape, or arguments of
+    // other types): the call is its own normalized form, so its key is the
+    // walk of the arguments.
     Ref tuple = Ref::steal(PyTuple_New(nargs));
     if (!tuple) return nullptr;
     for (Py_ssize_t i = 0; i < nargs; ++i) PyTuple_SET_ITEM(tuple.get(), i, Py_NewRef(args[i]));
     if (!ComputeKey(c, tuple.get(), &key)) return nullptr;
     have_key = true;
+    if (raw) LinkShape(c, buf.view(), key);
     auto it = c.entries.find(key);
     if (it != c.entries.end()) {
       Entry* e = it->second.get();
@@ -590,33 +962,50 @@ PyObject* MemoCall(PyObject* callable, PyObject* const* args, std::size_t nargsf
       error_entry = e->live && e->is_error;
     }
   }
-  if (have_key && c.store && !error_entry) {
-    // 3. The key is known but not in memory: ask the store from here; the
-    // slow path only on a miss.
-    const std::uint64_t snapshot = c.completions;
+  if (!have_key || error_entry || c.run_type == nullptr) {
+    // memo.py: the normalization through the signature, a cached exception,
+    // an async function.
+    return CallSlow(self, args, nargs, kwnames, raw ? &buf : nullptr, have_key ? &key : nullptr,
+                    nullptr);
+  }
+  const MissHooks hooks(c);
+  if (!EnsureAttached(c, hooks)) return nullptr;
+  const std::string_view shape = buf.view();
+  const std::uint64_t snapshot = c.completions;
+  if (c.store && c.swr) {
+    // memo.py decides whether a stored value is stale.
+    return CallSlow(self, args, nargs, kwnames, raw ? &buf : nullptr, &key, nullptr);
+  }
+  if (c.store) {
+    // 3. The key is known but not in memory: ask the store from here.
     Ref fetched = Ref::steal(FetchTuple(c, key));
     if (!fetched) return nullptr;
+    const long status = PyLong_AsLong(PyTuple_GET_ITEM(fetched.get(), 0));
     PyObject* value = PyTuple_GET_ITEM(fetched.get(), 2);
     // A hit with a note (a rejected copy) or an error (a failed tier) goes
-    // through the slow path, which logs it.
-    if (PyLong_AsLong(PyTuple_GET_ITEM(fetched.get(), 0)) == kHit &&
-        Py_TYPE(value) != reinterpret_cast<PyTypeObject*>(c.cached_error_type) &&
-        PyTuple_GET_ITEM(fetched.get(), 4) == Py_None &&
-        PyTuple_GET_ITEM(fetched.get(), 5) == Py_None) {
+    // through the slow path, which logs it; so does any miss but a plain
+    // one, and every lookup while the DEBUG log is on.
+    const int debug = DebugOn(c);
+    if (debug < 0) return nullptr;
+    const bool clean = !debug && PyTuple_GET_ITEM(fetched.get(), 4) == Py_None &&
+                       PyTuple_GET_ITEM(fetched.get(), 5) == Py_None;
+    if (status == kHit && clean &&
+        Py_TYPE(value) != reinterpret_cast<PyTypeObject*>(c.cached_error_type)) {
       std::int64_t ttl_ms = TtlMs(PyTuple_GET_ITEM(fetched.get(), 3));
       if (ttl_ms < 0) return nullptr;
       if (ttl_ms == 0) ttl_ms = c.default_ttl_ms;  // the store could not tell
-      const std::string_view shape = buf.view();
       Ref result = Ref::borrow(value);
       PutEntry(c, key, value, ttl_ms, raw ? &shape : nullptr, false);
-      if (c.copy_fn != nullptr) return PyObject_CallOneArg(c.copy_fn, result.get());
-      return result.release();
+      return Out(c, std::move(result));
     }
-    return CallSlow(self, args, nargs, kwnames, raw ? &buf : nullptr, &key, fetched.get(),
-                    snapshot);
+    if (!(status == kMiss && clean)) {
+      return CallSlow(self, args, nargs, kwnames, raw ? &buf : nullptr, &key, fetched.get(),
+                      snapshot);
+    }
   }
-  return CallSlow(self, args, nargs, kwnames, raw ? &buf : nullptr, have_key ? &key : nullptr,
-                  nullptr);
+  // 4. A plain miss: decided here.
+  return ClaimAndCompute(c, hooks, key, raw ? &shape : nullptr, false, snapshot, args, nargs,
+                         kwnames);
 }
 
 // --- methods used by memokey/memo.py ------------------------------------------
@@ -632,15 +1021,6 @@ PyObject* MemoKey(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   Key key;
   if (!ComputeKey(*CoreOf(self), args[0], &key)) return nullptr;
   return KeyBytes(key);
-}
-
-// _completions() -> int; _complete(): one more computation finished.
-PyObject* MemoCompletions(PyObject* self, PyObject*) {
-  return PyLong_FromUnsignedLongLong(CoreOf(self)->completions);
-}
-PyObject* MemoComplete(PyObject* self, PyObject*) {
-  ++CoreOf(self)->completions;
-  Py_RETURN_NONE;
 }
 
 // _set_simple_arity(n): calls with exactly n positional arguments and no
@@ -679,23 +1059,61 @@ PyObject* MemoSetArgNames(PyObject* self, PyObject* const* args, Py_ssize_t narg
   Py_RETURN_NONE;
 }
 
-// _set_call(fn, run_type, done, failed): a plain function's slow path may
-// return a run_type instance; the wrapper then calls fn itself and hands its
-// result to done(run, value) -> the call's result, or its exception to
-// failed(run, error) before re-raising it (see Settle).
+// _set_call(fn, run_type, ensure_store, encode_result, computed, is_enabled_for):
+// a plain function's misses are decided here (ClaimAndCompute): the
+// wrapper calls fn itself; memo.py's slow path returns a run_type instance
+// (key, rejected) for a miss it looked up; the hooks are memo.py's
+// _ensure_store(), _encode_result(value, is_error) and _computed(key,
+// is_error, nbytes, note), and the "memokey" logger's isEnabledFor.
 PyObject* MemoSetCall(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 4 || !PyCallable_Check(args[0]) || !PyType_Check(args[1]) ||
-      !PyCallable_Check(args[2]) || !PyCallable_Check(args[3])) {
-    PyErr_SetString(PyExc_TypeError, "_set_call(fn, run_type, done, failed)");
+  if (nargs != 6 || !PyType_Check(args[1])) {
+    PyErr_SetString(PyExc_TypeError,
+                    "_set_call(fn, run_type, ensure_store, encode_result, computed, is_enabled_for)");
+    return nullptr;
+  }
+  for (Py_ssize_t i = 0; i < nargs; ++i) {
+    if (!PyCallable_Check(args[i])) {
+      PyErr_Format(PyExc_TypeError, "_set_call: argument %zd is not callable", i + 1);
+      return nullptr;
+    }
+  }
+  Core& c = *CoreOf(self);
+  PyObject** hooks[] = {&c.run_fn,        &c.run_type,      &c.hook_ensure,
+                        &c.hook_encode,   &c.hook_computed, &c.debug_enabled};
+  std::vector<PyObject*> grave;
+  for (Py_ssize_t i = 0; i < nargs; ++i) {
+    if (*hooks[i] != nullptr) grave.push_back(*hooks[i]);
+    *hooks[i] = Py_NewRef(args[i]);
+  }
+  Release(grave);
+  Py_RETURN_NONE;
+}
+
+// _set_options(cache_exceptions, lease, lease_ttl, lease_wait, store_ttl, swr):
+// memoize's options the miss path and the engine need (before _attach).
+PyObject* MemoSetOptions(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 6) {
+    PyErr_SetString(PyExc_TypeError,
+                    "_set_options(cache_exceptions, lease, lease_ttl, lease_wait, store_ttl, swr)");
+    return nullptr;
+  }
+  const int cache_exceptions = PyObject_IsTrue(args[0]);
+  const int lease = PyObject_IsTrue(args[1]);
+  const std::int64_t lease_ttl = TtlMs(args[2]);
+  const std::int64_t lease_wait = TtlMs(args[3]);
+  const std::int64_t store_ttl = TtlMs(args[4]);
+  const int swr = PyObject_IsTrue(args[5]);
+  if (cache_exceptions < 0 || lease < 0 || lease_ttl < 0 || lease_wait < 0 || store_ttl < 0 ||
+      swr < 0) {
     return nullptr;
   }
   Core& c = *CoreOf(self);
-  PyObject* old[] = {c.run_fn, c.run_type, c.run_done, c.run_failed};
-  c.run_fn = Py_NewRef(args[0]);
-  c.run_type = Py_NewRef(args[1]);
-  c.run_done = Py_NewRef(args[2]);
-  c.run_failed = Py_NewRef(args[3]);
-  for (PyObject* o : old) Py_XDECREF(o);
+  c.cache_exceptions = cache_exceptions != 0;
+  c.lease = lease != 0;
+  c.lease_ttl_ms = lease_ttl;
+  c.lease_wait_ms = lease_wait;
+  c.store_ttl_ms = store_ttl;
+  c.swr = swr != 0;
   Py_RETURN_NONE;
 }
 
@@ -831,25 +1249,9 @@ PyObject* MemoLink(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_link(raw, key)");
     return nullptr;
   }
-  Core& c = *CoreOf(self);
-  if (!c.raw_enabled) Py_RETURN_NONE;
-  std::shared_ptr<Entry> entry;
-  auto found = c.entries.find(key);
-  if (found != c.entries.end()) {
-    entry = found->second;
-  } else {
-    entry = std::make_shared<Entry>();
-    entry->key = key;
-  }
-  const std::string_view shape(PyBytes_AS_STRING(args[0]),
-                               static_cast<std::size_t>(PyBytes_GET_SIZE(args[0])));
-  auto it = c.raw.find(shape);
-  if (it != c.raw.end()) {
-    it->second = std::move(entry);  // may drop a shell: no Python code
-  } else {
-    if (c.raw.size() >= c.raw_max) c.raw.clear();
-    c.raw.emplace(std::string(shape), std::move(entry));
-  }
+  LinkShape(*CoreOf(self), std::string_view(PyBytes_AS_STRING(args[0]),
+                                            static_cast<std::size_t>(PyBytes_GET_SIZE(args[0]))),
+            key);
   Py_RETURN_NONE;
 }
 
@@ -907,6 +1309,44 @@ PyObject* MemoTakeKnown(PyObject* self, PyObject*) {
   return out.release();
 }
 
+// (Re)makes c's engine over c.store (null: no store) with memoize's options;
+// the old engine's counts are kept. Throws what MemoEngine throws.
+void MakeEngine(Core& c) {
+  EngineOptions options;
+  options.name = c.name;
+  options.label = c.label;
+  options.secret = c.secret_config;
+  options.lazy_secret = true;  // a function never called needs no secret
+  // Python decodes (or refuses: safe mode, raw) every codec itself, with its GIL.
+  options.codecs = {Codec::kCbor, Codec::kPickle5, Codec::kRaw};
+  options.compress_threshold = c.compress_threshold;
+  options.lease = c.lease;
+  options.lease_ttl = std::chrono::milliseconds{c.lease_ttl_ms};
+  options.lease_wait = std::chrono::milliseconds{c.lease_wait_ms};
+  options.strict = c.strict;
+  options.no_store = !c.store;
+  options.on_store_error = [](const std::string&) {};  // memo.py logs (hooks, _fetch's tuple)
+  auto engine = std::make_shared<MemoEngine>(c.store, std::move(options));
+  if (c.engine) AddStats(&c.engine_base, c.engine->Stats());
+  c.engine = std::move(engine);
+}
+
+// _after_fork(): in a forked child. The flights in progress belonged to the
+// parent's other threads, which the child does not have (and the engine's
+// lock may be held by one): a new engine, the old one left as it is.
+PyObject* MemoAfterFork(PyObject* self, PyObject*) {
+  Core& c = *CoreOf(self);
+  if (!c.engine) Py_RETURN_NONE;
+  c.forked_engines.push_back(c.engine);
+  try {
+    MakeEngine(c);
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    return nullptr;
+  }
+  Py_RETURN_NONE;
+}
+
 // _attach(store | None[, strict: bool]): strict (or a tier URL with strict=1)
 // makes store failures raise instead of being counted misses and errors.
 PyObject* MemoAttach(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
@@ -920,19 +1360,21 @@ PyObject* MemoAttach(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     if (strict_arg < 0) return nullptr;
   }
   Core& c = *CoreOf(self);
+  PyStore* ps = nullptr;
+  if (args[0] != Py_None && (!nb::try_cast<PyStore*>(nb::handle(args[0]), ps) || ps == nullptr)) {
+    PyErr_SetString(PyExc_TypeError, "_attach: expected a memokey.Store");
+    return nullptr;
+  }
   if (args[0] == Py_None) {
+    // No store: the engine is this function's single flight only.
     c.store.reset();
-    c.engine.reset();
     c.tiers.clear();
     c.tier_names.clear();
     c.tier_hits.clear();
     c.strict = false;
+    MakeEngine(c);
+    c.attached = true;
     Py_RETURN_NONE;
-  }
-  PyStore* ps = nullptr;
-  if (!nb::try_cast<PyStore*>(nb::handle(args[0]), ps) || ps == nullptr) {
-    PyErr_SetString(PyExc_TypeError, "_attach: expected a memokey.Store");
-    return nullptr;
   }
   c.store = ps->store;
   c.tiers.clear();
@@ -945,18 +1387,8 @@ PyObject* MemoAttach(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     c.tiers.push_back(c.store.get());
   }
   c.strict = strict_arg != 0 || c.store->strict();
-  EngineOptions options;
-  options.name = c.name;
-  options.label = c.label;
-  options.secret = c.secret_config;
-  options.lazy_secret = true;  // a function never called needs no secret
-  // Python decodes (or refuses: safe mode, raw) every codec itself, with its GIL.
-  options.codecs = {Codec::kCbor, Codec::kPickle5, Codec::kRaw};
-  options.compress_threshold = c.compress_threshold;
-  options.strict = c.strict;
-  options.on_store_error = [](const std::string&) {};  // memo.py logs from _fetch's tuple
   try {
-    c.engine = std::make_shared<MemoEngine>(c.store, std::move(options));
+    MakeEngine(c);
   } catch (const std::exception& e) {
     c.store.reset();
     c.tiers.clear();
@@ -965,6 +1397,7 @@ PyObject* MemoAttach(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   }
   for (Store* t : c.tiers) c.tier_names.push_back(t->Describe());
   c.tier_hits.assign(c.tiers.size(), 0);
+  c.attached = true;
   Py_RETURN_NONE;
 }
 
@@ -1051,8 +1484,7 @@ PyObject* FetchTuple(Core& c, const Key& key) {
     SetStatusError(fatal, "memoize: store lookup");
     return nullptr;
   }
-  c.rejected += found.rejections;
-  c.store_errors += found.failures;
+  // (Rejections and failures are counted by the engine: MemoStats.)
   auto tier_name = [&](std::size_t i) {
     return i < c.tier_names.size() ? c.tier_names[i] : std::string("tier ") + std::to_string(i);
   };
@@ -1112,7 +1544,7 @@ PyObject* MemoSave(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     return nullptr;
   }
   Core& c = *CoreOf(self);
-  if (!c.store) return Py_BuildValue("(OO)", Py_False, Py_None);
+  if (!c.store || !c.engine) return Py_BuildValue("(OO)", Py_False, Py_None);
   const long codec_num = PyLong_AsLong(args[2]);
   if (codec_num == -1 && PyErr_Occurred()) return nullptr;
   if (codec_num < 0 || codec_num > 2) {
@@ -1127,27 +1559,19 @@ PyObject* MemoSave(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     Py_buffer* v;
     ~ReleaseBuffer() { PyBuffer_Release(v); }
   } release_buffer{&view};
-  std::shared_ptr<Store> store = c.store;
+  std::shared_ptr<MemoEngine> engine = c.engine;
   const std::string hex = key.hex();
+  const std::string_view payload(static_cast<const char*>(view.buf),
+                                 static_cast<std::size_t>(view.len));
   Status s;
-  {
-    nb::gil_scoped_release release;
-    Secret secret;
-    if (c.GetSecret(&secret, &s)) {
-      std::string sealed;
-      s = SealEnvelope(hex, static_cast<Codec>(codec_num),
-                       std::string_view(static_cast<const char*>(view.buf),
-                                        static_cast<std::size_t>(view.len)),
-                       secret, &sealed, c.compress_threshold, c.label);
-      if (s.ok()) s = store->Put(hex, sealed, std::chrono::milliseconds{ttl_ms});
-    }
-  }
-  if (s.ok()) return Py_BuildValue("(OO)", Py_True, Py_None);
-  if (c.strict && s.code() != Status::Code::kInvalidArgument) {
-    SetStatusError(s, "memoize: store write");
+  // The engine seals, writes and counts a failure (strict: throws).
+  if (!EngineCall(c, [&] {
+        s = engine->Save(hex, payload, static_cast<Codec>(codec_num),
+                         std::chrono::milliseconds{ttl_ms});
+      })) {
     return nullptr;
   }
-  ++c.store_errors;
+  if (s.ok()) return Py_BuildValue("(OO)", Py_True, Py_None);
   const std::string note = s.ToString();
   return Py_BuildValue("(Os#)", Py_False, note.data(), static_cast<Py_ssize_t>(note.size()));
 }
@@ -1266,7 +1690,7 @@ PyObject* MemoExplain(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
 }
 
 // _stats() -> dict
-PyObject* MemoStats(PyObject* self, PyObject*) {
+PyObject* MemoStatsDict(PyObject* self, PyObject*) {
   Core& c = *CoreOf(self);
   Ref tier_hits = Ref::steal(PyList_New(static_cast<Py_ssize_t>(c.tier_hits.size())));
   Ref tier_names = Ref::steal(PyList_New(static_cast<Py_ssize_t>(c.tier_names.size())));
@@ -1282,14 +1706,21 @@ PyObject* MemoStats(PyObject* self, PyObject*) {
     if (n == nullptr) return nullptr;
     PyList_SET_ITEM(tier_names.get(), static_cast<Py_ssize_t>(i), n);
   }
+  memokey::MemoStats e = c.engine_base;
+  if (c.engine) AddStats(&e, c.engine->Stats());
+  using ull = unsigned long long;
   return Py_BuildValue(
-      "{s:K,s:K,s:K,s:K,s:K,s:K,s:n,s:n,s:O,s:O}", "memory_hits",
+      "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:n,s:n,s:O,s:O}", "misses",
+      static_cast<ull>(c.misses), "computed", static_cast<ull>(e.computed + c.computed_here),
+      "waited", static_cast<ull>(e.waited + e.lease_hits), "lease_waits",
+      static_cast<ull>(e.lease_waits), "lease_timeouts", static_cast<ull>(e.lease_timeouts),
+      "memory_hits",
       static_cast<unsigned long long>(c.mem_hits), "memory_expired",
       static_cast<unsigned long long>(c.mem_expired), "evictions",
       static_cast<unsigned long long>(c.evictions), "rejected",
-      static_cast<unsigned long long>(c.rejected), "decode_failed",
+      static_cast<unsigned long long>(c.rejected + e.rejected), "decode_failed",
       static_cast<unsigned long long>(c.decode_failed), "store_errors",
-      static_cast<unsigned long long>(c.store_errors), "currsize",
+      static_cast<unsigned long long>(c.store_errors + e.store_errors), "currsize",
       static_cast<Py_ssize_t>(c.entries.size()), "shapes", static_cast<Py_ssize_t>(c.raw.size()),
       "tier_hits", tier_hits.get(), "tiers", tier_names.get());
 }
@@ -1297,6 +1728,19 @@ PyObject* MemoStats(PyObject* self, PyObject*) {
 PyObject* MemoResetStats(PyObject* self, PyObject*) {
   Core& c = *CoreOf(self);
   c.mem_hits = c.mem_expired = c.evictions = c.rejected = c.decode_failed = c.store_errors = 0;
+  c.misses = c.computed_here = 0;
+  // The engine's counters cannot be reset: start from minus what they hold.
+  c.engine_base = memokey::MemoStats();
+  if (c.engine) {
+    const memokey::MemoStats now = c.engine->Stats();
+    c.engine_base.computed = -now.computed;  // unsigned: wraps back on AddStats
+    c.engine_base.waited = -now.waited;
+    c.engine_base.lease_hits = -now.lease_hits;
+    c.engine_base.lease_waits = -now.lease_waits;
+    c.engine_base.lease_timeouts = -now.lease_timeouts;
+    c.engine_base.rejected = -now.rejected;
+    c.engine_base.store_errors = -now.store_errors;
+  }
   c.tier_hits.assign(c.tier_hits.size(), 0);
   Py_RETURN_NONE;
 }
@@ -1397,8 +1841,10 @@ int MemoTraverse(PyObject* o, visitproc visit, void* arg) {
     Py_VISIT(c.cached_error_type);
     Py_VISIT(c.run_fn);
     Py_VISIT(c.run_type);
-    Py_VISIT(c.run_done);
-    Py_VISIT(c.run_failed);
+    Py_VISIT(c.hook_ensure);
+    Py_VISIT(c.hook_encode);
+    Py_VISIT(c.hook_computed);
+    Py_VISIT(c.debug_enabled);
     Py_VISIT(c.cbor_loads);
     for (Entry* e = c.ring.next; e != &c.ring; e = e->next) Py_VISIT(e->value);
   }
@@ -1416,7 +1862,8 @@ int MemoClearRefs(PyObject* o) {
     c.raw.clear();
     if (c.copy_fn != nullptr) grave.push_back(c.copy_fn);
     c.copy_fn = nullptr;
-    for (PyObject** hook : {&c.run_fn, &c.run_type, &c.run_done, &c.run_failed, &c.cbor_loads}) {
+    for (PyObject** hook : {&c.run_fn, &c.run_type, &c.hook_ensure, &c.hook_encode,
+                            &c.hook_computed, &c.debug_enabled, &c.cbor_loads}) {
       if (*hook != nullptr) grave.push_back(*hook);
       *hook = nullptr;
     }
@@ -1454,11 +1901,13 @@ PyMethodDef kMemoMethods[] = {
     MEMO_METHOD("_set_cbor_loads", MemoSetCborLoads, METH_FASTCALL,
                 "_set_cbor_loads(fn | None): the decoder of CBOR payloads"),
     MEMO_METHOD("_set_call", MemoSetCall, METH_FASTCALL,
-                "_set_call(fn, run_type, done, failed): the wrapper calls fn on a miss"),
+                "_set_call(fn, run_type, ensure_store, encode_result, computed, is_enabled_for)"),
     MEMO_METHOD("_set_ttl", MemoSetTtl, METH_FASTCALL,
                 "_set_ttl(seconds | None): memory-tier ttl of store hits of unknown ttl"),
-    MEMO_METHOD("_completions", MemoCompletions, METH_NOARGS, "_completions() -> int"),
-    MEMO_METHOD("_complete", MemoComplete, METH_NOARGS, "_complete(): a computation finished"),
+    MEMO_METHOD("_after_fork", MemoAfterFork, METH_NOARGS,
+                "_after_fork(): in a forked child, forget the parent's flights"),
+    MEMO_METHOD("_set_options", MemoSetOptions, METH_FASTCALL,
+                "_set_options(cache_exceptions, lease, lease_ttl, lease_wait, store_ttl, swr)"),
     MEMO_METHOD("_mem_get", MemoMemGet, METH_FASTCALL, "_mem_get(key) -> (status, value)"),
     MEMO_METHOD("_put", MemoPut, METH_FASTCALL, "_put(key, value, ttl, raw, is_error)"),
     MEMO_METHOD("_link", MemoLink, METH_FASTCALL, "_link(raw, key)"),
@@ -1474,7 +1923,7 @@ PyMethodDef kMemoMethods[] = {
     MEMO_METHOD("_delete", MemoDelete, METH_FASTCALL, "_delete(key) -> bool"),
     MEMO_METHOD("_explain", MemoExplain, METH_FASTCALL,
                 "_explain(key) -> [(tier, status, detail)]"),
-    MEMO_METHOD("_stats", MemoStats, METH_NOARGS, "_stats() -> dict"),
+    MEMO_METHOD("_stats", MemoStatsDict, METH_NOARGS, "_stats() -> dict"),
     MEMO_METHOD("_reset_stats", MemoResetStats, METH_NOARGS, "_reset_stats()"),
     MEMO_METHOD("__reduce__", MemoReduce, METH_NOARGS,
                 "Pickled by reference (module and qualified name), like a function."),

@@ -143,6 +143,11 @@ struct EngineOptions {
   // The first store failure, once (a sentence naming the store, the failure
   // and what to do); empty: stderr. Must not throw.
   std::function<void(const std::string&)> on_store_error;
+  // No store at all (MemoEngine's store may then be null): single flight
+  // only, for a front end that keeps values itself (Python's memory tier
+  // with store=False). Lookup misses, claims take no lease, Complete lands
+  // the flight without writing, and no secret is ever loaded.
+  bool no_store = false;
   // The rest of the report's sentence: where the count is and how to be strict.
   std::string report_hint =
       "counted in MemoStats::store_errors; reported once. Check that the store is reachable and "
@@ -188,6 +193,7 @@ class MemoEngine {
     enum class State : std::uint8_t { kGranted, kValue, kWait, kReentrant };
     State state = State::kGranted;
     std::string payload;             // kValue
+    Codec codec = Codec::kCbor;      // kValue: the payload's codec
     std::unique_ptr<Ticket> ticket;  // kGranted
     std::shared_ptr<Wait> wait;      // kWait
   };
@@ -201,12 +207,35 @@ class MemoEngine {
   // Seals and stores the payload, releases the lease, hands the payload to
   // the flight's waiters.
   void Complete(std::unique_ptr<Ticket> ticket, std::string_view payload);
+
+  // What a front end that keeps values itself (Python) completes a ticket
+  // with. The waiters of the flight get Wait::Outcome kValue with `payload`
+  // (has_payload false when there is none: the front end finds the value in
+  // its own memory tier), or `error` when it is set.
+  struct Result {
+    std::optional<std::string_view> payload;  // none: nothing to store (memory only)
+    Codec codec = Codec::kCbor;
+    // The stored life; none: the engine's ttl (+ stale_while_revalidate).
+    std::optional<std::chrono::milliseconds> ttl;
+    bool save = true;  // false: not written (the value came from elsewhere)
+    // Set: the call failed with this error (a cached exception is still
+    // saved as `payload`); the waiters get it instead of a value.
+    std::exception_ptr error;
+  };
+  // Complete with a Result. Strict engines throw StoreError (after landing
+  // the flight with it); otherwise a failed write is counted, reported and
+  // returned (the caller may log it) -- the flight lands as if it succeeded.
+  Status Complete(std::unique_ptr<Ticket> ticket, const Result& result);
   // Releases the lease; the waiters get `error` (null: no value, their Get
   // returns a ticket). Never throws.
   void Abandon(std::unique_ptr<Ticket> ticket, std::exception_ptr error) noexcept;
 
   // Seals and stores a payload without a claim (Store.put of a value).
   void Save(std::string_view key, std::string_view payload);
+  // The same, in `codec` for `ttl` (none: the engine's): the status, after
+  // counting and reporting a failure (strict: throws StoreError).
+  Status Save(std::string_view key, std::string_view payload, Codec codec,
+              std::optional<std::chrono::milliseconds> ttl);
 
   MemoStats Stats() const;
   const std::string& name() const { return options_.name; }
@@ -229,7 +258,7 @@ class MemoEngine {
   void StoreFailed(const char* operation, const Status& status, bool may_throw);
   // Ends a flight: removes it from the table and wakes its waiters.
   void Land(const std::shared_ptr<Flight>& flight, std::optional<std::string> payload,
-            std::exception_ptr error);
+            std::exception_ptr error, Codec codec = Codec::kCbor, bool has_value = false);
   void Release(Ticket& ticket, bool may_throw);
   std::shared_ptr<Wait> MakeWait(std::string_view key, std::shared_ptr<Flight> flight, bool leader,
                                  std::uint64_t owner, bool rejected, const Accept& accept);
@@ -281,6 +310,8 @@ class MemoEngine::Wait {
     enum class State : std::uint8_t { kValue, kError, kGranted };
     State state = State::kValue;
     std::string payload;       // kValue
+    Codec codec = Codec::kCbor;  // kValue: the payload's codec
+    bool has_payload = true;     // kValue: false when the computer stored nothing (Result)
     std::exception_ptr error;  // kError: the computer's exception
     // kGranted: compute after all, then Complete/Abandon it. Null when the
     // flight was abandoned and the caller's own flight is open above it

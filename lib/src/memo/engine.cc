@@ -22,6 +22,8 @@ struct MemoEngine::Flight {
   std::uint64_t owner = 0;
   bool done = false;
   std::optional<std::string> payload;  // done with a value
+  Codec codec = Codec::kCbor;          // the payload's
+  bool has_value = false;  // done with a value the computer did not store (Result without payload)
   std::exception_ptr error;            // done with the computer's error
 };
 
@@ -35,9 +37,16 @@ MemoEngine::MemoEngine(std::shared_ptr<Store> store, EngineOptions options)
     : store_(std::move(store)),
       options_(std::move(options)),
       flights_(std::make_unique<Flights>()) {
-  if (!store_) throw std::invalid_argument("memokey::memoize: store is null");
+  if (!store_ && !options_.no_store) {
+    throw std::invalid_argument("memokey::memoize: store is null");
+  }
+  if (options_.no_store) {
+    store_.reset();
+    options_.lease = false;
+    options_.lazy_secret = true;  // never needed
+  }
   tiered_ = dynamic_cast<TieredStore*>(store_.get());
-  strict_ = options_.strict || store_->strict();
+  strict_ = options_.strict || (store_ && store_->strict());
   if (options_.stale_while_revalidate.count() < 0 ||
       (options_.stale_while_revalidate.count() > 0 && options_.ttl.count() <= 0)) {
     throw std::invalid_argument(
@@ -67,6 +76,10 @@ MemoEngine::~MemoEngine() = default;
 
 MemoEngine::Found MemoEngine::Lookup(std::string_view key, const Accept& accept) {
   Found found;
+  if (!store_) {
+    counters_.misses.fetch_add(1, kRelaxed);
+    return found;
+  }
   auto failed = [&found](std::size_t tier, std::string what) {
     if (found.failures++ == 0) {
       found.failed_tier = tier;
@@ -111,7 +124,11 @@ MemoEngine::Found MemoEngine::Lookup(std::string_view key, const Accept& accept)
     // caller has its value.
     for (std::size_t j = 0; j < i; ++j) {
       const Status put = tiered_->tier(j).Put(key, sealed, ttl_left);
-      if (!put.ok()) failed(j, "backfill: " + put.ToString());
+      if (!put.ok()) {
+        // Counted, not reported or thrown: the caller has its value.
+        failed(j, "backfill: " + put.ToString());
+        counters_.store_errors.fetch_add(1, kRelaxed);
+      }
     }
     // Within the last stale_while_revalidate of its stored life, an entry is
     // past the ttl the user asked for (Save adds the window to it).
@@ -158,28 +175,40 @@ bool MemoEngine::Verify(std::string_view key, const std::string& sealed, const A
 }
 
 void MemoEngine::Save(std::string_view key, std::string_view payload) {
+  Save(key, payload, Codec::kCbor, std::nullopt);
+}
+
+Status MemoEngine::Save(std::string_view key, std::string_view payload, Codec codec,
+                        std::optional<std::chrono::milliseconds> ttl) {
+  if (!store_) return Status::Ok();
   Status s;
   const Secret* secret = GetSecret(&s);
   if (secret == nullptr) {
-    StoreFailed("write", Status::IOError("no secret: " + s.ToString()), /*may_throw=*/false);
-    return;
+    s = Status::IOError("no secret: " + s.ToString());
+    StoreFailed("write", s, /*may_throw=*/false);
+    return s;
   }
   std::string sealed;
-  s = SealEnvelope(key, Codec::kCbor, payload, *secret, &sealed, options_.compress_threshold,
+  s = SealEnvelope(key, codec, payload, *secret, &sealed, options_.compress_threshold,
                    options_.label);
   if (s.ok()) {
-    s = store_->Put(
-        key, sealed,
-        options_.ttl.count() > 0 ? options_.ttl + options_.stale_while_revalidate : options_.ttl);
+    s = store_->Put(key, sealed,
+                    ttl ? *ttl
+                        : options_.ttl.count() > 0
+                              ? options_.ttl + options_.stale_while_revalidate
+                              : options_.ttl);
   }
-  if (!s.ok()) StoreFailed("write", s, /*may_throw=*/true);
+  // A value too large for the store (kInvalidArgument) is the value's, not
+  // the store's failure: strict does not raise for it.
+  if (!s.ok()) StoreFailed("write", s, /*may_throw=*/s.code() != Status::Code::kInvalidArgument);
+  return s;
 }
 
 void MemoEngine::StoreFailed(const char* operation, const Status& status, bool may_throw) {
   counters_.store_errors.fetch_add(1, kRelaxed);
   auto what = [&] {
     return "memokey::memoize(" + options_.name + "): store " + operation + " failed on " +
-           store_->Describe() + ": " + status.ToString();
+           (store_ ? store_->Describe() : std::string("(no store)")) + ": " + status.ToString();
   };
   if (strict_) {
     // Strict callers learn of failures from the exception; one during
@@ -274,9 +303,9 @@ MemoEngine::Claimed MemoEngine::Claim(std::string_view key, std::uint64_t owner,
       claimed.ticket = MakeTicket(key, std::move(flight), std::move(lease.token), false);
       return claimed;
     case LeaseResult::State::kValue:
-      if (Verify(key, lease.value, accept, &claimed.payload)) {
+      if (Verify(key, lease.value, accept, &claimed.payload, &claimed.codec)) {
         counters_.lease_hits.fetch_add(1, kRelaxed);
-        Land(flight, claimed.payload, nullptr);
+        Land(flight, claimed.payload, nullptr, claimed.codec);
         claimed.state = Claimed::State::kValue;
         return claimed;
       }
@@ -311,9 +340,11 @@ MemoEngine::Wait::Outcome MemoEngine::Wait::Get() {
       std::unique_lock lock(engine.flights_->mutex);
       engine.flights_->done.wait(lock, [&] { return flight_->done; });
     }
-    if (flight_->payload) {
+    if (flight_->payload || flight_->has_value) {
       outcome.state = Outcome::State::kValue;
-      outcome.payload = *flight_->payload;
+      outcome.has_payload = flight_->payload.has_value();
+      if (flight_->payload) outcome.payload = *flight_->payload;
+      outcome.codec = flight_->codec;
       return outcome;
     }
     if (flight_->error) {
@@ -326,6 +357,7 @@ MemoEngine::Wait::Outcome MemoEngine::Wait::Get() {
     switch (again.state) {
       case Claimed::State::kValue:
         outcome.payload = std::move(again.payload);
+        outcome.codec = again.codec;
         return outcome;
       case Claimed::State::kWait:
         return again.wait->Get();
@@ -359,9 +391,9 @@ MemoEngine::Wait::Outcome MemoEngine::Wait::Get() {
       outcome.ticket = engine.MakeTicket(key_, flight_, std::move(lease.token), false);
       return outcome;
     case LeaseResult::State::kValue:
-      if (engine.Verify(key_, lease.value, accept_, &outcome.payload)) {
+      if (engine.Verify(key_, lease.value, accept_, &outcome.payload, &outcome.codec)) {
         engine.counters_.lease_hits.fetch_add(1, kRelaxed);
-        engine.Land(flight_, outcome.payload, nullptr);
+        engine.Land(flight_, outcome.payload, nullptr, outcome.codec);
         outcome.state = Outcome::State::kValue;
         return outcome;
       }
@@ -377,6 +409,7 @@ MemoEngine::Wait::Outcome MemoEngine::Wait::Get() {
 }
 
 std::unique_ptr<MemoEngine::Ticket> MemoEngine::ClaimRefresh(std::string_view key) {
+  if (!store_) return MakeTicket(key, nullptr, {}, /*refresh=*/true);
   LeaseResult lease;
   const Status leased = store_->AcquireLease(
       key, LeaseOptions{options_.lease_ttl, std::chrono::milliseconds{0}, /*check_value=*/false},
@@ -397,16 +430,18 @@ std::unique_ptr<MemoEngine::Ticket> MemoEngine::ClaimRefresh(std::string_view ke
 
 void MemoEngine::Release(Ticket& ticket, bool may_throw) {
   const std::string token = std::exchange(ticket.token_, std::string());
-  if (token.empty()) return;
+  if (token.empty() || !store_) return;
   const Status released = store_->ReleaseLease(ticket.key_, token);
   if (!released.ok()) StoreFailed("lease release", released, may_throw);
 }
 
 void MemoEngine::Land(const std::shared_ptr<Flight>& flight, std::optional<std::string> payload,
-                      std::exception_ptr error) {
+                      std::exception_ptr error, Codec codec, bool has_value) {
   if (!flight) return;
   std::lock_guard lock(flights_->mutex);
   flight->payload = std::move(payload);
+  flight->codec = codec;
+  flight->has_value = has_value;
   flight->error = std::move(error);
   flight->done = true;
   if (auto it = flights_->in_progress.find(flight->key);
@@ -428,6 +463,30 @@ void MemoEngine::Complete(std::unique_ptr<Ticket> ticket, std::string_view paylo
   }
   if (ticket->refresh_) counters_.revalidated.fetch_add(1, kRelaxed);
   Land(ticket->flight_, std::string(payload), nullptr);
+}
+
+Status MemoEngine::Complete(std::unique_ptr<Ticket> ticket, const Result& result) {
+  ticket->open_ = false;
+  Status saved;
+  try {
+    if (result.payload && result.save) {
+      saved = Save(ticket->key_, *result.payload, result.codec, result.ttl);
+    }
+    Release(*ticket, /*may_throw=*/true);  // after Save: a woken waiter finds the value
+  } catch (...) {
+    Release(*ticket, /*may_throw=*/false);
+    Land(ticket->flight_, std::nullopt, std::current_exception());
+    throw;
+  }
+  if (ticket->refresh_) counters_.revalidated.fetch_add(1, kRelaxed);
+  if (result.error) {
+    Land(ticket->flight_, std::nullopt, result.error);
+  } else if (result.payload) {
+    Land(ticket->flight_, std::string(*result.payload), nullptr, result.codec, true);
+  } else {
+    Land(ticket->flight_, std::nullopt, nullptr, result.codec, true);
+  }
+  return saved;
 }
 
 void MemoEngine::Abandon(std::unique_ptr<Ticket> ticket, std::exception_ptr error) noexcept {
