@@ -268,7 +268,7 @@ struct Core {
   PyObject* run_done = nullptr;
   PyObject* run_failed = nullptr;
   // _set_cbor_loads: decodes CBOR payloads instead of memokey.loads (owned;
-  // safe=True: memo.py's _safe_loads, which rebuilds arrays and dataclasses).
+  // safe=True: safe.py's _safe_loads, which rebuilds arrays and dataclasses).
   PyObject* cbor_loads = nullptr;
 
   std::unordered_map<Key, std::shared_ptr<Entry>, KeyHash> entries;
