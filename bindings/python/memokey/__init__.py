@@ -49,7 +49,8 @@ open_store(url) -> Store
     tiered:A|B|... (str keys; get, get_many, put with ttl, delete, contains,
     stats; entries, clear, prune; lease/release_lease: single flight across
     processes, see memokey.Lease). ``python -m memokey cache`` (also the
-    ``memokey`` command) shows, lists, clears and prunes a store.
+    ``memokey`` command) shows, lists, clears and prunes a store; see
+    memokey.stores (also for the default store of memoize).
 explain(a, b)
     The first path where the canonical forms of a and b differ, as text
     (a memokey.memo.Comparison; nothing is printed).
@@ -86,7 +87,7 @@ __all__ = [
     "loads",
     "register",
     "unregister",
-    # memoization (memokey.memo)
+    # memoization (memokey.memo, memokey.stores, memokey.safe, memokey.explain)
     "CacheInfo",
     "Explanation",
     "SafeModeError",
@@ -427,22 +428,20 @@ def unregister(cls: type) -> None:
     _core._register(cls, None)
 
 
-# Memoization over stores (memokey.memo); the store and envelope bindings.
+# Memoization over stores (memokey.memo), the stores (memokey.stores),
+# safe results (memokey.safe), explain (memokey.explain); the envelope bindings.
 from . import memo  # noqa: E402
-from .memo import (  # noqa: E402
-    CacheInfo,
-    Explanation,
-    SafeModeError,
+from .explain import Explanation, explain  # noqa: E402
+from .memo import CacheInfo, Memoized, memoize  # noqa: E402
+from .safe import SafeModeError  # noqa: E402
+from .stores import (  # noqa: E402
+    Lease,
+    ServerStore,
     Store,
     default_cache_dir,
     default_store,
     default_store_url,
-    explain,
-    Lease,
-    memoize,
-    Memoized,
     open_store,
-    ServerStore,
     set_default_store,
 )
 from ._core import envelope_label  # noqa: E402

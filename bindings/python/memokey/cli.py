@@ -124,12 +124,12 @@ class _Progress:
 
 
 def _open(url: Optional[str]) -> Any:
-    from . import memo
+    from . import stores
 
     if url is None:
-        url = memo.default_store_url()
+        url = stores.default_store_url()
     try:
-        return memo.open_store(url)
+        return stores.open_store(url)
     except ValueError as e:
         raise UsageError(str(e)) from e
 

@@ -224,17 +224,26 @@ nothing; when DEBUG is off each decision costs one ``isEnabledFor``): use
 ``verbose=2`` to see every call. ``verbose=1`` prints one line per miss
 with the call's time to stderr, ``verbose=2`` every hit too (like
 ``joblib.Memory(verbose=...)``).
+
+Modules
+-------
+This module holds the decorator, its options and the memoized function
+(``_Memo``); it re-exports the names below from where they live:
+``memokey.stores`` (``open_store``, ``ServerStore``, the default store),
+``memokey.identity`` (the default name and version of a function,
+``code_hash``, and the normalization of its arguments), ``memokey.safe``
+(``safe=True`` results: ``SafeModeError`` and the decoder that rebuilds
+arrays and dataclasses) and ``memokey.explain`` (``explain``,
+``Comparison``, ``Explanation``).
 """
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import concurrent.futures
 import copy as _copy
 import dataclasses
 import datetime
-import errno
 import functools
 import inspect
 import logging
@@ -243,14 +252,11 @@ import pickle
 import sys
 import threading
 import time
-import types
-import urllib.parse
 import weakref
 from typing import (
     Any,
     Callable,
     Iterable,
-    Iterator,
     Optional,
     ParamSpec,
     Protocol,
@@ -260,6 +266,23 @@ from typing import (
 )
 
 from . import _core
+from .explain import Comparison, Explanation, explain
+from .identity import _Normalizer, _function_name, _is_atom, code_hash
+from .safe import SafeModeError, _NotData, _REBUILT_TAG_HEADS, _rebuild, _safe_loads
+from .stores import (
+    Lease,
+    ServerStore,
+    Store,
+    _default_where,
+    _is_strict,
+    _log_open_failure,
+    _store_for_url,
+    default_cache_dir,
+    default_store,
+    default_store_url,
+    open_store,
+    set_default_store,
+)
 
 __all__ = [
     "CacheInfo",
@@ -280,9 +303,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("memokey")
-
-Store = _core.Store
-Lease = _core.Lease
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -308,22 +328,6 @@ def _leases_after(status: int) -> bool:
 
 _DEFAULT_MEMORY = 4096
 _MAX_KNOWN_KEYS = 100_000
-
-
-class SafeModeError(TypeError):
-    """memoize(safe=True) met a result that is not a data value.
-
-    Safe mode stores canonical CBOR only, and only values that come back as
-    themselves: what ``memokey.loads`` rebuilds (None, bool, int, float, str,
-    bytes, list, tuple, dict, set, frozenset, OrderedDict, complex, dates
-    and times, Decimal, Fraction, UUID, range, slice), numpy arrays and
-    scalars whose dtype holds no Python objects, and dataclass instances
-    whose fields are such values (all fields compared; the class is found
-    by module and qualified name among imported modules, and only a
-    dataclass is used -- no code named by the stored bytes runs). An
-    instance of another class, a class, a function or an object array
-    raises this; the message names the path of the offending part.
-    """
 
 
 # --- the type of a memoized function ------------------------------------------------
@@ -396,336 +400,6 @@ class _Memoizer(Protocol):
     def __call__(self, fn: Callable[_P, _R], /) -> Memoized[_P, _R]: ...
 
 
-# --- stores ----------------------------------------------------------------------
-
-
-class _StrictStore(_core.Store):
-    """A store whose failures ``@memoize`` raises instead of counting them:
-    what ``open_store`` returns for ``strict=True`` (even where a tier's own
-    URL says ``strict=0``, which keeps only that tier's ``get()`` quiet)."""
-
-
-def open_store(url: str, *, strict: bool = False) -> Store:
-    """Open a ``memokey.Store`` from a URL.
-
-    ``memory://?max_bytes=64M``, ``disk:///abs/path?max_bytes=1G``,
-    ``redis://[user:pass@]host:port/db?prefix=memokey:&timeout_ms=1000``,
-    ``redis+unix:///path.sock``,
-    ``redis+cluster://host:port,host:port,...?prefix=memokey:`` (a Redis
-    Cluster: the slot map is read from any of the seeds),
-    ``http://[token@]host:port/namespace`` (memokeyd; see ``ServerStore``),
-    ``tiered:URL1|URL2|...`` (fastest first).
-    Raises ValueError for a bad URL, OSError when a disk directory cannot be
-    created or opened. Redis connects lazily (opening never fails because
-    the server is down).
-
-    ``strict=True`` (or ``strict=1`` in the URL of any tier, ``disk://`` and
-    ``memory://`` included): ``@memoize`` raises the store's failures
-    (OSError, ConnectionError) instead of counting them and computing, and
-    Redis/memokeyd tiers raise from ``get()`` too.
-    """
-    return _StrictStore(url, strict=True) if strict else _core.Store(url)
-
-
-def _is_strict(store: Store) -> bool:
-    return isinstance(store, _StrictStore) or store.strict
-
-
-def ServerStore(
-    url: str,
-    *,
-    token: Optional[str] = None,
-    timeout: Optional[float] = None,
-    connect_timeout: Optional[float] = None,
-    strict: bool = False,
-) -> Store:
-    """A store on a memokeyd server: ``ServerStore("http://cache:8080/team", token=...)``.
-
-    ``url`` is the server and the namespace. The token (read or read-write on
-    that namespace) is sent as ``Authorization: Bearer``; connections are kept
-    alive and pooled, each request has a deadline (``timeout`` seconds,
-    default 5; ``connect_timeout`` default 1) and is retried once on a fresh
-    connection when the connection fails. A server that cannot be reached
-    makes ``get`` a counted miss and ``put`` an error that ``@memoize``
-    counts and ignores, unless ``strict=True``. Equivalent to
-    ``open_store("http://TOKEN@host:port/namespace?timeout_ms=...")``.
-    """
-    if not url.startswith("http://"):
-        raise ValueError(f"ServerStore: expected an http:// URL, got {url!r}")
-    rest = url[len("http://"):]
-    if token is not None:
-        if "@" in rest.split("/", 1)[0]:
-            raise ValueError("ServerStore: give the token either in the URL or as token=, not both")
-        rest = urllib.parse.quote(token, safe="") + "@" + rest
-    query = []
-    if timeout is not None:
-        query.append(f"timeout_ms={max(1, int(timeout * 1000))}")
-    if connect_timeout is not None:
-        query.append(f"connect_timeout_ms={max(1, int(connect_timeout * 1000))}")
-    if strict:
-        query.append("strict=1")
-    if query:
-        rest += ("&" if "?" in rest else "?") + "&".join(query)
-    return open_store("http://" + rest)
-
-
-def default_cache_dir() -> str:
-    """The directory of the default disk store.
-
-    ``$MEMOKEY_CACHE_DIR`` when it is set (it must be an absolute path: a
-    relative one raises OSError at the first use of the default store, as it
-    would depend on the working directory), else ``$XDG_CACHE_HOME/memokey``
-    (when that is an absolute path), else ``~/.cache/memokey``. Unused when
-    ``$MEMOKEY_STORE`` names the default store (see :func:`default_store`).
-    """
-    own = os.environ.get("MEMOKEY_CACHE_DIR", "")
-    if own:
-        return own
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not base or not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "memokey")
-
-
-def default_store_url() -> str:
-    """The URL :func:`default_store` opens: ``$MEMOKEY_STORE`` when it is set
-    (any store URL, e.g. ``redis://cache:6379/0`` or ``tiered:memory://|disk:///x``),
-    else ``disk://<default_cache_dir()>?max_bytes=1G``.
-
-    Raises OSError when the directory is not an absolute path (a relative
-    ``$MEMOKEY_CACHE_DIR``; no home directory)."""
-    url = os.environ.get("MEMOKEY_STORE", "")
-    if url:
-        return url
-    path = default_cache_dir()
-    if not os.path.isabs(path):  # a relative MEMOKEY_CACHE_DIR; no $HOME: "~" stays "~"
-        if os.environ.get("MEMOKEY_CACHE_DIR"):
-            reason = "$MEMOKEY_CACHE_DIR is not an absolute path"
-        else:
-            reason = (
-                "no cache directory: $XDG_CACHE_HOME is not an absolute path and the home "
-                "directory is unknown"
-            )
-        raise OSError(errno.ENOENT, reason, path)
-    return "disk://" + urllib.parse.quote(path) + "?max_bytes=1G"
-
-
-def _default_where() -> str:
-    """The default store for messages: its URL, or the directory it would be in."""
-    try:
-        return default_store_url()
-    except OSError:
-        return default_cache_dir()
-
-
-_store_lock = threading.Lock()
-_default_store: Optional[Store] = None
-_stores_by_url: dict[str, Store] = {}
-
-
-def default_store() -> Store:
-    """The store of ``@memoize`` without ``store=``: opened on first use.
-
-    The first of, in this order of precedence:
-
-    1. the store given to :func:`set_default_store`;
-    2. ``$MEMOKEY_STORE``: any store URL (see :func:`open_store`);
-    3. a disk store (1 GiB, created 0700) in ``$MEMOKEY_CACHE_DIR``;
-    4. ... in ``$XDG_CACHE_HOME/memokey``;
-    5. ... in ``~/.cache/memokey``.
-
-    The environment is read when the default store is first opened (the
-    first call of a memoized function without ``store=``), not at import.
-    Raises OSError when the store cannot be opened (no home directory, a
-    relative ``$MEMOKEY_CACHE_DIR``, a directory below a regular file, a
-    read-only file system, a malformed ``$MEMOKEY_STORE``); a later call
-    tries again. ``@memoize`` then logs it once and runs with the memory
-    tier only.
-    """
-    global _default_store
-    with _store_lock:
-        if _default_store is None:
-            url = default_store_url()
-            try:
-                _default_store = open_store(url)
-            except ValueError as e:  # from the environment: not the caller's mistake
-                raise OSError(errno.EINVAL, f"$MEMOKEY_STORE is not a store URL ({e})", url) from e
-        return _default_store
-
-
-def set_default_store(store: Union[Store, str, None]) -> None:
-    """Use *store* (a Store or URL; None: back to the disk default) for every
-    memoized function that has no ``store=`` and has not opened its store yet."""
-    global _default_store
-    resolved = open_store(store) if isinstance(store, str) else store
-    if resolved is not None and not isinstance(resolved, Store):
-        raise TypeError("set_default_store: expected a memokey.Store, a URL or None")
-    with _store_lock:
-        _default_store = resolved
-
-
-def _store_for_url(url: str) -> Store:
-    """One store per URL in a process (open_store; its errors propagate, and
-    a failed open is tried again next time)."""
-    with _store_lock:
-        store = _stores_by_url.get(url)
-        if store is None:
-            store = open_store(url)
-            _stores_by_url[url] = store
-        return store
-
-
-_open_failures_logged: set[str] = set()
-
-
-def _log_open_failure(function: str, where: str, error: BaseException, default: bool) -> None:
-    """The warning for a store that cannot be opened: once per store per process
-    (every function using it runs with its memory tier only)."""
-    with _store_lock:
-        if where in _open_failures_logged:
-            return
-        _open_failures_logged.add(where)
-    if default:
-        action = (
-            "set MEMOKEY_CACHE_DIR (or XDG_CACHE_HOME, or HOME) to a writable directory or "
-            "MEMOKEY_STORE to a store URL, pass store= to memoize "
-            "(store=False: memory only), or call memokey.set_default_store()"
-        )
-    else:
-        action = "make the directory creatable and writable by this user, or pass another store="
-    logger.warning(
-        "memokey: %s: the %sstore %s cannot be opened (%s: %s); memoized functions using it "
-        "run with their memory tier only (counted in cache_info().errors; logged once). To "
-        "fix: %s",
-        function,
-        "default " if default else "",
-        where,
-        type(error).__name__,
-        error,
-        action,
-    )
-
-
-# --- function identity -----------------------------------------------------------
-
-
-def _function_name(fn: Callable[..., Any]) -> str:
-    module = getattr(fn, "__module__", None) or "?"
-    if module == "__mp_main__":
-        module = "__main__"
-    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-    return f"{module}:{qualname}"
-
-
-def _canonical_or_type(value: Any) -> Any:
-    """value when it has a canonical form, else a stable stand-in naming its type."""
-    try:
-        _core.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        t = type(value)
-        return f"<unkeyable {t.__module__}:{t.__qualname__}>"
-
-
-def _code_state(code: types.CodeType, doc: Optional[str]) -> tuple[Any, ...]:
-    consts = list(code.co_consts)
-    if doc is not None and consts and consts[0] == doc:
-        consts[0] = None  # a docstring edit does not retire entries
-    return (
-        code.co_code,
-        tuple(_const_state(c) for c in consts),
-        code.co_names,
-        code.co_varnames,
-        code.co_argcount,
-        code.co_posonlyargcount,
-        code.co_kwonlyargcount,
-    )
-
-
-def _const_state(c: Any) -> Any:
-    if isinstance(c, types.CodeType):
-        return _code_state(c, None)
-    if isinstance(c, tuple):
-        return tuple(_const_state(x) for x in c)
-    if isinstance(c, frozenset):
-        return frozenset(_const_state(x) for x in c)
-    return c
-
-
-def code_hash(fn: Callable[..., Any]) -> str:
-    """The default ``version`` of a memoized function: 16 hex digits over its
-    code, constants, names, defaults and closure values (see the module doc)."""
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        raise TypeError(
-            f"memoize: {fn!r} has no __code__ to hash: pass version= to name its version"
-        )
-    closure = getattr(fn, "__closure__", None) or ()
-    cells = []
-    for cell in closure:
-        try:
-            cells.append(_canonical_or_type(cell.cell_contents))
-        except ValueError:  # an empty cell
-            cells.append("<empty cell>")
-    state = [
-        "memokey.memo.code",
-        sys.version_info[0],
-        sys.version_info[1],
-        _code_state(code, getattr(fn, "__doc__", None)),
-        _canonical_or_type(getattr(fn, "__defaults__", None)),
-        _canonical_or_type(getattr(fn, "__kwdefaults__", None)),
-        tuple(cells),
-    ]
-    return _core.hexkey(state)[:16]
-
-
-def _is_atom(v: Any) -> bool:
-    t = type(v)
-    if v is None or t in (bool, int, float, str, bytes):
-        return True
-    if t is tuple:
-        return all(_is_atom(x) for x in v)
-    return False
-
-
-# --- argument normalization --------------------------------------------------------
-
-
-class _Normalizer:
-    """Turns (args, kwargs) into the tuple that is keyed."""
-
-    def __init__(self, fn: Callable[..., Any], ignore: Iterable[str]) -> None:
-        self.fn = fn
-        self.sig = inspect.signature(fn)
-        params = list(self.sig.parameters.values())
-        names = [p.name for p in params]
-        ignore = list(ignore)
-        unknown = [n for n in ignore if n not in names]
-        if unknown:
-            raise ValueError(f"memoize: ignore= names no parameter of {fn.__qualname__}: {unknown}")
-        self.keep = tuple(n for n in names if n not in ignore)
-        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        self.simple = not ignore and all(p.kind in positional for p in params)
-        self.n = len(params)
-        self.has_var = any(
-            p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-            for p in params
-        )
-
-    def __call__(self, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> tuple[Any, ...]:
-        if self.simple and not kwargs:
-            n = len(args)
-            if n == self.n:
-                return args
-            defaults = getattr(self.fn, "__defaults__", None)
-            if defaults and self.n - len(defaults) <= n < self.n:
-                return args + defaults[n - self.n :]
-        bound = self.sig.bind(*args, **(kwargs or {}))
-        bound.apply_defaults()
-        arguments = bound.arguments
-        return tuple(arguments[name] for name in self.keep)
-
-
 # --- results ---------------------------------------------------------------------
 
 
@@ -771,27 +445,6 @@ class CacheInfo:
     stale: int = 0
     damaged: int = 0
     refresh_errors: int = 0
-
-
-@dataclasses.dataclass(frozen=True)
-class Explanation:
-    """What f.explain(*args) found: ``answered_by`` is the tier that would
-    answer (None: a miss), ``tiers`` one (tier, status, detail) row per tier,
-    memory first. status: "hit", "not present", "expired", "MAC rejected",
-    "decode failed" or "error"."""
-
-    function: str
-    key: str
-    answered_by: Optional[str]
-    tiers: list[tuple[str, str, str]]
-
-    def __str__(self) -> str:
-        head = f"{self.function} key {self.key}: "
-        head += f"hit in {self.answered_by}" if self.answered_by else "miss"
-        lines = [head]
-        for tier, status, detail in self.tiers:
-            lines.append(f"  {tier}: {status}" + (f" ({detail})" if detail else ""))
-        return "\n".join(lines)
 
 
 class _CachedError:
@@ -855,180 +508,6 @@ class _Run:
 
 class _Abandoned(Exception):
     """The task computing a key was cancelled: waiters try again."""
-
-
-# --- safe=True results: data only ---------------------------------------------------
-#
-# A safe result is stored as canonical CBOR and read back by memokey.loads,
-# which builds data types only; what it returns as memokey.Tagged is rebuilt
-# here for two kinds of data, never by running code the bytes name:
-# * numpy arrays and scalars (tags 40 + RFC 8746, 0x6D6B0E, 0x6D6B0F) whose
-#   dtype holds no Python objects: numpy.frombuffer over the stored bytes;
-# * dataclass instances (tag 0x6D6B04 [class id, {field: value}]): the class
-#   is looked up by module and qualified name in modules already imported
-#   (nothing is imported), in their __dict__ (no __getattr__ hook runs), and
-#   used only if it is a dataclass whose compared fields are exactly the
-#   stored ones; the instance is made with object.__new__ and its fields set
-#   directly (no __init__, __post_init__ or __setattr__ of the class runs).
-# Anything else (another class, a function, an object array) is refused:
-# SafeModeError when storing, a failed decode (a miss) when reading.
-
-_TAG_NDARRAY = 40
-_TAG_ARRAY = 0x6D6B0E
-_TAG_NPSCALAR = 0x6D6B0F
-_TYPED_ARRAY_DTYPES = {
-    64: "|u1", 69: "<u2", 70: "<u4", 71: "<u8", 72: "|i1", 77: "<i2", 78: "<i4", 79: "<i8",
-    84: "<f2", 85: "<f4", 86: "<f8",
-}
-# Byte strings that appear in a payload holding a value _rebuild must visit
-# (the heads of tags 40, 0x6D6B04, 0x6D6B0E, 0x6D6B0F); a payload without
-# any -- most results -- is returned by memokey.loads as it is.
-_REBUILT_TAG_HEADS = (b"\xd8\x28", b"\xda\x00\x6d\x6b\x04", b"\xda\x00\x6d\x6b\x0e",
-                      b"\xda\x00\x6d\x6b\x0f")
-
-
-class _NotData(ValueError):
-    """A decoded safe-mode value that _rebuild refuses (path, why)."""
-
-    def __init__(self, path: str, why: str) -> None:
-        super().__init__(f"{path}: {why}")
-        self.path = path
-        self.why = why
-
-
-def _safe_dtype(text: Any, path: str) -> Any:
-    import numpy as np
-
-    if not isinstance(text, str):
-        raise _NotData(path, f"a numpy dtype must be text, not {type(text).__name__}")
-    try:
-        # A structured dtype is written as its descr list (literals only).
-        spec = ast.literal_eval(text) if text.startswith("[") else text
-        dtype = np.dtype(spec)
-    except (ValueError, TypeError, SyntaxError, MemoryError) as e:
-        raise _NotData(path, f"not a numpy dtype: {text!r} ({e})") from None
-    if dtype.hasobject:
-        raise _NotData(path, f"numpy dtype {text} holds Python objects")
-    return dtype
-
-
-def _safe_array(dtype: Any, shape: Any, data: Any, path: str) -> Any:
-    import numpy as np
-
-    if not (isinstance(shape, list) and all(type(n) is int and n >= 0 for n in shape)):
-        raise _NotData(path, "a numpy array's shape must be a list of sizes")
-    if not isinstance(data, bytes):
-        raise _NotData(path, "a numpy array's data must be bytes (object arrays are not data)")
-    try:
-        return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
-    except ValueError as e:
-        raise _NotData(path, f"numpy array data does not fit its dtype and shape ({e})") from None
-
-
-def _safe_class(class_id: Any, path: str) -> type:
-    if not isinstance(class_id, str) or ":" not in class_id:
-        raise _NotData(path, f"not a class id: {class_id!r}")
-    module_name, _, qualname = class_id.partition(":")
-    target: Any = sys.modules.get(module_name)
-    if target is None:
-        raise _NotData(path, f"{class_id}: module {module_name} is not imported (nothing is "
-                             "imported to rebuild a safe result)")
-    for part in qualname.split("."):
-        namespace = getattr(target, "__dict__", None)
-        target = namespace.get(part) if isinstance(namespace, (dict, types.MappingProxyType)) else None
-        if target is None:
-            raise _NotData(path, f"{class_id} is not defined")
-    if not (isinstance(target, type) and "__dataclass_fields__" in target.__dict__):
-        raise _NotData(path, f"{class_id} is not a dataclass (only dataclasses are rebuilt)")
-    return target
-
-
-def _safe_dataclass(class_id: Any, state: Any, path: str, depth: int) -> Any:
-    cls = _safe_class(class_id, path)
-    if not isinstance(state, dict):
-        raise _NotData(path, f"{class_id}: the state is not a field map")
-    fields = [f for f in dataclasses.fields(cls) if f.compare]
-    names = [f.name for f in fields]
-    if list(state) != names or len(fields) != len(dataclasses.fields(cls)):
-        raise _NotData(path, f"{class_id}: the stored fields {list(state)} are not the class's "
-                             f"fields {[f.name for f in dataclasses.fields(cls)]}")
-    obj = object.__new__(cls)
-    slots = "__dict__" not in dir(cls)
-    for name in names:
-        value = _rebuild(state[name], f"{path}.{name}", depth + 1)
-        if slots:
-            if not isinstance(inspect.getattr_static(cls, name, None), types.MemberDescriptorType):
-                raise _NotData(path, f"{class_id}.{name} is not a plain slot")
-            object.__setattr__(obj, name, value)
-        else:
-            obj.__dict__[name] = value
-    return obj
-
-
-def _rebuild(value: Any, path: str, depth: int = 0) -> Any:
-    """value (from memokey.loads) with its safe Tagged parts rebuilt; _NotData
-    for any other Tagged part."""
-    from . import Tagged
-
-    if depth > _core.MAX_DEPTH:
-        raise _NotData(path, "nested too deeply")
-    t = type(value)
-    if t is Tagged:
-        tag, inner = value.tag, value.value
-        if tag == _TAG_NDARRAY and isinstance(inner, list) and len(inner) == 2:
-            shape, typed = inner
-            if type(typed) is Tagged and typed.tag in _TYPED_ARRAY_DTYPES:
-                return _safe_array(_safe_dtype(_TYPED_ARRAY_DTYPES[typed.tag], path), shape,
-                                   typed.value, path)
-            raise _NotData(path, "a numpy array of Python objects is not data")
-        if tag == _TAG_ARRAY and isinstance(inner, list) and len(inner) == 3:
-            return _safe_array(_safe_dtype(inner[0], path), inner[1], inner[2], path)
-        if tag == _TAG_NPSCALAR and isinstance(inner, list) and len(inner) == 2:
-            return _safe_array(_safe_dtype(inner[0], path), [1], inner[1], path)[0]
-        if tag == _TAG_OBJECT and isinstance(inner, list) and len(inner) == 2:
-            return _safe_dataclass(inner[0], inner[1], path, depth)
-        raise _NotData(path, f"{value!r} is not data (an instance, class, function or object array)")
-    if t is list:
-        return [_rebuild(x, f"{path}[{i}]", depth + 1) for i, x in enumerate(value)]
-    if t is tuple:
-        return tuple(_rebuild(x, f"{path}[{i}]", depth + 1) for i, x in enumerate(value))
-    if isinstance(value, dict):  # dict, OrderedDict
-        return t((_rebuild(k, f"{path}<key {k!r}>", depth + 1), _rebuild(v, f"{path}[{k!r}]", depth + 1))
-                 for k, v in value.items())
-    if t is set or t is frozenset:
-        return t(_rebuild(x, f"{path}{{{x!r}}}", depth + 1) for x in value)
-    return value
-
-
-def _safe_loads(payload: bytes) -> Any:
-    """The decoder of safe=True results (the C wrapper calls it for CBOR
-    payloads): memokey.loads, then _rebuild; _NotData (a ValueError) makes
-    the stored value a failed decode."""
-    value = _core.loads(payload)
-    if any(head in payload for head in _REBUILT_TAG_HEADS):
-        value = _rebuild(value, "result")
-    return value
-
-    if isinstance(value, Tagged):
-        return path, value
-    if isinstance(value, (list, tuple)):
-        for i, x in enumerate(value):
-            found = _find_tagged(x, f"{path}[{i}]", depth + 1)
-            if found:
-                return found
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            found = _find_tagged(k, f"{path}<key {k!r}>", depth + 1) or _find_tagged(
-                v, f"{path}[{k!r}]", depth + 1
-            )
-            if found:
-                return found
-    elif isinstance(value, (set, frozenset)):
-        for x in value:
-            found = _find_tagged(x, f"{path}{{{x!r}}}", depth + 1)
-            if found:
-                return found
-    return None
 
 
 _all_memos: "weakref.WeakSet[_Memo]" = weakref.WeakSet()
@@ -1954,6 +1433,7 @@ def _seconds(option: str, value: Any, positive: bool = False, finite: bool = Tru
     return float(value)
 
 
+_lease_lock = threading.Lock()
 _lease_executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
 
 
@@ -1961,7 +1441,7 @@ def _lease_pool() -> concurrent.futures.ThreadPoolExecutor:
     """The threads async functions wait for leases in (not the loop's default
     executor: a wait may take the whole lease_wait)."""
     global _lease_executor
-    with _store_lock:
+    with _lease_lock:
         if _lease_executor is None:
             _lease_executor = concurrent.futures.ThreadPoolExecutor(
                 max_workers=64, thread_name_prefix="memokey-lease"
@@ -1970,8 +1450,8 @@ def _lease_pool() -> concurrent.futures.ThreadPoolExecutor:
 
 
 def _after_fork_in_child() -> None:
-    global _store_lock, _lease_executor
-    _store_lock = threading.Lock()
+    global _lease_lock, _lease_executor
+    _lease_lock = threading.Lock()  # memokey.stores replaces its own lock
     _lease_executor = None  # its threads did not survive the fork
     for memo in list(_all_memos):
         memo._lock = threading.Lock()
@@ -2208,133 +1688,3 @@ def memoize(
     if fn is not None:
         return _decorate(fn, options)
     return lambda f: _decorate(f, options)
-
-
-# --- memokey.explain(a, b) -----------------------------------------------------------
-
-
-def _tname(v: Any) -> str:
-    from . import Tagged
-
-    if isinstance(v, Tagged):
-        return f"tag {v.tag:#x}" if v.tag >= 0x10000 else f"tag {v.tag}"
-    return type(v).__name__
-
-
-def _short(v: Any, limit: int = 80) -> str:
-    r = repr(v)
-    return r if len(r) <= limit else r[: limit - 3] + "..."
-
-
-_TAG_OBJECT = 0x6D6B04
-_TAG_GLOBAL = 0x6D6B05
-
-
-def _diff(a: Any, b: Any, path: str, depth: int = 0) -> Optional[tuple[str, str]]:
-    from collections import OrderedDict
-
-    from . import Tagged
-
-    if depth > 600:
-        return path, "nesting too deep to compare"
-    da, db = _core.dumps(a), _core.dumps(b)
-    if da == db:
-        return None
-    if type(a) is not type(b) or (isinstance(a, Tagged) and a.tag != b.tag):
-        return path, f"{_tname(a)} {_short(a)} vs {_tname(b)} {_short(b)}"
-    if isinstance(a, Tagged):
-        if a.tag == _TAG_OBJECT and isinstance(a.value, list) and isinstance(b.value, list) \
-                and len(a.value) >= 2 and len(b.value) >= 2:
-            if a.value[0] != b.value[0]:
-                return path, f"class {a.value[0]} vs class {b.value[0]}"
-            sa, sb = a.value[1], b.value[1]
-            if isinstance(sa, OrderedDict) and isinstance(sb, OrderedDict) and "state" in sa \
-                    and "state" in sb and isinstance(sa["state"], dict) and isinstance(sb["state"], dict):
-                sa, sb = sa["state"], sb["state"]
-            if isinstance(sa, dict) and isinstance(sb, dict) \
-                    and all(isinstance(k, str) for k in list(sa) + list(sb)):
-                return _diff_mapping(sa, sb, path, depth, attrs=True)
-            return _diff(sa, sb, path, depth + 1)
-        if a.tag == _TAG_GLOBAL:
-            return path, f"{a.value} vs {b.value}"
-        return _diff(a.value, b.value, f"{path}<{_tname(a)}>", depth + 1)
-    if isinstance(a, (list, tuple)):
-        for i, (x, y) in enumerate(zip(a, b)):
-            found = _diff(x, y, f"{path}[{i}]", depth + 1)
-            if found:
-                return found
-        return path, f"length {len(a)} vs {len(b)}"
-    if isinstance(a, dict):
-        return _diff_mapping(a, b, path, depth, attrs=False)
-    if isinstance(a, (set, frozenset)):
-        ka = {_core.dumps(x): x for x in a}
-        kb = {_core.dumps(x): x for x in b}
-        only_a = [ka[k] for k in sorted(set(ka) - set(kb))]
-        only_b = [kb[k] for k in sorted(set(kb) - set(ka))]
-        parts = []
-        if only_a:
-            parts.append(f"only in a: {_short(only_a[0])}")
-        if only_b:
-            parts.append(f"only in b: {_short(only_b[0])}")
-        return path, "; ".join(parts)
-    return path, f"{_short(a)} vs {_short(b)}"
-
-
-def _diff_mapping(a: dict, b: dict, path: str, depth: int, attrs: bool) -> Optional[tuple[str, str]]:
-    ka = {_core.dumps(k): k for k in a}
-    kb = {_core.dumps(k): k for k in b}
-    for enc in sorted(set(ka) | set(kb)):
-        sub = f"{path}.{ka.get(enc, kb.get(enc))}" if attrs else f"{path}[{ka.get(enc, kb.get(enc))!r}]"
-        if enc not in kb:
-            return sub, f"only in a (= {_short(a[ka[enc]])})"
-        if enc not in ka:
-            return sub, f"only in b (= {_short(b[kb[enc]])})"
-        found = _diff(a[ka[enc]], b[kb[enc]], sub, depth + 1)
-        if found:
-            return found
-    return path, "entries in a different order"
-
-
-class Comparison(str):
-    """What :func:`memokey.explain` returns: the explanation as text.
-
-    A ``str`` (compare it, search it, print it) whose ``repr`` is the text
-    itself, so an interactive session shows it once, unquoted. ``same``:
-    whether the two values have the same canonical form (then the text is
-    ``same canonical form (key ...)``); ``path``: the first path where they
-    differ (None when same), e.g. ``obj['cfg'].steps[2]``; ``detail``: what
-    differs there, e.g. ``int 3 vs float 3.0``."""
-
-    same: bool
-    path: Optional[str]
-    detail: str
-
-    def __new__(cls, text: str, same: bool, path: Optional[str], detail: str) -> "Comparison":
-        self = super().__new__(cls, text)
-        self.same = same
-        self.path = path
-        self.detail = detail
-        return self
-
-    def __repr__(self) -> str:
-        return str.__str__(self)
-
-
-def explain(a: Any, b: Any) -> Comparison:
-    """Where the canonical forms of *a* and *b* first differ (nothing printed).
-
-    Both values are encoded with ``memokey.dumps``, decoded back leniently
-    (``loads(strict=False)``: objects come back as their recorded class and
-    state) and walked in parallel, in canonical order; the first differing
-    path is reported the way Python code would reach it. Returns a
-    :class:`Comparison`: text such as ``obj['cfg'].steps[2]: int 3 vs float
-    3.0``, or ``same canonical form (key ...)`` (then ``.same`` is True)
-    when the two values have the same key.
-    """
-    da, db = _core.dumps(a), _core.dumps(b)
-    if da == db:
-        return Comparison(f"same canonical form (key {_core.hexkey(a)})", True, None, "")
-    va = _core.loads(da, strict=False)
-    vb = _core.loads(db, strict=False)
-    path, detail = _diff(va, vb, "obj") or ("obj", "canonical bytes differ")
-    return Comparison(f"{path}: {detail}", False, path, detail)

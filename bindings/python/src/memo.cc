@@ -279,7 +279,7 @@ struct Core {
   bool swr = false;  // stale-while-revalidate: store hits go through memo.py (stale?)
   bool attached = false;  // _attach ran (with a store or without)
   // _set_cbor_loads: decodes CBOR payloads instead of memokey.loads (owned;
-  // safe=True: memo.py's _safe_loads, which rebuilds arrays and dataclasses).
+  // safe=True: safe.py's _safe_loads, which rebuilds arrays and dataclasses).
   PyObject* cbor_loads = nullptr;
 
   std::unordered_map<Key, std::shared_ptr<Entry>, KeyHash> entries;
