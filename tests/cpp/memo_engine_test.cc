@@ -326,4 +326,93 @@ TEST(MemoEngine, ALazySecretIsLoadedAtFirstUseAndItsFailureIsAMiss) {
   EXPECT_EQ(hit.payload, kGood);
 }
 
+TEST(MemoEngine, WithoutAStoreItIsSingleFlightOnly) {
+  memokey::EngineOptions options = Options();
+  options.secret.reset();  // never loaded: there is nothing to seal
+  options.no_store = true;
+  MemoEngine engine(nullptr, options);
+  EXPECT_EQ(engine.Lookup(kKey).state, MemoEngine::Found::State::kMiss);
+  MemoEngine::Claimed first = engine.Claim(kKey, 1, false);
+  ASSERT_EQ(first.state, MemoEngine::Claimed::State::kGranted);
+  MemoEngine::Claimed second = engine.Claim(kKey, 2, false);
+  ASSERT_EQ(second.state, MemoEngine::Claimed::State::kWait);
+  // The front end keeps the value itself: the waiter learns it is there.
+  EXPECT_TRUE(engine.Complete(std::move(first.ticket), MemoEngine::Result{}).ok());
+  MemoEngine::Wait::Outcome outcome = second.wait->Get();
+  ASSERT_EQ(outcome.state, MemoEngine::Wait::Outcome::State::kValue);
+  EXPECT_FALSE(outcome.has_payload);
+  EXPECT_TRUE(engine.ClaimRefresh(kKey));  // no lease to take: a ticket
+  const memokey::MemoStats stats = engine.Stats();
+  EXPECT_EQ(stats.computed, 2u);  // the ticket and the refresh's
+  EXPECT_EQ(stats.waited, 1u);
+  EXPECT_EQ(stats.store_errors, 0u);
+  // Without no_store, a null store is still refused.
+  EXPECT_THROW(MemoEngine(nullptr, Options()), std::invalid_argument);
+}
+
+TEST(MemoEngine, AResultCarriesItsCodecTtlAndError) {
+  auto store = std::shared_ptr<memokey::Store>(Open("memory://"));
+  memokey::EngineOptions options = Options();
+  options.codecs = {memokey::Codec::kCbor, memokey::Codec::kPickle5};
+  MemoEngine engine(store, options);
+  // A payload in another codec, for a ttl of its own.
+  MemoEngine::Claimed claimed = engine.Claim(kKey, 1, false);
+  ASSERT_EQ(claimed.state, MemoEngine::Claimed::State::kGranted);
+  MemoEngine::Result result;
+  result.payload = std::string_view("pickled");
+  result.codec = memokey::Codec::kPickle5;
+  result.ttl = 60s;
+  EXPECT_TRUE(engine.Complete(std::move(claimed.ticket), result).ok());
+  const MemoEngine::Found found = engine.Lookup(kKey);
+  ASSERT_EQ(found.state, MemoEngine::Found::State::kHit);
+  EXPECT_EQ(found.codec, memokey::Codec::kPickle5);
+  EXPECT_EQ(found.payload, "pickled");
+  EXPECT_GT(found.ttl_left.count(), 0);
+
+  // A cached exception: stored, and the waiters get the error itself.
+  const std::string failing(32, 'e');
+  MemoEngine::Claimed owner = engine.Claim(failing, 1, false);
+  ASSERT_EQ(owner.state, MemoEngine::Claimed::State::kGranted);
+  MemoEngine::Claimed waiter = engine.Claim(failing, 2, false);
+  ASSERT_EQ(waiter.state, MemoEngine::Claimed::State::kWait);
+  MemoEngine::Result raised;
+  raised.payload = kGood;
+  raised.error = std::make_exception_ptr(std::domain_error("boom"));
+  engine.Complete(std::move(owner.ticket), raised);
+  MemoEngine::Wait::Outcome failed = waiter.wait->Get();
+  ASSERT_EQ(failed.state, MemoEngine::Wait::Outcome::State::kError);
+  EXPECT_THROW(std::rethrow_exception(failed.error), std::domain_error);
+  EXPECT_EQ(engine.Lookup(failing).payload, kGood);
+
+  // save=false: the waiters get the payload, the store does not.
+  const std::string found_elsewhere(32, 'a');
+  MemoEngine::Claimed again = engine.Claim(found_elsewhere, 1, false);
+  ASSERT_EQ(again.state, MemoEngine::Claimed::State::kGranted);
+  MemoEngine::Claimed follower = engine.Claim(found_elsewhere, 2, false);
+  ASSERT_EQ(follower.state, MemoEngine::Claimed::State::kWait);
+  MemoEngine::Result unsaved;
+  unsaved.payload = kOther;
+  unsaved.save = false;
+  engine.Complete(std::move(again.ticket), unsaved);
+  MemoEngine::Wait::Outcome handed = follower.wait->Get();
+  ASSERT_EQ(handed.state, MemoEngine::Wait::Outcome::State::kValue);
+  EXPECT_TRUE(handed.has_payload);
+  EXPECT_EQ(handed.payload, kOther);
+  EXPECT_EQ(engine.Lookup(found_elsewhere).state, MemoEngine::Found::State::kMiss);
+}
+
+TEST(MemoEngine, ARefreshWhoseLeaseFailsRefreshesWithoutIt) {
+  auto store = std::shared_ptr<memokey::Store>(Open("redis://127.0.0.1:1?connect_timeout_ms=100"));
+  memokey::EngineOptions options = Options();
+  options.ttl = 1s;
+  options.stale_while_revalidate = 60s;
+  MemoEngine engine(store, options);
+  std::unique_ptr<MemoEngine::Ticket> refresh = engine.ClaimRefresh(kKey);
+  ASSERT_TRUE(refresh);  // as a failed Claim computes without the lease
+  EXPECT_TRUE(refresh->refresh());
+  EXPECT_EQ(engine.Stats().store_errors, 1u);
+  EXPECT_EQ(engine.Stats().stale_served, 0u);
+  engine.Abandon(std::move(refresh), nullptr);
+}
+
 }  // namespace

@@ -431,7 +431,7 @@ def unregister(cls: type) -> None:
 # Memoization over stores (memokey.memo), the stores (memokey.stores),
 # safe results (memokey.safe), explain (memokey.explain); the envelope bindings.
 from . import memo  # noqa: E402
-from .explain import Explanation, explain  # noqa: E402
+from .compare import Explanation, explain  # noqa: E402
 from .memo import CacheInfo, Memoized, memoize  # noqa: E402
 from .safe import SafeModeError  # noqa: E402
 from .stores import (  # noqa: E402

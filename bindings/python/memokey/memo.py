@@ -233,7 +233,7 @@ This module holds the decorator, its options and the memoized function
 ``memokey.identity`` (the default name and version of a function,
 ``code_hash``, and the normalization of its arguments), ``memokey.safe``
 (``safe=True`` results: ``SafeModeError`` and the decoder that rebuilds
-arrays and dataclasses) and ``memokey.explain`` (``explain``,
+arrays and dataclasses) and ``memokey.compare`` (``explain``,
 ``Comparison``, ``Explanation``).
 """
 
@@ -266,7 +266,7 @@ from typing import (
 )
 
 from . import _core
-from .explain import Comparison, Explanation, explain
+from .compare import Comparison, Explanation, explain
 from .identity import _Normalizer, _function_name, _is_atom, code_hash
 from .safe import SafeModeError, _NotData, _REBUILT_TAG_HEADS, _rebuild, _safe_loads
 from .stores import (
@@ -506,10 +506,6 @@ class _Run:
         self.rejected = rejected
 
 
-class _Abandoned(Exception):
-    """The task computing a key was cancelled: waiters try again."""
-
-
 _all_memos: "weakref.WeakSet[_Memo]" = weakref.WeakSet()
 
 
@@ -591,9 +587,6 @@ class _Memo:
         self._store: Optional[Store] = None
         self._store_ready = False
         self._lock = threading.Lock()
-        self._async_flights: "weakref.WeakKeyDictionary[Any, dict[bytes, Any]]" = (
-            weakref.WeakKeyDictionary()
-        )
         self._known: dict[bytes, float] = {}  # key -> wall-clock expiry (ttl only)
         self._logged: set[str] = set()
         self._strict = False  # the store raises instead of answering a miss (?strict=1)
@@ -640,9 +633,10 @@ class _Memo:
         self.core._set_ttl(self.ttl)
         if self.safe:  # arrays and dataclasses come back as themselves
             self.core._set_cbor_loads(_safe_loads)
+        self.core._set_hooks(self._ensure_store, self._encode, self._computed,
+                             logger.isEnabledFor)
         if not is_async:  # the wrapper decides misses and runs the function (see _slow)
-            self.core._set_call(fn, _Run, self._ensure_store, self._encode, self._computed,
-                                logger.isEnabledFor)
+            self.core._set_call(fn, _Run)
         _all_memos.add(self)
 
     # --- store -------------------------------------------------------------------
@@ -822,21 +816,6 @@ class _Memo:
             )
             return None
 
-    def _store_result(self, key: bytes, value: Any, raw: Optional[bytes], is_error: bool) -> None:
-        self._ensure_store()
-        # SafeModeError propagates: nothing cached. Without a store only safe
-        # mode encodes (that is its check); pickling for nobody would cost
-        # more than the rest of a memory-tier miss.
-        encoded = (
-            self._encode(value, is_error) if self.safe or self._store is not None else None
-        )
-        self.core._put(key, _CachedError(value) if is_error else value, self.ttl, raw, is_error)
-        note = None
-        stored = encoded is not None and self._store is not None
-        if stored:
-            ok, note = self.core._save(key, encoded[0], encoded[1], self.store_ttl)
-        self._computed(key, is_error, len(encoded[0]) if stored else None, note)
-
     def _out(self, value: Any) -> Any:
         if isinstance(value, _CachedError):
             raise value.fresh()
@@ -848,15 +827,13 @@ class _Memo:
         return self.core._key(self.normalize(args, kwargs))
 
     def _cached(
-        self, key: bytes, raw: Optional[bytes], fetched: Optional[tuple] = None, hit: bool = True
+        self, key: bytes, raw: Optional[bytes], fetched: Optional[tuple] = None
     ) -> tuple[int, Any, int]:
         """(status, value, tier) from the memory tier or the store.
 
         status: _HIT (value), _STALE (stale_while_revalidate: a value past
         ttl from store tier `tier`, not put into the memory tier), or why
-        there is none: _MISS, _REJECTED, _DECODE_FAILED, _ERROR.
-        hit=False: a store hit is not counted as one (the call is a miss that
-        got another caller's result)."""
+        there is none: _MISS, _REJECTED, _DECODE_FAILED, _ERROR."""
         status, value = self.core._mem_get(key)
         if status == _M_HIT or status == _M_ERROR:
             if raw is not None:
@@ -865,8 +842,6 @@ class _Memo:
         status, value, ttl_left, tier = self._lookup_store(key, fetched)
         if status != _HIT:
             return status, None, -1
-        if not hit:
-            self._not_a_hit(tier)
         if ttl_left is None:  # no expiry, or the store cannot tell
             ttl_left = self.ttl
         elif self.swr:
@@ -879,93 +854,6 @@ class _Memo:
     def _not_a_hit(self, tier: int) -> None:
         with self._lock:
             self._not_hits[tier] = self._not_hits.get(tier, 0) + 1
-
-    # --- leases (single flight across processes) ------------------------------------
-
-    def _take_lease(self, key: bytes, check_value: bool, wait: float) -> Optional[Lease]:
-        """The store's answer to lease(key), or None when there is no lease to
-        be had: no store, a store without leases, or one that failed (counted
-        in errors, logged once; a strict store raises). May block up to wait."""
-        self._ensure_store()
-        store = self._store
-        if store is None:
-            return None
-        try:
-            lease = store.lease(key.hex(), self.lease_ttl, wait, check_value)
-        except OSError as e:
-            if self._strict:
-                raise
-            note = f"{type(e).__name__}: {e}"
-        else:
-            if lease.state == "unsupported":
-                return None
-            if lease.state != "unavailable":
-                return lease
-            note = lease.error
-            if self._strict:  # strict by open_store, on a tier that is not itself
-                raise ConnectionError(f"memoize: store lease: {note}")
-        self._lease_failed("a lease (computing without waiting for other processes)", note)
-        return None
-
-    def _lease_failed(self, what: str, note: Optional[str]) -> None:
-        with self._lock:
-            self.errors += 1
-        self._store_failed(what, note)
-
-    def _release_lease(self, key: bytes, token: bytes, may_raise: bool = True) -> None:
-        """Ends the lease; a failure is counted and logged (the lease then
-        ends by its ttl). A strict store raises it -- unless not may_raise:
-        cleanup after another exception, which must reach the caller as it is."""
-        assert self._store is not None
-        try:
-            self._store.release_lease(key.hex(), token)
-        except OSError as e:
-            if self._strict and may_raise:
-                raise
-            self._lease_failed("releasing a lease", f"{type(e).__name__}: {e}")
-
-    def _settle_lease(
-        self, key: bytes, raw: Optional[bytes], lease: Optional[Lease]
-    ) -> tuple[bool, Any, Optional[bytes]]:
-        """What a miss does with its lease: (True, value, None) when the lease
-        brought the value, else (False, None, token): compute, then release
-        token when it is not None.
-
-        The bytes the lease carries are not used: the value is read again
-        through _cached, so it is verified (MAC), decoded, counted and put
-        into the memory tier exactly like any stored value; a value that
-        fails is a rejection, and the caller computes."""
-        if lease is None:
-            return False, None, None
-        with self._lock:
-            self.lease_waits += lease.waited
-            self.lease_timeouts += lease.state == "timed_out"
-        if lease.state == "granted":
-            return False, None, lease.token
-        if lease.state == "value":
-            status, value, _ = self._cached(key, raw, hit=False)
-            if status == _HIT or status == _STALE:
-                with self._lock:
-                    self.waited += 1
-                return True, value, None
-        return False, None, None
-
-    async def _take_lease_async(self, key: bytes) -> Optional[Lease]:
-        """_take_lease in a worker thread: the event loop runs while it waits.
-        A task cancelled meanwhile releases the lease its thread still gets."""
-        future = _lease_pool().submit(self._take_lease, key, True, self.lease_wait)
-        try:
-            return await asyncio.wrap_future(future)
-        except asyncio.CancelledError:
-            future.add_done_callback(functools.partial(self._release_abandoned, key))
-            raise
-
-    def _release_abandoned(self, key: bytes, future: "concurrent.futures.Future[Any]") -> None:
-        if future.cancelled() or future.exception() is not None:
-            return
-        lease = future.result()
-        if lease is not None and lease.state == "granted":
-            self._release_lease(key, lease.token, may_raise=False)  # nobody to raise to
 
     # --- stale-while-revalidate -------------------------------------------------------
 
@@ -1001,23 +889,22 @@ class _Memo:
                 self._refreshing.pop(key, None)
             raise
 
-    def _refresh_lease(self, key: bytes) -> tuple[bool, Optional[bytes]]:
-        """(whether this process refreshes key, the lease token to release).
-        Not when another process holds the lease, nor when the stored value
-        is fresh again (another caller refreshed it since it was found stale)."""
-        token = None
-        if self.lease:
-            lease = self._take_lease(key, False, 0.0)
-            if lease is not None:  # None: no leases to be had, refresh without one
-                if lease.state != "granted":
-                    return False, None
-                token = lease.token
+    def _refresh_ticket(self, key: bytes) -> Any:
+        """The ticket to refresh key (lib's ClaimRefresh: the store's lease,
+        without waiting), or None: another process holds the lease, or the
+        stored value is fresh again (another caller refreshed it since it was
+        found stale)."""
+        self._ensure_store()
+        ticket = self.core._claim_refresh(key)
+        if ticket is None:
+            return None
         status, _, ttl_left, tier = self._lookup_store(key)
         if status == _HIT:
             self._not_a_hit(tier)  # a look, not a call
             if ttl_left is None or ttl_left > self.swr:
-                return False, token
-        return True, token
+                self.core._abandon(ticket, None)
+                return None
+        return ticket
 
     def _refresh(
         self, key: bytes, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]], raw: Optional[bytes]
@@ -1026,30 +913,31 @@ class _Memo:
         function's new result is stored for another ttl + swr; a failure
         (the function's exception, a store error) is counted in
         refresh_errors and logged once, and the stale value stays."""
-        token = None
+        ticket = None
         try:
-            mine, token = self._refresh_lease(key)
-            if mine:
-                with self._lock:
-                    self.computed += 1
-                self._store_result(key, self.fn(*args, **(kwargs or {})), raw, False)
+            ticket = self._refresh_ticket(key)
+            if ticket is not None:
+                value = self.fn(*args, **(kwargs or {}))
+                mine, ticket = ticket, None  # _keep takes it (and ends it if it fails)
+                self.core._keep(mine, raw, value, False)
         except BaseException as e:  # a thread: nobody to raise to
             self._refresh_failed(key, e)
         finally:
-            self._refresh_done(key, token)
+            self._refresh_done(key, ticket)
 
     async def _refresh_async(self, key: bytes, args: tuple[Any, ...], kwargs: Any, raw: Any) -> None:
         """_refresh for an async function: a task of the caller's event loop."""
-        token = None
+        ticket = None
         try:
-            mine, token = self._refresh_lease(key)
-            if mine:
-                self.computed += 1
-                self._store_result(key, await self.fn(*args, **(kwargs or {})), raw, False)
+            ticket = self._refresh_ticket(key)
+            if ticket is not None:
+                value = await self.fn(*args, **(kwargs or {}))
+                mine, ticket = ticket, None
+                self.core._keep(mine, raw, value, False)
         except Exception as e:
             self._refresh_failed(key, e)
         finally:
-            self._refresh_done(key, token)
+            self._refresh_done(key, ticket)
 
     def _refresh_failed(self, key: bytes, error: BaseException) -> None:
         with self._lock:
@@ -1065,10 +953,10 @@ class _Memo:
             error,
         )
 
-    def _refresh_done(self, key: bytes, token: Optional[bytes]) -> None:
+    def _refresh_done(self, key: bytes, ticket: Any) -> None:
         try:
-            if token is not None:
-                self._release_lease(key, token, may_raise=False)
+            if ticket is not None:  # the refresh failed before keeping a value
+                self.core._abandon(ticket, None)
         finally:
             with self._lock:
                 self._refreshing.pop(key, None)
@@ -1153,88 +1041,43 @@ class _Memo:
     ) -> _Miss:
         return _Miss(args, kwargs, raw, key, fetched)
 
-    async def _call_async(self, key: bytes, args: tuple[Any, ...], kwargs: Any, raw: Any) -> Any:
-        """_call for an async function."""
-        self.computed += 1
-        try:
-            value = await self.fn(*args, **(kwargs or {}))
-        except Exception as e:
-            if self.cache_exceptions:
-                self._store_result(key, e, raw, True)
-            raise
-        self._store_result(key, value, raw, False)
-        return value
-
-    async def _compute_async(
-        self, key: bytes, args: tuple[Any, ...], kwargs: Any, raw: Any, lease: bool
-    ) -> Any:
-        """The value of a cold key for the task that owns its flight: another
-        process's (through the lease), or computed here."""
-        token = None
-        if lease:
-            found, value, token = self._settle_lease(key, raw, await self._take_lease_async(key))
-            if found:
-                return value
-        try:
-            value = await self._call_async(key, args, kwargs, raw)
-        except BaseException:
-            if token is not None:
-                self._release_lease(key, token, may_raise=False)
-            raise
-        if token is not None:
-            self._release_lease(key, token)
-        return value
-
     async def _slow_async(self, miss: _Miss) -> Any:
+        """_slow for an async function: the lookup, then the miss through
+        lib's engine (single flight in this process, the store's lease
+        across processes), the function awaited on the caller's loop."""
         args, kwargs, raw, key, fetched = miss.args, miss.kwargs, miss.raw, miss.key, miss.fetched
         if key is None:
             key = self.key_of(args, kwargs)
             if raw is not None:
                 self.core._link(raw, key)
-        while True:
-            status, value, _ = self._cached(key, raw, fetched)
-            fetched = None
-            if status == _HIT:
-                return self._out(value)
-            if status == _STALE:
-                self._refresh_later(key, args, kwargs, raw)
-                return self._out(value)
-            loop = asyncio.get_running_loop()
-            task = asyncio.current_task()
-            flights = self._async_flights.get(loop)
-            if flights is None:
-                flights = self._async_flights[loop] = {}
-            self.misses += 1
-            entry = flights.get(key)
-            if entry is not None and entry[0] is task:
-                self.computed += 1
-                return await self.fn(*args, **(kwargs or {}))
-            if entry is not None:
-                self.waited += 1
-                try:
-                    value = await asyncio.shield(entry[1])
-                except _Abandoned:
-                    continue
-                return self._out(value)
-            future = loop.create_future()
-            flights[key] = (task, future)
-            try:
-                value = await self._compute_async(key, args, kwargs, raw,
-                                                  self.lease and _leases_after(status))
-            except asyncio.CancelledError:
-                future.set_exception(_Abandoned())
-                future.exception()  # retrieved: no "never retrieved" warning
-                raise
-            except BaseException as e:
-                future.set_exception(e)
-                future.exception()
-                raise
-            else:
-                future.set_result(value)
-                return self._out(value)
-            finally:
-                if flights.get(key, (None, None))[1] is future:
-                    del flights[key]
+        status, value, _ = self._cached(key, raw, fetched)
+        if status == _HIT:
+            return self._out(value)
+        if status == _STALE:
+            self._refresh_later(key, args, kwargs, raw)
+            return self._out(value)
+        self._ensure_store()
+        # The task is the owner: a task that calls its own key computes it.
+        state, got = self.core._claim(
+            key, raw, not _leases_after(status), id(asyncio.current_task())
+        )
+        while state == "wait":
+            state, got = await _wait_async(got)
+        if state == "value":
+            return self._out(got)
+        ticket = got  # "granted": a ticket; "compute" (re-entry): None, keep nothing
+        try:
+            value = await self.fn(*args, **(kwargs or {}))
+        except BaseException as e:
+            if ticket is not None:
+                if self.cache_exceptions and isinstance(e, Exception):
+                    self.core._keep(ticket, raw, e, True)
+                else:  # cancelled: the waiters claim the key again
+                    self.core._abandon(ticket, None if isinstance(e, asyncio.CancelledError) else e)
+            raise
+        if ticket is not None:
+            self.core._keep(ticket, raw, value, False)
+        return self._out(value)
 
     # --- introspection ------------------------------------------------------------
 
@@ -1438,8 +1281,9 @@ _lease_executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
 
 
 def _lease_pool() -> concurrent.futures.ThreadPoolExecutor:
-    """The threads async functions wait for leases in (not the loop's default
-    executor: a wait may take the whole lease_wait)."""
+    """The threads async functions wait in for another caller's computation
+    or lease (not the loop's default executor: a wait may take the whole
+    lease_wait)."""
     global _lease_executor
     with _lease_lock:
         if _lease_executor is None:
@@ -1449,6 +1293,33 @@ def _lease_pool() -> concurrent.futures.ThreadPoolExecutor:
         return _lease_executor
 
 
+def _take_lease(handle: Any) -> tuple[str, Any]:
+    """In a _lease_pool thread: wait for the key's computation, in this
+    process or (through the store's lease) in another -- a _core.MemoWait's
+    get(), which lets the GIL go while it waits."""
+    return handle.get()
+
+
+def _drop_ticket(future: "concurrent.futures.Future[tuple[str, Any]]") -> None:
+    """A waiting task was cancelled: a ticket its thread got after all is
+    given back at once (the next caller computes), not when it is collected."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    state, got = future.result()
+    if state == "granted":
+        got.abandon()
+
+
+async def _wait_async(handle: Any) -> tuple[str, Any]:
+    """handle.get() in a worker thread: the event loop runs while it waits."""
+    future = _lease_pool().submit(_take_lease, handle)
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(_drop_ticket)
+        raise
+
+
 def _after_fork_in_child() -> None:
     global _lease_lock, _lease_executor
     _lease_lock = threading.Lock()  # memokey.stores replaces its own lock
@@ -1456,7 +1327,6 @@ def _after_fork_in_child() -> None:
     for memo in list(_all_memos):
         memo._lock = threading.Lock()
         memo.core._after_fork()
-        memo._async_flights = weakref.WeakKeyDictionary()
         memo._refreshing = {}
 
 

@@ -22,21 +22,29 @@
 // normalized form: its key is computed here with the canonical walker
 // (EncodeObject) and looked up the same way -- the path of methods, whose
 // `self` is an arbitrary object, and of dict/list/dataclass arguments.
-// A known shape whose entry is not in memory (evicted, expired, memory=0) is
-// looked up in the store from here too: the key is known, so no
-// normalization or hashing is needed, and a verified hit goes into the
-// memory tier and is returned. Anything else (another argument type, a new
-// shape, a store miss, a cached exception) calls the Python slow path
+// A new shape of such a call is its normalized form too: its key is computed
+// here and the shape mapped to it.
+// A key known here but not in memory (evicted, expired, memory=0, a new
+// call) is looked up in the store from here too (lib's MemoEngine::Lookup),
+// and a verified hit goes into the memory tier and is returned. A plain miss
+// of a plain function is decided here as well (ClaimAndCompute): lib's
+// engine gives single flight in this process and the store's lease across
+// processes (Claim), the function is called from here -- so a memoized call
+// adds one Python frame, the function's, to the stack, as
+// functools.lru_cache does -- and its result is kept: memory tier, then the
+// engine's Complete (the store, the flight's waiters). Python is entered on
+// a miss only to open the store (once), to encode the result for the store
+// (memo.py's _encode: pickle, or safe mode's check) and to log (a failed
+// write, DEBUG). Anything else -- a call to normalize through the
+// signature, a lookup to log (a rejection, a failed tier), a cached
+// exception, stale-while-revalidate, an async function -- calls the Python
+// slow path
 //   slow(args: tuple, kwargs: dict | None, raw: bytes | None, key: bytes | None,
 //        fetched: tuple | None, completions: int | None)
-// (fetched: what _fetch returned, when the store was already asked, and the
-// completion count read before asking) which
-// normalizes the call through the signature, computes the key, asks the
-// store, takes single flight (and the store's lease), and calls
-// _put()/_link() so the next call takes the hot path. For a plain function
-// it returns before the function runs: a miss comes back as a _Run, and the
-// function is called from here (Settle), so a memoized call adds one Python
-// frame -- the function's -- to the stack, as functools.lru_cache does.
+// (fetched: what _fetch returned, when the store was already asked) which
+// returns the call's result, or a _Run(key, rejected): a miss, decided here
+// as above. Async functions and background refreshes drive the same engine
+// from memo.py: _claim, _keep, _abandon, _claim_refresh.
 //
 // The memory tier is bounded by entry count (maxsize; Python objects have no
 // reliable byte size) with LRU eviction, and holds each value's TTL. The raw
@@ -44,7 +52,7 @@
 // maxsize 0 the memory tier holds nothing, but shapes still map to keys
 // (key-derivation cache) so a store lookup skips normalization and hashing.
 //
-// Store I/O (_fetch, _save, _delete, _explain) runs with the GIL released:
+// Store I/O (_fetch, Complete, _delete, _explain) runs with the GIL released:
 // the lookup is lib's MemoEngine::Lookup (memo_engine.h), which goes tier by
 // tier (fastest first), opens the signed envelope (envelope.h) -- a value
 // whose MAC does not verify is a counted rejection and the next tier is tried,
@@ -868,7 +876,7 @@ PyObject* CallSlow(MemoObject* self, PyObject* const* args, Py_ssize_t nargs, Py
   if (!snapshot_obj) return nullptr;
   PyObject* call_args[] = {tuple.get(), kwargs.get(), raw_obj.get(), key_obj.get(),
                            fetched != nullptr ? fetched : Py_None, snapshot_obj.get()};
-  if (c.run_type == nullptr) return PyObject_Vectorcall(slow.get(), call_args, 6, nullptr);
+  if (c.run_fn == nullptr) return PyObject_Vectorcall(slow.get(), call_args, 6, nullptr);
   const MissHooks hooks(c);
   Ref run_type = Ref::borrow(c.run_type);
   Ref result = Ref::steal(PyObject_Vectorcall(slow.get(), call_args, 6, nullptr));
@@ -962,7 +970,7 @@ PyObject* MemoCall(PyObject* callable, PyObject* const* args, std::size_t nargsf
       error_entry = e->live && e->is_error;
     }
   }
-  if (!have_key || error_entry || c.run_type == nullptr) {
+  if (!have_key || error_entry || c.run_fn == nullptr) {
     // memo.py: the normalization through the signature, a cached exception,
     // an async function.
     return CallSlow(self, args, nargs, kwnames, raw ? &buf : nullptr, have_key ? &key : nullptr,
@@ -1006,6 +1014,225 @@ PyObject* MemoCall(PyObject* callable, PyObject* const* args, std::size_t nargsf
   // 4. A plain miss: decided here.
   return ClaimAndCompute(c, hooks, key, raw ? &shape : nullptr, false, snapshot, args, nargs,
                          kwnames);
+}
+
+// --- the engine for memo.py: async functions and background refreshes -------------
+//
+// An async function's miss cannot be decided here (its function is a
+// coroutine, awaited on the caller's event loop), nor can a background
+// refresh's: memo.py drives the same engine through _claim / _keep /
+// _abandon, and awaits a wait handle's get() in a worker thread.
+
+// A claim's right to compute (MemoEngine::Ticket) in Python: give it back to
+// _keep or _abandon; one that is dropped abandons (the waiters claim again).
+struct PyTicket {
+  std::shared_ptr<MemoEngine> engine;  // outlives the ticket (declared first)
+  std::unique_ptr<MemoEngine::Ticket> ticket;
+  Key key;
+  bool refresh = false;
+};
+
+// Another caller computes the key: get() blocks (run it in a thread) and
+// returns what _claim returns, never "wait".
+struct PyWait {
+  nb::object wrapper;  // the MemoWrapper: its memory tier and decoders
+  std::shared_ptr<MemoEngine> engine;
+  std::shared_ptr<MemoEngine::Wait> wait;
+  Key key;
+  std::optional<std::string> shape;
+  nb::object get();
+};
+
+Core* CoreOf(PyObject* self);
+
+PyObject* StateTuple(const char* state, nb::object obj) {
+  return Py_BuildValue("(sO)", state, obj.ptr());
+}
+
+// ("value", v) for a value that arrived, ("compute", None) when there is
+// none to read (compute, keep nothing), nullptr with an error.
+PyObject* ArrivedTuple(Core& c, const Key& key, const std::optional<std::string>& shape,
+                       bool has_payload, const std::string& payload, Codec codec) {
+  const std::string_view view = shape ? std::string_view(*shape) : std::string_view();
+  Ref value = Ref::steal(Arrived(c, key, shape ? &view : nullptr, has_payload, payload, codec));
+  if (value) return StateTuple("value", nb::borrow(value.get()));
+  if (PyErr_Occurred()) return nullptr;
+  ++c.computed_here;
+  return StateTuple("compute", nb::none());
+}
+
+PyObject* TicketTuple(std::shared_ptr<MemoEngine> engine,
+                      std::unique_ptr<MemoEngine::Ticket> ticket, const Key& key) {
+  if (!ticket) return StateTuple("compute", nb::none());
+  return StateTuple("granted",
+                    nb::cast(PyTicket{std::move(engine), std::move(ticket), key, false}));
+}
+
+nb::object PyWait::get() {
+  if (!wait) throw nb::value_error("memoize: a wait handle's get() was called twice");
+  MemoEngine::Wait::Outcome outcome;
+  std::exception_ptr failed;
+  {
+    nb::gil_scoped_release release;
+    try {
+      outcome = wait->Get();
+    } catch (...) {
+      failed = std::current_exception();
+    }
+  }
+  wait.reset();
+  if (failed) {
+    RaiseEngineError(failed);
+    throw nb::python_error();
+  }
+  Core& c = *CoreOf(wrapper.ptr());
+  PyObject* out = nullptr;
+  switch (outcome.state) {
+    case MemoEngine::Wait::Outcome::State::kValue:
+      out = ArrivedTuple(c, key, shape, outcome.has_payload, outcome.payload, outcome.codec);
+      break;
+    case MemoEngine::Wait::Outcome::State::kError:
+      RaiseEngineError(outcome.error);
+      break;
+    case MemoEngine::Wait::Outcome::State::kGranted:
+      out = TicketTuple(engine, std::move(outcome.ticket), key);
+      break;
+  }
+  if (out == nullptr) throw nb::python_error();
+  return nb::steal(out);
+}
+
+// _claim(key, raw | None, rejected, owner) -> (state, obj): after a miss,
+// single flight and the lease (MemoEngine::Claim; owner names the caller
+// for re-entry: an asyncio task). state "granted" (obj: a ticket: compute,
+// then _keep or _abandon it), "value" (obj: another caller's value; a
+// _CachedError is raised by the caller), "compute" (compute, keep
+// nothing: re-entry), "wait" (obj: a handle whose blocking get() returns
+// one of the others).
+PyObject* MemoClaim(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  Key key;
+  if (nargs != 4 || !KeyArg(args[0], &key) || (args[1] != Py_None && !PyBytes_Check(args[1]))) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_claim(key, raw, rejected, owner)");
+    return nullptr;
+  }
+  const int rejected = PyObject_IsTrue(args[2]);
+  const unsigned long long owner = PyLong_AsUnsignedLongLongMask(args[3]);
+  if (rejected < 0 || PyErr_Occurred()) return nullptr;
+  Core& c = *CoreOf(self);
+  if (!c.engine) {
+    PyErr_SetString(PyExc_RuntimeError, "memoize: _claim before _attach");
+    return nullptr;
+  }
+  std::optional<std::string> shape;
+  if (args[1] != Py_None) {
+    shape.emplace(PyBytes_AS_STRING(args[1]), static_cast<std::size_t>(PyBytes_GET_SIZE(args[1])));
+  }
+  std::shared_ptr<MemoEngine> engine = c.engine;
+  ++c.misses;
+  const std::string hex = key.hex();
+  MemoEngine::Claimed claimed;
+  if (!EngineCall(c, [&] { claimed = engine->Claim(hex, owner, rejected != 0); })) return nullptr;
+  try {
+    switch (claimed.state) {
+      case MemoEngine::Claimed::State::kGranted:
+        return TicketTuple(engine, std::move(claimed.ticket), key);
+      case MemoEngine::Claimed::State::kReentrant:
+        return StateTuple("compute", nb::none());
+      case MemoEngine::Claimed::State::kValue:
+        return ArrivedTuple(c, key, shape, true, claimed.payload, claimed.codec);
+      case MemoEngine::Claimed::State::kWait:
+        return StateTuple("wait", nb::cast(PyWait{nb::borrow(self), engine,
+                                                  std::move(claimed.wait), key, shape}));
+    }
+  } catch (nb::python_error& e) {
+    e.restore();
+    return nullptr;
+  }
+  Py_RETURN_NONE;
+}
+
+// _claim_refresh(key) -> ticket | None: a stale value's refresh
+// (MemoEngine::ClaimRefresh: the lease without waiting; None: another
+// caller refreshes it).
+PyObject* MemoClaimRefresh(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  Key key;
+  if (nargs != 1 || !KeyArg(args[0], &key)) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_claim_refresh(key)");
+    return nullptr;
+  }
+  Core& c = *CoreOf(self);
+  if (!c.engine) Py_RETURN_NONE;
+  std::shared_ptr<MemoEngine> engine = c.engine;
+  const std::string hex = key.hex();
+  std::unique_ptr<MemoEngine::Ticket> ticket;
+  if (!EngineCall(c, [&] { ticket = engine->ClaimRefresh(hex); })) return nullptr;
+  if (!ticket) Py_RETURN_NONE;
+  try {
+    return nb::cast(PyTicket{std::move(engine), std::move(ticket), key, true}).release().ptr();
+  } catch (nb::python_error& e) {
+    e.restore();
+    return nullptr;
+  }
+}
+
+// The ticket inside a PyTicket argument, taken out of it; null with an
+// error when it is none or used.
+std::unique_ptr<MemoEngine::Ticket> TakeTicket(PyObject* arg, PyTicket** holder) {
+  PyTicket* t = nullptr;
+  if (!nb::try_cast<PyTicket*>(nb::handle(arg), t) || t == nullptr) {
+    PyErr_SetString(PyExc_TypeError, "memoize: expected a ticket from _claim");
+    return nullptr;
+  }
+  if (!t->ticket) {
+    PyErr_SetString(PyExc_ValueError, "memoize: this ticket was used already");
+    return nullptr;
+  }
+  *holder = t;
+  return std::move(t->ticket);
+}
+
+// _keep(ticket, raw | None, value, is_error): the ticket's computation
+// ended with value (is_error: an exception to cache): memory tier, store,
+// the flight's waiters (Keep). Raises what keeping it raised (the waiters
+// get that error).
+PyObject* MemoKeep(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 4 || (args[1] != Py_None && !PyBytes_Check(args[1]))) {
+    PyErr_SetString(PyExc_TypeError, "_keep(ticket, raw, value, is_error)");
+    return nullptr;
+  }
+  const int is_error = PyObject_IsTrue(args[3]);
+  if (is_error < 0) return nullptr;
+  PyTicket* holder = nullptr;
+  std::unique_ptr<MemoEngine::Ticket> ticket = TakeTicket(args[0], &holder);
+  if (!ticket) return nullptr;
+  Core& c = *CoreOf(self);
+  const MissHooks hooks(c);
+  if (!hooks.encode || !hooks.computed) {
+    PyErr_SetString(PyExc_RuntimeError, "memoize: _keep before _set_hooks");
+    return nullptr;
+  }
+  std::string_view shape;
+  if (args[1] != Py_None) {
+    shape = std::string_view(PyBytes_AS_STRING(args[1]),
+                             static_cast<std::size_t>(PyBytes_GET_SIZE(args[1])));
+  }
+  return Keep(c, hooks, holder->engine, holder->key, args[1] != Py_None ? &shape : nullptr,
+              std::move(ticket), args[2], is_error != 0);
+}
+
+// _abandon(ticket, error | None): the ticket's computation ended without a
+// value: the waiters get error (None: they claim again).
+PyObject* MemoAbandon(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 2 || (args[1] != Py_None && !PyExceptionInstance_Check(args[1]))) {
+    PyErr_SetString(PyExc_TypeError, "_abandon(ticket, error | None)");
+    return nullptr;
+  }
+  PyTicket* holder = nullptr;
+  std::unique_ptr<MemoEngine::Ticket> ticket = TakeTicket(args[0], &holder);
+  if (!ticket) return nullptr;
+  holder->engine->Abandon(std::move(ticket),
+                          args[1] == Py_None ? nullptr : CarryError(args[1]));
+  Py_RETURN_NONE;
 }
 
 // --- methods used by memokey/memo.py ------------------------------------------
@@ -1059,27 +1286,39 @@ PyObject* MemoSetArgNames(PyObject* self, PyObject* const* args, Py_ssize_t narg
   Py_RETURN_NONE;
 }
 
-// _set_call(fn, run_type, ensure_store, encode_result, computed, is_enabled_for):
-// a plain function's misses are decided here (ClaimAndCompute): the
-// wrapper calls fn itself; memo.py's slow path returns a run_type instance
-// (key, rejected) for a miss it looked up; the hooks are memo.py's
-// _ensure_store(), _encode_result(value, is_error) and _computed(key,
-// is_error, nbytes, note), and the "memokey" logger's isEnabledFor.
+// _set_call(fn, run_type): a plain function's misses are decided here
+// (ClaimAndCompute), which calls fn itself; memo.py's slow path returns a
+// run_type instance (key, rejected) for a miss it looked up.
 PyObject* MemoSetCall(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 6 || !PyType_Check(args[1])) {
-    PyErr_SetString(PyExc_TypeError,
-                    "_set_call(fn, run_type, ensure_store, encode_result, computed, is_enabled_for)");
+  if (nargs != 2 || !PyCallable_Check(args[0]) || !PyType_Check(args[1])) {
+    PyErr_SetString(PyExc_TypeError, "_set_call(fn, run_type)");
+    return nullptr;
+  }
+  Core& c = *CoreOf(self);
+  PyObject* old[] = {c.run_fn, c.run_type};
+  c.run_fn = Py_NewRef(args[0]);
+  c.run_type = Py_NewRef(args[1]);
+  for (PyObject* o : old) Py_XDECREF(o);
+  Py_RETURN_NONE;
+}
+
+// _set_hooks(ensure_store, encode_result, computed, is_enabled_for): memo.py's
+// _ensure_store(), _encode(value, is_error) -> (payload, codec) | None and
+// _computed(key, is_error, nbytes, note), and the "memokey" logger's
+// isEnabledFor: what keeping a result needs of Python (Keep).
+PyObject* MemoSetHooks(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 4) {
+    PyErr_SetString(PyExc_TypeError, "_set_hooks(ensure_store, encode, computed, is_enabled_for)");
     return nullptr;
   }
   for (Py_ssize_t i = 0; i < nargs; ++i) {
     if (!PyCallable_Check(args[i])) {
-      PyErr_Format(PyExc_TypeError, "_set_call: argument %zd is not callable", i + 1);
+      PyErr_Format(PyExc_TypeError, "_set_hooks: argument %zd is not callable", i + 1);
       return nullptr;
     }
   }
   Core& c = *CoreOf(self);
-  PyObject** hooks[] = {&c.run_fn,        &c.run_type,      &c.hook_ensure,
-                        &c.hook_encode,   &c.hook_computed, &c.debug_enabled};
+  PyObject** hooks[] = {&c.hook_ensure, &c.hook_encode, &c.hook_computed, &c.debug_enabled};
   std::vector<PyObject*> grave;
   for (Py_ssize_t i = 0; i < nargs; ++i) {
     if (*hooks[i] != nullptr) grave.push_back(*hooks[i]);
@@ -1536,46 +1775,6 @@ PyObject* MemoFetch(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   return FetchTuple(*CoreOf(self), key);
 }
 
-// _save(key, payload, codec, ttl_seconds | None) -> (ok: bool, note | None)
-PyObject* MemoSave(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  Key key;
-  if (nargs != 4 || !KeyArg(args[0], &key)) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_save(key, payload, codec, ttl)");
-    return nullptr;
-  }
-  Core& c = *CoreOf(self);
-  if (!c.store || !c.engine) return Py_BuildValue("(OO)", Py_False, Py_None);
-  const long codec_num = PyLong_AsLong(args[2]);
-  if (codec_num == -1 && PyErr_Occurred()) return nullptr;
-  if (codec_num < 0 || codec_num > 2) {
-    PyErr_SetString(PyExc_ValueError, "_save: bad codec");
-    return nullptr;
-  }
-  const std::int64_t ttl_ms = TtlMs(args[3]);
-  if (ttl_ms < 0) return nullptr;
-  Py_buffer view;
-  if (PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) != 0) return nullptr;
-  struct ReleaseBuffer {
-    Py_buffer* v;
-    ~ReleaseBuffer() { PyBuffer_Release(v); }
-  } release_buffer{&view};
-  std::shared_ptr<MemoEngine> engine = c.engine;
-  const std::string hex = key.hex();
-  const std::string_view payload(static_cast<const char*>(view.buf),
-                                 static_cast<std::size_t>(view.len));
-  Status s;
-  // The engine seals, writes and counts a failure (strict: throws).
-  if (!EngineCall(c, [&] {
-        s = engine->Save(hex, payload, static_cast<Codec>(codec_num),
-                         std::chrono::milliseconds{ttl_ms});
-      })) {
-    return nullptr;
-  }
-  if (s.ok()) return Py_BuildValue("(OO)", Py_True, Py_None);
-  const std::string note = s.ToString();
-  return Py_BuildValue("(Os#)", Py_False, note.data(), static_cast<Py_ssize_t>(note.size()));
-}
-
 // _delete(key) -> bool: remove key from every tier of the store.
 PyObject* MemoDelete(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   Key key;
@@ -1901,7 +2100,15 @@ PyMethodDef kMemoMethods[] = {
     MEMO_METHOD("_set_cbor_loads", MemoSetCborLoads, METH_FASTCALL,
                 "_set_cbor_loads(fn | None): the decoder of CBOR payloads"),
     MEMO_METHOD("_set_call", MemoSetCall, METH_FASTCALL,
-                "_set_call(fn, run_type, ensure_store, encode_result, computed, is_enabled_for)"),
+                "_set_call(fn, run_type): misses are decided here, fn called from here"),
+    MEMO_METHOD("_set_hooks", MemoSetHooks, METH_FASTCALL,
+                "_set_hooks(ensure_store, encode, computed, is_enabled_for)"),
+    MEMO_METHOD("_claim", MemoClaim, METH_FASTCALL,
+                "_claim(key, raw, rejected, owner) -> (state, obj)"),
+    MEMO_METHOD("_claim_refresh", MemoClaimRefresh, METH_FASTCALL,
+                "_claim_refresh(key) -> ticket | None"),
+    MEMO_METHOD("_keep", MemoKeep, METH_FASTCALL, "_keep(ticket, raw, value, is_error)"),
+    MEMO_METHOD("_abandon", MemoAbandon, METH_FASTCALL, "_abandon(ticket, error | None)"),
     MEMO_METHOD("_set_ttl", MemoSetTtl, METH_FASTCALL,
                 "_set_ttl(seconds | None): memory-tier ttl of store hits of unknown ttl"),
     MEMO_METHOD("_after_fork", MemoAfterFork, METH_NOARGS,
@@ -1919,7 +2126,6 @@ PyMethodDef kMemoMethods[] = {
     MEMO_METHOD("_attach", MemoAttach, METH_FASTCALL, "_attach(store | None[, strict])"),
     MEMO_METHOD("_fetch", MemoFetch, METH_FASTCALL,
                 "_fetch(key) -> (status, tier, value, ttl, note, error)"),
-    MEMO_METHOD("_save", MemoSave, METH_FASTCALL, "_save(key, payload, codec, ttl) -> (ok, note)"),
     MEMO_METHOD("_delete", MemoDelete, METH_FASTCALL, "_delete(key) -> bool"),
     MEMO_METHOD("_explain", MemoExplain, METH_FASTCALL,
                 "_explain(key) -> [(tier, status, detail)]"),
@@ -1976,6 +2182,21 @@ void BindMemo(nb::module_& m) {
   if (type == nullptr) throw nb::python_error();
   g_memo_type = reinterpret_cast<PyTypeObject*>(type);
   m.attr("MemoWrapper") = nb::steal(type);
+  nb::class_<PyTicket>(m, "MemoTicket",
+                       "The right to compute one key (from MemoWrapper._claim): give it to _keep "
+                       "or _abandon; dropped, it abandons.")
+      .def(
+          "abandon",
+          [](PyTicket& t) {
+            if (t.ticket) t.engine->Abandon(std::move(t.ticket), nullptr);
+          },
+          "Gives the key back without a value (the waiters claim it again); a used ticket: "
+          "nothing.");
+  nb::class_<PyWait>(m, "MemoWait",
+                     "Another caller computes the key (from MemoWrapper._claim).")
+      .def("get", &PyWait::get,
+           "Blocks (run it in a thread) until the key's computation ends: (state, obj) as "
+           "_claim returns it, never 'wait'.");
   for (const auto& [name, value] :
        {std::pair{"FETCH_HIT", kHit}, {"FETCH_MISS", kMiss}, {"FETCH_REJECTED", kRejected},
         {"FETCH_DECODE_FAILED", kDecodeFailed}, {"FETCH_ERROR", kError}, {"FETCH_STALE", kStale}}) {

@@ -51,11 +51,20 @@
 //     stale_while_revalidate of an entry's stored life (entries are stored
 //     for ttl + stale_while_revalidate). ClaimRefresh takes the lease without
 //     waiting and without a value check: a ticket (refresh and Complete) or
-//     none (serve the stale value: MemoStats::stale_served).
+//     none (another holder refreshes: serve the stale value,
+//     MemoStats::stale_served); with no store, lease=false or a lease that
+//     failed, a ticket without a lease.
+//   * No store (EngineOptions::no_store): single flight only, for a front
+//     end that keeps values itself; Complete(ticket, Result) then hands the
+//     waiters either a payload or none (Wait::Outcome::has_payload false:
+//     the front end finds the value in its own memory tier).
 //   * Failure policy, one for every front end: no store failure reaches the
 //     caller. A lookup that cannot be answered is a miss (and the claim
 //     still tries the lease: the store may answer again), a failed lease
-//     computes without it, a failed write or release is ignored. Each failure
+//     computes (or refreshes) without it, a failed write or release is
+//     ignored, a failed backfill is counted and never thrown; a value too
+//     large for the store (kInvalidArgument) is the value's failure, not the
+//     store's: counted and reported, never thrown even when strict. Each failure
 //     counts in MemoStats::store_errors -- an unreachable store (a lookup the
 //     store answered as a miss with a reason, e.g. Redis down) included --
 //     and the first one is reported once through EngineOptions::on_store_error

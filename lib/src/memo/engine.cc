@@ -409,15 +409,20 @@ MemoEngine::Wait::Outcome MemoEngine::Wait::Get() {
 }
 
 std::unique_ptr<MemoEngine::Ticket> MemoEngine::ClaimRefresh(std::string_view key) {
-  if (!store_) return MakeTicket(key, nullptr, {}, /*refresh=*/true);
+  // No store, or no leases (lease=false): every stale hit refreshes.
+  if (!store_ || !options_.lease) return MakeTicket(key, nullptr, {}, /*refresh=*/true);
   LeaseResult lease;
   const Status leased = store_->AcquireLease(
       key, LeaseOptions{options_.lease_ttl, std::chrono::milliseconds{0}, /*check_value=*/false},
       &lease);
-  // A failed lease (not strict) serves the stale value: a later call tries again.
-  if (!leased.ok()) StoreFailed("lease", leased, /*may_throw=*/true);
-  const bool refresh = leased.ok() && (lease.state == LeaseResult::State::kGranted ||
-                                       lease.state == LeaseResult::State::kUnsupported);
+  // A failed lease (not strict) refreshes without it, as a failed Claim
+  // computes without it: the failure policy is one for both.
+  if (!leased.ok()) {
+    StoreFailed("lease", leased, /*may_throw=*/true);
+    return MakeTicket(key, nullptr, {}, /*refresh=*/true);
+  }
+  const bool refresh = lease.state == LeaseResult::State::kGranted ||
+                       lease.state == LeaseResult::State::kUnsupported;
   if (!refresh) {
     counters_.stale_served.fetch_add(1, kRelaxed);
     return nullptr;

@@ -1,4 +1,4 @@
-"""memokey.explain: why two values have different keys, and why a call missed.
+"""memokey.compare: why two values have different keys, and why a call missed.
 
 explain(a, b)
     Where the canonical forms of *a* and *b* first differ, as a
