@@ -595,12 +595,9 @@ class _Memo:
         self._refreshing: dict[bytes, Any] = {}
         self.refresh_errors = 0  # background refreshes that failed
         self._not_hits: dict[int, int] = {}  # store tier -> _fetch hits that were no hits
-        self.misses = 0
-        self.computed = 0
-        self.waited = 0
-        self.lease_waits = 0
-        self.lease_timeouts = 0
-        self.errors = 0  # store failures seen here, not in C++: open, lease, release
+        # The calls' counters are lib's engine's and the C wrapper's
+        # (core._stats()); memo.py counts only what it sees itself:
+        self.errors = 0  # store failures outside the engine: opening it, cache_clear
         self.stale = 0
         slow = self._make_miss if is_async else self._slow
 
@@ -634,7 +631,7 @@ class _Memo:
         if self.safe:  # arrays and dataclasses come back as themselves
             self.core._set_cbor_loads(_safe_loads)
         self.core._set_hooks(self._ensure_store, self._encode, self._computed,
-                             logger.isEnabledFor)
+                             logger.isEnabledFor, self.normalize)
         if not is_async:  # the wrapper decides misses and runs the function (see _slow)
             self.core._set_call(fn, _Run)
         _all_memos.add(self)
@@ -1015,7 +1012,7 @@ class _Memo:
 
     def _computations(self) -> int:
         """How often the function ran (cache_info().computed), for verbose."""
-        return self.computed + self.core._stats()["computed"]
+        return int(self.core._stats()["computed"])
 
     def _computed(self, key: bytes, is_error: bool, nbytes: Optional[int], note: Optional[str]) -> None:
         """After a result (is_error: an exception) was kept: nbytes stored in
@@ -1082,26 +1079,25 @@ class _Memo:
     # --- introspection ------------------------------------------------------------
 
     def cache_info(self) -> CacheInfo:
-        # The C wrapper and lib's engine count plain functions' calls;
-        # memo.py counts what it decides itself (async functions' misses,
-        # background refreshes, lease and open failures).
+        # The C wrapper and lib's engine count the calls; memo.py what only
+        # it sees (stale hits, failed refreshes, a store that did not open).
         s = self.core._stats()
         tiers = {"memory": s["memory_hits"]}
         for i, (name, hits) in enumerate(zip(s["tiers"], s["tier_hits"])):
             tiers[name] = tiers.get(name, 0) + hits - self._not_hits.get(i, 0)
         return CacheInfo(
             hits=sum(tiers.values()),
-            misses=self.misses + s["misses"],
-            computed=self.computed + s["computed"],
-            waited=self.waited + s["waited"],
+            misses=s["misses"],
+            computed=s["computed"],
+            waited=s["waited"],
             rejected=s["rejected"],
             decode_failed=s["decode_failed"],
             errors=s["store_errors"] + self.errors,
             currsize=s["currsize"],
             maxsize=self.maxsize,
             tiers=tiers,
-            lease_waits=self.lease_waits + s["lease_waits"],
-            lease_timeouts=self.lease_timeouts + s["lease_timeouts"],
+            lease_waits=s["lease_waits"],
+            lease_timeouts=s["lease_timeouts"],
             stale=self.stale,
             refresh_errors=self.refresh_errors,
             damaged=self._store.stats()["damaged"] if self._store is not None else 0,

@@ -278,6 +278,7 @@ struct Core {
   PyObject* hook_encode = nullptr;    // _encode_result(value, is_error) -> (payload, codec) | None
   PyObject* hook_computed = nullptr;  // _computed(key, is_error, nbytes | None, note | None)
   PyObject* debug_enabled = nullptr;  // logger.isEnabledFor
+  PyObject* hook_normalize = nullptr;  // _Normalizer: (args, kwargs) -> the normalized tuple
   // _set_options: what the engine and the miss path need of memoize's options.
   bool cache_exceptions = false;
   bool lease = true;
@@ -843,22 +844,31 @@ bool EnsureAttached(Core& c, const MissHooks& h) {
   return true;
 }
 
-PyObject* CallSlow(MemoObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
-                   const RawBuf* raw, const Key* known, PyObject* fetched,
-                   std::uint64_t snapshot = 0) {
-  Ref tuple = Ref::steal(PyTuple_New(nargs));
-  if (!tuple) return nullptr;
-  for (Py_ssize_t i = 0; i < nargs; ++i) PyTuple_SET_ITEM(tuple.get(), i, Py_NewRef(args[i]));
-  Ref kwargs = Ref::borrow(Py_None);
+// A vectorcall's arguments as (args tuple, kwargs dict | None); false with
+// an exception set.
+bool CallArgs(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, Ref* tuple,
+              Ref* kwargs) {
+  *tuple = Ref::steal(PyTuple_New(nargs));
+  if (!*tuple) return false;
+  for (Py_ssize_t i = 0; i < nargs; ++i) PyTuple_SET_ITEM(tuple->get(), i, Py_NewRef(args[i]));
+  *kwargs = Ref::borrow(Py_None);
   if (kwnames != nullptr && PyTuple_GET_SIZE(kwnames) > 0) {
-    kwargs = Ref::steal(PyDict_New());
-    if (!kwargs) return nullptr;
+    *kwargs = Ref::steal(PyDict_New());
+    if (!*kwargs) return false;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); ++i) {
-      if (PyDict_SetItem(kwargs.get(), PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) != 0) {
-        return nullptr;
+      if (PyDict_SetItem(kwargs->get(), PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) != 0) {
+        return false;
       }
     }
   }
+  return true;
+}
+
+PyObject* CallSlow(MemoObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                   const RawBuf* raw, const Key* known, PyObject* fetched,
+                   std::uint64_t snapshot = 0) {
+  Ref tuple, kwargs;
+  if (!CallArgs(args, nargs, kwnames, &tuple, &kwargs)) return nullptr;
   Ref raw_obj = raw != nullptr ? Ref::steal(PyBytes_FromStringAndSize(
                                      raw->data, static_cast<Py_ssize_t>(raw->n)))
                                : Ref::borrow(Py_None);
@@ -952,14 +962,30 @@ PyObject* MemoCall(PyObject* callable, PyObject* const* args, std::size_t nargsf
       error_entry = e->live && e->is_error;
     }
   }
-  if (!have_key && nargs == c.simple_arity &&
-      (kwnames == nullptr || PyTuple_GET_SIZE(kwnames) == 0)) {
+  const bool simple =
+      nargs == c.simple_arity && (kwnames == nullptr || PyTuple_GET_SIZE(kwnames) == 0);
+  if (!have_key && (simple || (c.run_fn != nullptr && c.hook_normalize != nullptr))) {
     // 2. All positional, one per parameter (a new shape, or arguments of
     // other types): the call is its own normalized form, so its key is the
-    // walk of the arguments.
-    Ref tuple = Ref::steal(PyTuple_New(nargs));
-    if (!tuple) return nullptr;
-    for (Py_ssize_t i = 0; i < nargs; ++i) PyTuple_SET_ITEM(tuple.get(), i, Py_NewRef(args[i]));
+    // walk of the arguments. Any other call of a plain function: memo.py's
+    // normalizer (the signature's defaults, keywords, ignore=) gives it.
+    Ref tuple;
+    if (simple) {
+      tuple = Ref::steal(PyTuple_New(nargs));
+      if (!tuple) return nullptr;
+      for (Py_ssize_t i = 0; i < nargs; ++i) PyTuple_SET_ITEM(tuple.get(), i, Py_NewRef(args[i]));
+    } else {
+      Ref call_args, call_kwargs;
+      if (!CallArgs(args, nargs, kwnames, &call_args, &call_kwargs)) return nullptr;
+      Ref normalize = Ref::borrow(c.hook_normalize);  // the call may clear c's hooks
+      PyObject* normalize_args[] = {call_args.get(), call_kwargs.get()};
+      tuple = Ref::steal(PyObject_Vectorcall(normalize.get(), normalize_args, 2, nullptr));
+      if (!tuple) return nullptr;
+      if (!PyTuple_Check(tuple.get())) {
+        PyErr_SetString(PyExc_SystemError, "memoize: the normalizer returned no tuple");
+        return nullptr;
+      }
+    }
     if (!ComputeKey(c, tuple.get(), &key)) return nullptr;
     have_key = true;
     if (raw) LinkShape(c, buf.view(), key);
@@ -1302,13 +1328,15 @@ PyObject* MemoSetCall(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   Py_RETURN_NONE;
 }
 
-// _set_hooks(ensure_store, encode_result, computed, is_enabled_for): memo.py's
-// _ensure_store(), _encode(value, is_error) -> (payload, codec) | None and
-// _computed(key, is_error, nbytes, note), and the "memokey" logger's
-// isEnabledFor: what keeping a result needs of Python (Keep).
+// _set_hooks(ensure_store, encode_result, computed, is_enabled_for, normalize):
+// memo.py's _ensure_store(), _encode(value, is_error) -> (payload, codec) |
+// None and _computed(key, is_error, nbytes, note), the "memokey" logger's
+// isEnabledFor -- what keeping a result needs of Python (Keep) -- and the
+// function's _Normalizer ((args, kwargs) -> the normalized argument tuple).
 PyObject* MemoSetHooks(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 4) {
-    PyErr_SetString(PyExc_TypeError, "_set_hooks(ensure_store, encode, computed, is_enabled_for)");
+  if (nargs != 5) {
+    PyErr_SetString(PyExc_TypeError,
+                    "_set_hooks(ensure_store, encode, computed, is_enabled_for, normalize)");
     return nullptr;
   }
   for (Py_ssize_t i = 0; i < nargs; ++i) {
@@ -1318,7 +1346,8 @@ PyObject* MemoSetHooks(PyObject* self, PyObject* const* args, Py_ssize_t nargs) 
     }
   }
   Core& c = *CoreOf(self);
-  PyObject** hooks[] = {&c.hook_ensure, &c.hook_encode, &c.hook_computed, &c.debug_enabled};
+  PyObject** hooks[] = {&c.hook_ensure, &c.hook_encode, &c.hook_computed, &c.debug_enabled,
+                        &c.hook_normalize};
   std::vector<PyObject*> grave;
   for (Py_ssize_t i = 0; i < nargs; ++i) {
     if (*hooks[i] != nullptr) grave.push_back(*hooks[i]);
@@ -2044,6 +2073,7 @@ int MemoTraverse(PyObject* o, visitproc visit, void* arg) {
     Py_VISIT(c.hook_encode);
     Py_VISIT(c.hook_computed);
     Py_VISIT(c.debug_enabled);
+    Py_VISIT(c.hook_normalize);
     Py_VISIT(c.cbor_loads);
     for (Entry* e = c.ring.next; e != &c.ring; e = e->next) Py_VISIT(e->value);
   }
@@ -2062,7 +2092,8 @@ int MemoClearRefs(PyObject* o) {
     if (c.copy_fn != nullptr) grave.push_back(c.copy_fn);
     c.copy_fn = nullptr;
     for (PyObject** hook : {&c.run_fn, &c.run_type, &c.hook_ensure, &c.hook_encode,
-                            &c.hook_computed, &c.debug_enabled, &c.cbor_loads}) {
+                            &c.hook_computed, &c.debug_enabled, &c.hook_normalize,
+                            &c.cbor_loads}) {
       if (*hook != nullptr) grave.push_back(*hook);
       *hook = nullptr;
     }
@@ -2102,7 +2133,7 @@ PyMethodDef kMemoMethods[] = {
     MEMO_METHOD("_set_call", MemoSetCall, METH_FASTCALL,
                 "_set_call(fn, run_type): misses are decided here, fn called from here"),
     MEMO_METHOD("_set_hooks", MemoSetHooks, METH_FASTCALL,
-                "_set_hooks(ensure_store, encode, computed, is_enabled_for)"),
+                "_set_hooks(ensure_store, encode, computed, is_enabled_for, normalize)"),
     MEMO_METHOD("_claim", MemoClaim, METH_FASTCALL,
                 "_claim(key, raw, rejected, owner) -> (state, obj)"),
     MEMO_METHOD("_claim_refresh", MemoClaimRefresh, METH_FASTCALL,
