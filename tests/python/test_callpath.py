@@ -169,3 +169,48 @@ def test_readme_key_is_the_cpp_quickstarts() -> None:
     # examples/cpp/quickstart.cc exits non-zero unless KeyOf(config) is this
     # key (ctest's install_find_package runs it).
     assert f'config_key == "{m.group(2)}"' in (ROOT / "examples/cpp/quickstart.cc").read_text()
+
+
+# --- a miss is decided in C (issue 13): how often it enters memokey's Python code ---------------
+
+
+def _python_entries(call: Callable[[], Any]) -> list[str]:
+    """The memokey Python functions (and memokey's C methods called from
+    Python) entered during call(): the language crossings of one call."""
+    entered: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_filename.startswith(PACKAGE_DIR):
+            # Count each entry from outside memokey's Python once: nested
+            # calls (a generator inside the normalizer) are the same crossing.
+            caller = frame.f_back
+            if caller is None or not caller.f_code.co_filename.startswith(PACKAGE_DIR):
+                entered.append(frame.f_code.co_name)
+
+    sys.setprofile(profile)
+    try:
+        call()
+    finally:
+        sys.setprofile(None)
+    return entered
+
+
+def test_a_cold_miss_enters_python_at_most_twice(tmp_path: Path) -> None:
+    def double(x: int) -> int:
+        return 2 * x
+
+    def add(x: int, *, y: int = 1) -> int:
+        return x + y
+
+    memory_only = memokey.memoize(store=False, name="crossings.memory")(double)
+    on_disk = memokey.memoize(store=f"disk://{tmp_path}", name="crossings.disk")(double)
+    keywords = memokey.memoize(store=f"disk://{tmp_path}", name="crossings.keywords")(add)
+    for f in (memory_only, on_disk, keywords):
+        f(0)  # the store is opened at the first call
+    # One argument per parameter: the key, the lookup, the flight, the call
+    # and the memory tier all in C; a store adds the result's encoding.
+    assert _python_entries(lambda: memory_only(1)) == []
+    assert _python_entries(lambda: on_disk(1)) == ["_encode"]
+    # Any other call is normalized through the signature first.
+    assert _python_entries(lambda: keywords(2, y=3)) == ["__call__", "_encode"]
+    assert keywords(2, y=3) == 5 and keywords.cache_info().computed == 2
