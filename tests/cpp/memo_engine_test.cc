@@ -415,4 +415,25 @@ TEST(MemoEngine, ARefreshWhoseLeaseFailsRefreshesWithoutIt) {
   engine.Abandon(std::move(refresh), nullptr);
 }
 
+TEST(MemoEngine, InspectSaysWhatEachTierHoldsWithoutChangingIt) {
+  auto store = TwoTiers();
+  ASSERT_TRUE(store->tier(0).Put(kKey, Seal(kOther, "another-secret-of-sufficient-length")).ok());
+  ASSERT_TRUE(store->tier(1).Put(kKey, Seal(kGood)).ok());
+  MemoEngine engine(store, Options());
+  using State = MemoEngine::TierState::State;
+  std::vector<MemoEngine::TierState> rows = engine.Inspect(kKey);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].state, State::kRejected);
+  EXPECT_FALSE(rows[0].detail.empty());
+  EXPECT_TRUE(rows[0].payload.empty());  // never handed out
+  EXPECT_EQ(rows[1].state, State::kHit);
+  EXPECT_EQ(rows[1].codec, memokey::Codec::kCbor);
+  EXPECT_EQ(rows[1].payload, kGood);
+  // Nothing backfilled, nothing counted.
+  EXPECT_EQ(engine.Inspect(kKey)[0].state, State::kRejected);
+  EXPECT_EQ(engine.Stats().rejected, 0u);
+  EXPECT_EQ(engine.Stats().hits, 0u);
+  EXPECT_EQ(engine.Inspect(std::string(32, 'b'))[1].state, State::kAbsent);
+}
+
 }  // namespace

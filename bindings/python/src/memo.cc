@@ -248,16 +248,13 @@ struct Core {
 
   // Store (set by _attach; shared with other wrappers and Python Store objects).
   std::shared_ptr<Store> store;
-  // lib's memoization engine over `store` (memo_engine.h): the tier walk.
+  // lib's memoization engine over `store` (memo_engine.h; with no store:
+  // single flight only): lookups, claims, writes, explain's tier states.
   std::shared_ptr<MemoEngine> engine;
-  std::vector<Store*> tiers;
   std::vector<std::string> tier_names;
   bool strict = false;
 
-  std::mutex secret_mu;
-  std::optional<std::string> secret_config;
-  bool secret_ready = false;
-  Secret secret;
+  std::optional<std::string> secret_config;  // the engine loads it when first needed
 
   std::size_t maxsize = 0;  // SIZE_MAX: unbounded; 0: memory tier off
   bool raw_enabled = true;
@@ -351,23 +348,6 @@ struct Core {
 
   void ClearMemory(std::vector<PyObject*>* grave) {
     while (ring.next != &ring) Kill(ring.next, grave);
-  }
-
-  bool GetSecret(Secret* out, Status* error) {
-    std::lock_guard lock(secret_mu);
-    if (!secret_ready) {
-      Secret s;
-      const Status st = LoadSecret(
-          secret_config ? std::optional<std::string_view>(*secret_config) : std::nullopt, &s);
-      if (!st.ok()) {
-        *error = st;
-        return false;
-      }
-      secret = std::move(s);
-      secret_ready = true;
-    }
-    *out = secret;
-    return true;
   }
 };
 
@@ -1633,38 +1613,24 @@ PyObject* MemoAttach(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     PyErr_SetString(PyExc_TypeError, "_attach: expected a memokey.Store");
     return nullptr;
   }
-  if (args[0] == Py_None) {
-    // No store: the engine is this function's single flight only.
-    c.store.reset();
-    c.tiers.clear();
-    c.tier_names.clear();
-    c.tier_hits.clear();
-    c.strict = false;
-    MakeEngine(c);
-    c.attached = true;
-    Py_RETURN_NONE;
-  }
-  c.store = ps->store;
-  c.tiers.clear();
+  c.store = args[0] == Py_None ? nullptr : ps->store;  // none: the engine is single flight only
   c.tier_names.clear();
-  if (ps->tiered != nullptr) {
-    for (std::size_t i = 0; i < ps->tiered->tier_count(); ++i) {
-      c.tiers.push_back(&ps->tiered->tier(i));
-    }
-  } else {
-    c.tiers.push_back(c.store.get());
-  }
-  c.strict = strict_arg != 0 || c.store->strict();
+  c.strict = c.store && (strict_arg != 0 || c.store->strict());
   try {
     MakeEngine(c);
   } catch (const std::exception& e) {
     c.store.reset();
-    c.tiers.clear();
     PyErr_SetString(PyExc_ValueError, e.what());
     return nullptr;
   }
-  for (Store* t : c.tiers) c.tier_names.push_back(t->Describe());
-  c.tier_hits.assign(c.tiers.size(), 0);
+  if (ps != nullptr && ps->tiered != nullptr) {
+    for (std::size_t i = 0; i < ps->tiered->tier_count(); ++i) {
+      c.tier_names.push_back(ps->tiered->tier(i).Describe());
+    }
+  } else if (c.store) {
+    c.tier_names.push_back(c.store->Describe());
+  }
+  c.tier_hits.assign(c.tier_names.size(), 0);
   c.attached = true;
   Py_RETURN_NONE;
 }
@@ -1841,77 +1807,48 @@ PyObject* MemoExplain(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   Core& c = *CoreOf(self);
   Ref out = Ref::steal(PyList_New(0));
   if (!out) return nullptr;
-  if (!c.store) return out.release();
-  std::shared_ptr<Store> keep = c.store;
-  const std::vector<Store*> tiers = c.tiers;
+  if (!c.store || !c.engine) return out.release();
+  std::shared_ptr<MemoEngine> engine = c.engine;
   const std::string hex = key.hex();
-  struct Row {
-    std::string status, detail;
-    bool opened = false;
-    Codec codec = Codec::kRaw;
-    std::string payload;
-  };
-  std::vector<Row> rows(tiers.size());
-  {
-    nb::gil_scoped_release release;
-    Secret secret;
-    Status serr;
-    const bool have_secret = c.GetSecret(&secret, &serr);
-    for (std::size_t i = 0; i < tiers.size(); ++i) {
-      Row& r = rows[i];
-      const std::uint64_t expired_before = tiers[i]->Stats().expired;
-      std::string sealed;
-      const Status s = tiers[i]->Get(hex, &sealed);
-      if (s.IsNotFound()) {
-        if (s.message() != "not found") {
-          r.status = "error";
-          r.detail = s.message();
-        } else if (tiers[i]->Stats().expired > expired_before) {
-          r.status = "expired";
+  std::vector<MemoEngine::TierState> rows;
+  if (!EngineCall(c, [&] { rows = engine->Inspect(hex); })) return nullptr;
+  using TierState = MemoEngine::TierState;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    TierState& r = rows[i];
+    std::string status, detail = r.detail;
+    switch (r.state) {
+      case TierState::State::kAbsent:
+        status = "not present";
+        break;
+      case TierState::State::kExpired:
+        status = "expired";
+        break;
+      case TierState::State::kRejected:
+        status = "MAC rejected";
+        break;
+      case TierState::State::kError:
+        status = "error";
+        break;
+      case TierState::State::kHit: {
+        std::string refusal;
+        Ref v = Ref::steal(DecodePayload(c, r.codec, r.payload, &refusal));
+        if (!v) {
+          status = "decode failed";
+          detail = refusal.empty() ? CurrentErrorText() : refusal;
         } else {
-          r.status = "not present";
-        }
-        continue;
-      }
-      if (!s.ok()) {
-        r.status = "error";
-        r.detail = s.ToString();
-        continue;
-      }
-      if (!have_secret) {
-        r.status = "error";
-        r.detail = "no secret: " + serr.ToString();
-        continue;
-      }
-      const Status o = OpenEnvelope(hex, sealed, secret, &r.codec, &r.payload);
-      if (!o.ok()) {
-        r.status = "MAC rejected";
-        r.detail = o.ToString();
-        continue;
-      }
-      r.opened = true;
-    }
-  }
-  for (std::size_t i = 0; i < tiers.size(); ++i) {
-    Row& r = rows[i];
-    if (r.opened) {
-      std::string refusal;
-      Ref v = Ref::steal(DecodePayload(c, r.codec, r.payload, &refusal));
-      if (!v) {
-        r.status = "decode failed";
-        r.detail = refusal.empty() ? CurrentErrorText() : refusal;
-      } else {
-        r.status = "hit";
-        static const char* kCodecNames[] = {"raw", "cbor", "pickle5"};
-        r.detail = std::string("codec ") + kCodecNames[static_cast<int>(r.codec)] + ", " +
+          status = "hit";
+          static const char* kCodecNames[] = {"raw", "cbor", "pickle5"};
+          detail = std::string("codec ") + kCodecNames[static_cast<int>(r.codec)] + ", " +
                    std::to_string(r.payload.size()) + " payload bytes";
+        }
+        break;
       }
     }
     const std::string name = i < c.tier_names.size() ? c.tier_names[i] : "tier " + std::to_string(i);
     Ref row = Ref::steal(Py_BuildValue(
-        "(s#s#s#)", name.data(), static_cast<Py_ssize_t>(name.size()),
-        r.status.data(), static_cast<Py_ssize_t>(r.status.size()), r.detail.data(),
-        static_cast<Py_ssize_t>(r.detail.size())));
+        "(s#s#s#)", name.data(), static_cast<Py_ssize_t>(name.size()), status.data(),
+        static_cast<Py_ssize_t>(status.size()), detail.data(),
+        static_cast<Py_ssize_t>(detail.size())));
     if (!row || PyList_Append(out.get(), row.get()) != 0) return nullptr;
   }
   return out.release();

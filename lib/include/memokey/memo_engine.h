@@ -246,6 +246,18 @@ class MemoEngine {
   Status Save(std::string_view key, std::string_view payload, Codec codec,
               std::optional<std::chrono::milliseconds> ttl);
 
+  // What each tier holds for key, fastest first, for a front end's
+  // explain(): read and verified (MAC, codec) as Lookup does, but without
+  // backfill and without counting anything.
+  struct TierState {
+    enum class State : std::uint8_t { kHit, kAbsent, kExpired, kRejected, kError };
+    State state = State::kAbsent;
+    std::string detail;  // kRejected, kError: why
+    Codec codec = Codec::kRaw;  // kHit
+    std::string payload;        // kHit
+  };
+  std::vector<TierState> Inspect(std::string_view key);
+
   MemoStats Stats() const;
   const std::string& name() const { return options_.name; }
   const Store& store() const { return *store_; }

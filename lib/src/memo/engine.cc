@@ -507,6 +507,51 @@ MemoEngine::Ticket::~Ticket() {
   engine_->Land(flight_, std::nullopt, nullptr);
 }
 
+std::vector<MemoEngine::TierState> MemoEngine::Inspect(std::string_view key) {
+  std::vector<TierState> rows;
+  if (!store_) return rows;
+  const std::size_t tiers = tiered_ != nullptr ? tiered_->tier_count() : 1;
+  rows.resize(tiers);
+  Status secret_error;
+  const Secret* secret = GetSecret(&secret_error);
+  for (std::size_t i = 0; i < tiers; ++i) {
+    Store& tier = tiered_ != nullptr ? tiered_->tier(i) : *store_;
+    TierState& row = rows[i];
+    // A store says "expired" only by counting it: compare its counter.
+    const std::uint64_t expired_before = tier.Stats().expired;
+    std::string sealed;
+    const Status got = tier.Get(key, &sealed);
+    if (got.IsNotFound()) {
+      if (got.message() != Status::NotFound().message()) {
+        row.state = TierState::State::kError;
+        row.detail = got.message();
+      } else if (tier.Stats().expired > expired_before) {
+        row.state = TierState::State::kExpired;
+      }
+      continue;
+    }
+    if (!got.ok()) {
+      row.state = TierState::State::kError;
+      row.detail = got.ToString();
+      continue;
+    }
+    if (secret == nullptr) {
+      row.state = TierState::State::kError;
+      row.detail = "no secret: " + secret_error.ToString();
+      continue;
+    }
+    const Status opened = OpenEnvelope(key, sealed, *secret, &row.codec, &row.payload);
+    if (!opened.ok()) {
+      row.state = TierState::State::kRejected;
+      row.detail = opened.ToString();
+      row.payload.clear();
+      continue;
+    }
+    row.state = TierState::State::kHit;
+  }
+  return rows;
+}
+
 MemoStats MemoEngine::Stats() const {
   MemoStats s;
   s.hits = counters_.hits.load();
