@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import threading
 import time
 
@@ -135,12 +136,23 @@ def test_gil_is_released_during_store_calls(redis_url):
 
     t = threading.Thread(target=spin)
     t.start()
+    interval = sys.getswitchinterval()
     try:
+        while ticks[0] == 0:  # the spinner runs (a loaded machine may start it late)
+            time.sleep(0.001)
+        # No forced switch during the round trips below (they take well under
+        # a second): the spinner can count only while a call lets the GIL go.
+        # A thread that waits for the GIL may miss a short release: many
+        # chances, and the first one that counts ends the loop.
+        sys.setswitchinterval(1.0)
         before = ticks[0]
-        for _ in range(200):
+        for _ in range(2000):
             s.get("k")
+            if ticks[0] != before:
+                break
         during = ticks[0] - before
     finally:
+        sys.setswitchinterval(interval)
         stop.set()
         t.join()
     assert during > 0

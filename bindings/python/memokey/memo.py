@@ -509,32 +509,41 @@ class _Run:
 _all_memos: "weakref.WeakSet[_Memo]" = weakref.WeakSet()
 
 
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    """memoize()'s options, as given (see memoize for each; _Memo checks and
+    normalizes them, so a bad value fails at decoration)."""
+
+    store: Any = None
+    namespace: Optional[str] = None
+    version: Any = None
+    ignore: tuple[str, ...] = ()
+    ttl: Any = None
+    safe: bool = False
+    cache_exceptions: bool = False
+    copy: bool = False
+    memory: Any = _DEFAULT_MEMORY
+    secret: Optional[str] = None
+    name: Optional[str] = None
+    compress_threshold: int = _core.COMPRESS_THRESHOLD
+    lease: bool = True
+    lease_ttl: Any = 60.0
+    lease_wait: Any = None
+    stale_while_revalidate: Any = 0
+    verbose: Any = 0  # the wrapper's (_decorate), not _Memo's
+    _shapes: bool = True  # tests: call shapes off
+
+
 class _Memo:
     """The Python half of a memoized function (the C++ half: _core.MemoWrapper)."""
 
-    def __init__(
-        self,
-        fn: Callable[..., Any],
-        *,
-        store: Any,
-        namespace: Optional[str],
-        version: Any,
-        ignore: Iterable[str],
-        ttl: Any,
-        safe: bool,
-        cache_exceptions: bool,
-        copy: bool,
-        memory: Any,
-        secret: Optional[str],
-        name: Optional[str],
-        compress_threshold: int,
-        is_async: bool,
-        lease: bool = True,
-        lease_ttl: Any = 60.0,
-        lease_wait: Any = None,
-        stale_while_revalidate: Any = 0,
-        _shapes: bool = True,
-    ) -> None:
+    def __init__(self, fn: Callable[..., Any], options: "_Options", *, is_async: bool) -> None:
+        o = options  # as memoize() was given them; checked and normalized here
+        store, namespace, version, ignore = o.store, o.namespace, o.version, o.ignore
+        ttl, safe, cache_exceptions, copy = o.ttl, o.safe, o.cache_exceptions, o.copy
+        memory, secret, name, compress_threshold = o.memory, o.secret, o.name, o.compress_threshold
+        lease, lease_ttl, lease_wait = o.lease, o.lease_ttl, o.lease_wait
+        stale_while_revalidate, _shapes = o.stale_while_revalidate, o._shapes
         self.fn = fn
         self.is_async = is_async
         self.name = name if name is not None else _function_name(fn)
@@ -1384,17 +1393,16 @@ def _verbose(target: Any, memo: "_Memo", level: int, is_async: bool) -> Any:
     return wrapper
 
 
-def _decorate(fn: Any, options: dict[str, Any]) -> Any:
-    if "verbose" in options:  # the wrapper's, not _Memo's
-        options = dict(options)
-        verbose = _verbose_level(options.pop("verbose"))
+def _decorate(fn: Any, options: _Options) -> Any:
+    verbose = _verbose_level(options.verbose)
+    if verbose:
+        quiet = dataclasses.replace(options, verbose=0)
         if isinstance(fn, (staticmethod, classmethod)):
-            return type(fn)(_decorate(fn.__func__, dict(options, verbose=verbose)))
-        target = _decorate(fn, options)
-        if verbose:
-            memo = target.__memokey_memo__
-            target = _verbose(target, memo, verbose, memo.is_async)
-            target.__memokey_memo__ = memo
+            return type(fn)(_decorate(fn.__func__, options))
+        target = _decorate(fn, quiet)
+        memo = target.__memokey_memo__
+        target = _verbose(target, memo, verbose, memo.is_async)
+        target.__memokey_memo__ = memo
         return target
     if isinstance(fn, (staticmethod, classmethod)):
         return type(fn)(_decorate(fn.__func__, options))
@@ -1406,7 +1414,7 @@ def _decorate(fn: Any, options: dict[str, Any]) -> Any:
             f"result is an iterator, which cannot be cached; memoize a function returning a list"
         )
     is_async = inspect.iscoroutinefunction(fn)
-    memo = _Memo(fn, is_async=is_async, **options)
+    memo = _Memo(fn, options, is_async=is_async)
     if is_async:
         core = memo.core
         slow_async = memo._slow_async
@@ -1531,7 +1539,7 @@ def memoize(
     documentation (``help(memokey.memo)``) for keys, tiers, security,
     concurrency (leases) and stale-while-revalidate.
     """
-    options = dict(
+    options = _Options(
         store=store,
         namespace=namespace,
         version=version,
