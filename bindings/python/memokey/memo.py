@@ -1006,18 +1006,29 @@ class _Memo:
         fetched: Optional[tuple],
         completions: Optional[int],
     ) -> Any:
+        key, status, value = self._look(args, kwargs, raw, key, fetched)
+        if status == _HIT:
+            return self._result(value)
+        # After an unusable stored value, the lease must not bring it back.
+        return _Run(key, not _leases_after(status))
+
+    def _look(
+        self, args: tuple[Any, ...], kwargs: Any, raw: Optional[bytes], key: Optional[bytes],
+        fetched: Optional[tuple],
+    ) -> tuple[bytes, int, Any]:
+        """(key, status, value) of a call that missed the C wrapper's memory
+        tier: the key (normalized here when the wrapper had none), then the
+        memory tier and the store (_cached). A stale value (_STALE) starts its
+        background refresh and is reported as _HIT: the caller returns it."""
         if key is None:
             key = self.key_of(args, kwargs)
             if raw is not None:
                 self.core._link(raw, key)
         status, value, _ = self._cached(key, raw, fetched)
-        if status == _HIT:
-            return self._result(value)
         if status == _STALE:
             self._refresh_later(key, args, kwargs, raw)
-            return self._result(value)
-        # After an unusable stored value, the lease must not bring it back.
-        return _Run(key, not _leases_after(status))
+            status = _HIT
+        return key, status, value
 
     def _computations(self) -> int:
         """How often the function ran (cache_info().computed), for verbose."""
@@ -1051,16 +1062,9 @@ class _Memo:
         """_slow for an async function: the lookup, then the miss through
         lib's engine (single flight in this process, the store's lease
         across processes), the function awaited on the caller's loop."""
-        args, kwargs, raw, key, fetched = miss.args, miss.kwargs, miss.raw, miss.key, miss.fetched
-        if key is None:
-            key = self.key_of(args, kwargs)
-            if raw is not None:
-                self.core._link(raw, key)
-        status, value, _ = self._cached(key, raw, fetched)
+        args, kwargs, raw = miss.args, miss.kwargs, miss.raw
+        key, status, value = self._look(args, kwargs, raw, miss.key, miss.fetched)
         if status == _HIT:
-            return self._out(value)
-        if status == _STALE:
-            self._refresh_later(key, args, kwargs, raw)
             return self._out(value)
         self._ensure_store()
         # The task is the owner: a task that calls its own key computes it.
