@@ -968,3 +968,24 @@ def test_hot_path_is_consistent_with_the_slow_path():
             assert len(calls) == distinct
         f.cache_clear()
         assert f(1) == ((1,), {})
+
+
+def test_wrapper_methods_bind_and_check_self_and_arguments() -> None:
+    """MemoWrapper's methods are nanobind functions on a raw type (issue 13):
+    they bind self, refuse another self, and keep their error types."""
+
+    @memokey.memoize(store=None)
+    def f(x: int) -> int:
+        return x
+
+    assert f(2) == 2
+    assert f._stats()["misses"] == 1
+    with pytest.raises(TypeError):
+        type(f)._stats(object())
+    with pytest.raises(TypeError, match="key must be 16 bytes"):
+        f._peek(b"short")
+    with pytest.raises(TypeError):
+        f._peek("x" * 16)
+    with pytest.raises(ValueError, match="ttl must be"):
+        f._set_ttl(-1.0)
+    assert f.__reduce__() == f.__qualname__

@@ -75,6 +75,9 @@
 #include <time.h>
 
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
 #include <structmember.h>
 
 #include <algorithm>
@@ -84,9 +87,11 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -384,6 +389,36 @@ struct MemoObject {
 
 PyTypeObject* g_memo_type = nullptr;
 
+Core* CoreOf(PyObject* self) { return reinterpret_cast<MemoObject*>(self)->core; }
+
+// `self` of the methods memo.py calls (nanobind functions, see BindMemo): a
+// MemoWrapper, which the caster below checks (nanobind's TypeError otherwise).
+struct MemoSelf {
+  PyObject* obj = nullptr;
+  Core& core() const { return *CoreOf(obj); }
+};
+
+}  // namespace
+}  // namespace memokey::py
+
+namespace nanobind::detail {
+template <>
+struct type_caster<memokey::py::MemoSelf> {
+  NB_TYPE_CASTER(memokey::py::MemoSelf, const_name("MemoWrapper"))
+  bool from_python(handle src, uint32_t, cleanup_list*) noexcept {
+    if (!PyObject_TypeCheck(src.ptr(), memokey::py::g_memo_type)) return false;
+    value.obj = src.ptr();
+    return true;
+  }
+  static handle from_cpp(const memokey::py::MemoSelf& self, rv_policy, cleanup_list*) noexcept {
+    return handle(self.obj).inc_ref();
+  }
+};
+}  // namespace nanobind::detail
+
+namespace memokey::py {
+namespace {
+
 bool KeyArg(PyObject* o, Key* key) {
   if (!PyBytes_Check(o) || PyBytes_GET_SIZE(o) != 16) {
     PyErr_SetString(PyExc_TypeError, "key must be 16 bytes");
@@ -397,18 +432,31 @@ PyObject* KeyBytes(const Key& key) {
   return PyBytes_FromStringAndSize(reinterpret_cast<const char*>(key.bytes.data()), 16);
 }
 
+constexpr const char* kBadTtl = "ttl must be None or a finite number of seconds >= 0";
+
+// seconds (0: none) -> ms; -1 for a negative or non-finite number
+std::int64_t SecondsMs(double s) {
+  if (!std::isfinite(s) || s < 0) return -1;
+  if (s == 0) return 0;
+  const double ms = std::ceil(s * 1000.0);
+  return ms > 9.0e15 ? static_cast<std::int64_t>(9.0e15) : static_cast<std::int64_t>(ms);
+}
+
 // seconds (None/0: none) -> ms; -1 with an exception on a bad value
 std::int64_t TtlMs(PyObject* ttl) {
   if (ttl == Py_None) return 0;
   const double s = PyFloat_AsDouble(ttl);
   if (s == -1.0 && PyErr_Occurred()) return -1;
-  if (!std::isfinite(s) || s < 0) {
-    PyErr_SetString(PyExc_ValueError, "ttl must be None or a finite number of seconds >= 0");
-    return -1;
-  }
-  if (s == 0) return 0;
-  const double ms = std::ceil(s * 1000.0);
-  return ms > 9.0e15 ? static_cast<std::int64_t>(9.0e15) : static_cast<std::int64_t>(ms);
+  const std::int64_t ms = SecondsMs(s);
+  if (ms < 0) PyErr_SetString(PyExc_ValueError, kBadTtl);
+  return ms;
+}
+
+// A method's seconds argument (None/0: none) -> ms; ValueError on a bad value.
+std::int64_t TtlArg(std::optional<double> seconds) {
+  const std::int64_t ms = seconds ? SecondsMs(*seconds) : 0;
+  if (ms < 0) throw nb::value_error(kBadTtl);
+  return ms;
 }
 
 void PutEntry(Core& c, const Key& key, PyObject* value, std::int64_t ttl_ms,
@@ -1028,6 +1076,10 @@ PyObject* MemoCall(PyObject* callable, PyObject* const* args, std::size_t nargsf
 // coroutine, awaited on the caller's event loop), nor can a background
 // refresh's: memo.py drives the same engine through _claim / _keep /
 // _abandon, and awaits a wait handle's get() in a worker thread.
+//
+// These, and the other methods memo.py calls (below), are nanobind functions
+// (BindMemo): nanobind parses their arguments; a C-API failure in them (an
+// exception set) is thrown as nb::python_error.
 
 // A claim's right to compute (MemoEngine::Ticket) in Python: give it back to
 // _keep or _abandon; one that is dropped abandons (the waiters claim again).
@@ -1049,26 +1101,49 @@ struct PyWait {
   nb::object get();
 };
 
-Core* CoreOf(PyObject* self);
-
-PyObject* StateTuple(const char* state, nb::object obj) {
-  return Py_BuildValue("(sO)", state, obj.ptr());
+// A C-API result in a nanobind method: nullptr (an exception set) is thrown.
+nb::object Checked(PyObject* o) {
+  if (o == nullptr) throw nb::python_error();
+  return nb::steal(o);
 }
 
+// Raises what the engine threw or a flight ended with, as nb::python_error.
+[[noreturn]] void ThrowEngineError(const std::exception_ptr& error) {
+  RaiseEngineError(error);
+  throw nb::python_error();
+}
+
+// A key argument (bytes: nanobind checked the type): "key must be 16 bytes".
+Key KeyOf(const nb::bytes& b) {
+  Key key;
+  if (!KeyArg(b.ptr(), &key)) throw nb::python_error();
+  return key;
+}
+
+// A call-shape argument (bytes | None): its view in *view, or nullptr.
+const std::string_view* ShapeOf(const std::optional<nb::bytes>& raw, std::string_view* view) {
+  if (!raw) return nullptr;
+  *view = std::string_view(raw->c_str(), raw->size());
+  return view;
+}
+
+nb::object StateTuple(const char* state, nb::handle obj) { return nb::make_tuple(state, obj); }
+
 // ("value", v) for a value that arrived, ("compute", None) when there is
-// none to read (compute, keep nothing), nullptr with an error.
-PyObject* ArrivedTuple(Core& c, const Key& key, const std::optional<std::string>& shape,
-                       bool has_payload, const std::string& payload, Codec codec) {
+// none to read (compute, keep nothing).
+nb::object ArrivedTuple(Core& c, const Key& key, const std::optional<std::string>& shape,
+                        bool has_payload, const std::string& payload, Codec codec) {
   const std::string_view view = shape ? std::string_view(*shape) : std::string_view();
-  Ref value = Ref::steal(Arrived(c, key, shape ? &view : nullptr, has_payload, payload, codec));
-  if (value) return StateTuple("value", nb::borrow(value.get()));
-  if (PyErr_Occurred()) return nullptr;
+  nb::object value =
+      nb::steal(Arrived(c, key, shape ? &view : nullptr, has_payload, payload, codec));
+  if (value) return StateTuple("value", value);
+  if (PyErr_Occurred()) throw nb::python_error();
   ++c.computed_here;
   return StateTuple("compute", nb::none());
 }
 
-PyObject* TicketTuple(std::shared_ptr<MemoEngine> engine,
-                      std::unique_ptr<MemoEngine::Ticket> ticket, const Key& key) {
+nb::object TicketTuple(std::shared_ptr<MemoEngine> engine,
+                       std::unique_ptr<MemoEngine::Ticket> ticket, const Key& key) {
   if (!ticket) return StateTuple("compute", nb::none());
   return StateTuple("granted",
                     nb::cast(PyTicket{std::move(engine), std::move(ticket), key, false}));
@@ -1087,25 +1162,17 @@ nb::object PyWait::get() {
     }
   }
   wait.reset();
-  if (failed) {
-    RaiseEngineError(failed);
-    throw nb::python_error();
-  }
+  if (failed) ThrowEngineError(failed);
   Core& c = *CoreOf(wrapper.ptr());
-  PyObject* out = nullptr;
   switch (outcome.state) {
     case MemoEngine::Wait::Outcome::State::kValue:
-      out = ArrivedTuple(c, key, shape, outcome.has_payload, outcome.payload, outcome.codec);
-      break;
+      return ArrivedTuple(c, key, shape, outcome.has_payload, outcome.payload, outcome.codec);
     case MemoEngine::Wait::Outcome::State::kError:
-      RaiseEngineError(outcome.error);
-      break;
+      ThrowEngineError(outcome.error);
     case MemoEngine::Wait::Outcome::State::kGranted:
-      out = TicketTuple(engine, std::move(outcome.ticket), key);
-      break;
+      return TicketTuple(engine, std::move(outcome.ticket), key);
   }
-  if (out == nullptr) throw nb::python_error();
-  return nb::steal(out);
+  return nb::none();
 }
 
 // _claim(key, raw | None, rejected, owner) -> (state, obj): after a miss,
@@ -1115,197 +1182,110 @@ nb::object PyWait::get() {
 // _CachedError is raised by the caller), "compute" (compute, keep
 // nothing: re-entry), "wait" (obj: a handle whose blocking get() returns
 // one of the others).
-PyObject* MemoClaim(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  Key key;
-  if (nargs != 4 || !KeyArg(args[0], &key) || (args[1] != Py_None && !PyBytes_Check(args[1]))) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_claim(key, raw, rejected, owner)");
-    return nullptr;
-  }
-  const int rejected = PyObject_IsTrue(args[2]);
-  const unsigned long long owner = PyLong_AsUnsignedLongLongMask(args[3]);
-  if (rejected < 0 || PyErr_Occurred()) return nullptr;
-  Core& c = *CoreOf(self);
-  if (!c.engine) {
-    PyErr_SetString(PyExc_RuntimeError, "memoize: _claim before _attach");
-    return nullptr;
-  }
+nb::object MemoClaim(MemoSelf self, const nb::bytes& key_arg, const std::optional<nb::bytes>& raw,
+                     bool rejected, std::uint64_t owner) {
+  const Key key = KeyOf(key_arg);
+  Core& c = self.core();
+  if (!c.engine) throw std::runtime_error("memoize: _claim before _attach");
   std::optional<std::string> shape;
-  if (args[1] != Py_None) {
-    shape.emplace(PyBytes_AS_STRING(args[1]), static_cast<std::size_t>(PyBytes_GET_SIZE(args[1])));
-  }
+  if (raw) shape.emplace(raw->c_str(), raw->size());
   std::shared_ptr<MemoEngine> engine = c.engine;
   ++c.misses;
   const std::string hex = key.hex();
   MemoEngine::Claimed claimed;
-  if (!EngineCall(c, [&] { claimed = engine->Claim(hex, owner, rejected != 0); })) return nullptr;
-  try {
-    switch (claimed.state) {
-      case MemoEngine::Claimed::State::kGranted:
-        return TicketTuple(engine, std::move(claimed.ticket), key);
-      case MemoEngine::Claimed::State::kReentrant:
-        return StateTuple("compute", nb::none());
-      case MemoEngine::Claimed::State::kValue:
-        return ArrivedTuple(c, key, shape, true, claimed.payload, claimed.codec);
-      case MemoEngine::Claimed::State::kWait:
-        return StateTuple("wait", nb::cast(PyWait{nb::borrow(self), engine,
-                                                  std::move(claimed.wait), key, shape}));
-    }
-  } catch (nb::python_error& e) {
-    e.restore();
-    return nullptr;
+  if (!EngineCall(c, [&] { claimed = engine->Claim(hex, owner, rejected); })) {
+    throw nb::python_error();
   }
-  Py_RETURN_NONE;
+  switch (claimed.state) {
+    case MemoEngine::Claimed::State::kGranted:
+      return TicketTuple(engine, std::move(claimed.ticket), key);
+    case MemoEngine::Claimed::State::kReentrant:
+      return StateTuple("compute", nb::none());
+    case MemoEngine::Claimed::State::kValue:
+      return ArrivedTuple(c, key, shape, true, claimed.payload, claimed.codec);
+    case MemoEngine::Claimed::State::kWait:
+      return StateTuple("wait", nb::cast(PyWait{nb::borrow(self.obj), engine,
+                                                std::move(claimed.wait), key, shape}));
+  }
+  return nb::none();
 }
 
 // _claim_refresh(key) -> ticket | None: a stale value's refresh
 // (MemoEngine::ClaimRefresh: the lease without waiting; None: another
 // caller refreshes it).
-PyObject* MemoClaimRefresh(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  Key key;
-  if (nargs != 1 || !KeyArg(args[0], &key)) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_claim_refresh(key)");
-    return nullptr;
-  }
-  Core& c = *CoreOf(self);
-  if (!c.engine) Py_RETURN_NONE;
+nb::object MemoClaimRefresh(MemoSelf self, const nb::bytes& key_arg) {
+  const Key key = KeyOf(key_arg);
+  Core& c = self.core();
+  if (!c.engine) return nb::none();
   std::shared_ptr<MemoEngine> engine = c.engine;
   const std::string hex = key.hex();
   std::unique_ptr<MemoEngine::Ticket> ticket;
-  if (!EngineCall(c, [&] { ticket = engine->ClaimRefresh(hex); })) return nullptr;
-  if (!ticket) Py_RETURN_NONE;
-  try {
-    return nb::cast(PyTicket{std::move(engine), std::move(ticket), key, true}).release().ptr();
-  } catch (nb::python_error& e) {
-    e.restore();
-    return nullptr;
-  }
+  if (!EngineCall(c, [&] { ticket = engine->ClaimRefresh(hex); })) throw nb::python_error();
+  if (!ticket) return nb::none();
+  return nb::cast(PyTicket{std::move(engine), std::move(ticket), key, true});
 }
 
-// The ticket inside a PyTicket argument, taken out of it; null with an
-// error when it is none or used.
-std::unique_ptr<MemoEngine::Ticket> TakeTicket(PyObject* arg, PyTicket** holder) {
-  PyTicket* t = nullptr;
-  if (!nb::try_cast<PyTicket*>(nb::handle(arg), t) || t == nullptr) {
-    PyErr_SetString(PyExc_TypeError, "memoize: expected a ticket from _claim");
-    return nullptr;
-  }
-  if (!t->ticket) {
-    PyErr_SetString(PyExc_ValueError, "memoize: this ticket was used already");
-    return nullptr;
-  }
-  *holder = t;
-  return std::move(t->ticket);
+// The ticket of a PyTicket argument, taken out of it (ValueError: used).
+std::unique_ptr<MemoEngine::Ticket> TakeTicket(PyTicket& holder) {
+  if (!holder.ticket) throw nb::value_error("memoize: this ticket was used already");
+  return std::move(holder.ticket);
 }
 
 // _keep(ticket, raw | None, value, is_error): the ticket's computation
 // ended with value (is_error: an exception to cache): memory tier, store,
 // the flight's waiters (Keep). Raises what keeping it raised (the waiters
 // get that error).
-PyObject* MemoKeep(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 4 || (args[1] != Py_None && !PyBytes_Check(args[1]))) {
-    PyErr_SetString(PyExc_TypeError, "_keep(ticket, raw, value, is_error)");
-    return nullptr;
-  }
-  const int is_error = PyObject_IsTrue(args[3]);
-  if (is_error < 0) return nullptr;
-  PyTicket* holder = nullptr;
-  std::unique_ptr<MemoEngine::Ticket> ticket = TakeTicket(args[0], &holder);
-  if (!ticket) return nullptr;
-  Core& c = *CoreOf(self);
+void MemoKeep(MemoSelf self, PyTicket& holder, const std::optional<nb::bytes>& raw,
+              nb::handle value, bool is_error) {
+  std::unique_ptr<MemoEngine::Ticket> ticket = TakeTicket(holder);
+  Core& c = self.core();
   const MissHooks hooks(c);
   if (!hooks.encode || !hooks.computed) {
-    PyErr_SetString(PyExc_RuntimeError, "memoize: _keep before _set_hooks");
-    return nullptr;
+    throw std::runtime_error("memoize: _keep before _set_hooks");
   }
   std::string_view shape;
-  if (args[1] != Py_None) {
-    shape = std::string_view(PyBytes_AS_STRING(args[1]),
-                             static_cast<std::size_t>(PyBytes_GET_SIZE(args[1])));
-  }
-  return Keep(c, hooks, holder->engine, holder->key, args[1] != Py_None ? &shape : nullptr,
-              std::move(ticket), args[2], is_error != 0);
+  Checked(Keep(c, hooks, holder.engine, holder.key, ShapeOf(raw, &shape), std::move(ticket),
+               value.ptr(), is_error));
 }
 
 // _abandon(ticket, error | None): the ticket's computation ended without a
 // value: the waiters get error (None: they claim again).
-PyObject* MemoAbandon(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 2 || (args[1] != Py_None && !PyExceptionInstance_Check(args[1]))) {
-    PyErr_SetString(PyExc_TypeError, "_abandon(ticket, error | None)");
-    return nullptr;
+void MemoAbandon(MemoSelf, PyTicket& holder, nb::handle error) {
+  if (!error.is_none() && !PyExceptionInstance_Check(error.ptr())) {
+    throw nb::type_error("_abandon(ticket, error | None): error must be an exception or None");
   }
-  PyTicket* holder = nullptr;
-  std::unique_ptr<MemoEngine::Ticket> ticket = TakeTicket(args[0], &holder);
-  if (!ticket) return nullptr;
-  holder->engine->Abandon(std::move(ticket),
-                          args[1] == Py_None ? nullptr : CarryError(args[1]));
-  Py_RETURN_NONE;
+  std::unique_ptr<MemoEngine::Ticket> ticket = TakeTicket(holder);
+  holder.engine->Abandon(std::move(ticket), error.is_none() ? nullptr : CarryError(error.ptr()));
 }
 
 // --- methods used by memokey/memo.py ------------------------------------------
 
-Core* CoreOf(PyObject* self) { return reinterpret_cast<MemoObject*>(self)->core; }
-
 // _key(normalized_args: tuple) -> bytes (16)
-PyObject* MemoKey(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 1) {
-    PyErr_SetString(PyExc_TypeError, "_key(args)");
-    return nullptr;
-  }
+nb::bytes MemoKey(MemoSelf self, const nb::tuple& args) {
   Key key;
-  if (!ComputeKey(*CoreOf(self), args[0], &key)) return nullptr;
-  return KeyBytes(key);
+  if (!ComputeKey(self.core(), args.ptr(), &key)) throw nb::python_error();
+  return nb::bytes(key.bytes.data(), key.bytes.size());
 }
 
 // _set_simple_arity(n): calls with exactly n positional arguments and no
 // keywords are already normalized (-1: never).
-PyObject* MemoSetSimpleArity(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 1) {
-    PyErr_SetString(PyExc_TypeError, "_set_simple_arity(n)");
-    return nullptr;
-  }
-  const Py_ssize_t n = PyLong_AsSsize_t(args[0]);
-  if (n == -1 && PyErr_Occurred()) return nullptr;
-  CoreOf(self)->simple_arity = n;
-  Py_RETURN_NONE;
-}
+void MemoSetSimpleArity(MemoSelf self, Py_ssize_t n) { self.core().simple_arity = n; }
 
 // _set_arg_names(names): the parameter names of the normalized argument
 // tuple, in order; an argument's error path then starts at its name.
-PyObject* MemoSetArgNames(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 1 || !PyTuple_Check(args[0])) {
-    PyErr_SetString(PyExc_TypeError, "_set_arg_names(tuple of str)");
-    return nullptr;
-  }
-  std::vector<std::string> names;
-  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args[0]); ++i) {
-    Py_ssize_t n;
-    const char* s = PyUnicode_Check(PyTuple_GET_ITEM(args[0], i))
-                        ? PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(args[0], i), &n)
-                        : nullptr;
-    if (s == nullptr) {
-      if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_set_arg_names(tuple of str)");
-      return nullptr;
-    }
-    names.emplace_back(s, static_cast<std::size_t>(n));
-  }
-  CoreOf(self)->arg_names = std::move(names);
-  Py_RETURN_NONE;
+void MemoSetArgNames(MemoSelf self, std::vector<std::string> names) {
+  self.core().arg_names = std::move(names);
 }
 
 // _set_call(fn, run_type): a plain function's misses are decided here
 // (ClaimAndCompute), which calls fn itself; memo.py's slow path returns a
 // run_type instance (key, rejected) for a miss it looked up.
-PyObject* MemoSetCall(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 2 || !PyCallable_Check(args[0]) || !PyType_Check(args[1])) {
-    PyErr_SetString(PyExc_TypeError, "_set_call(fn, run_type)");
-    return nullptr;
-  }
-  Core& c = *CoreOf(self);
+void MemoSetCall(MemoSelf self, const nb::callable& fn, const nb::type_object& run_type) {
+  Core& c = self.core();
   PyObject* old[] = {c.run_fn, c.run_type};
-  c.run_fn = Py_NewRef(args[0]);
-  c.run_type = Py_NewRef(args[1]);
+  c.run_fn = Py_NewRef(fn.ptr());
+  c.run_type = Py_NewRef(run_type.ptr());
   for (PyObject* o : old) Py_XDECREF(o);
-  Py_RETURN_NONE;
 }
 
 // _set_hooks(ensure_store, encode_result, computed, is_enabled_for, normalize):
@@ -1313,108 +1293,73 @@ PyObject* MemoSetCall(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
 // None and _computed(key, is_error, nbytes, note), the "memokey" logger's
 // isEnabledFor -- what keeping a result needs of Python (Keep) -- and the
 // function's _Normalizer ((args, kwargs) -> the normalized argument tuple).
-PyObject* MemoSetHooks(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 5) {
-    PyErr_SetString(PyExc_TypeError,
-                    "_set_hooks(ensure_store, encode, computed, is_enabled_for, normalize)");
-    return nullptr;
-  }
-  for (Py_ssize_t i = 0; i < nargs; ++i) {
-    if (!PyCallable_Check(args[i])) {
-      PyErr_Format(PyExc_TypeError, "_set_hooks: argument %zd is not callable", i + 1);
-      return nullptr;
-    }
-  }
-  Core& c = *CoreOf(self);
+void MemoSetHooks(MemoSelf self, const nb::callable& ensure, const nb::callable& encode,
+                  const nb::callable& computed, const nb::callable& is_enabled_for,
+                  const nb::callable& normalize) {
+  Core& c = self.core();
   PyObject** hooks[] = {&c.hook_ensure, &c.hook_encode, &c.hook_computed, &c.debug_enabled,
                         &c.hook_normalize};
+  const nb::callable* fns[] = {&ensure, &encode, &computed, &is_enabled_for, &normalize};
   std::vector<PyObject*> grave;
-  for (Py_ssize_t i = 0; i < nargs; ++i) {
+  for (std::size_t i = 0; i < std::size(hooks); ++i) {
     if (*hooks[i] != nullptr) grave.push_back(*hooks[i]);
-    *hooks[i] = Py_NewRef(args[i]);
+    *hooks[i] = Py_NewRef(fns[i]->ptr());
   }
   Release(grave);
-  Py_RETURN_NONE;
 }
 
 // _set_options(cache_exceptions, lease, lease_ttl, lease_wait, store_ttl, swr):
 // memoize's options the miss path and the engine need (before _attach).
-PyObject* MemoSetOptions(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 6) {
-    PyErr_SetString(PyExc_TypeError,
-                    "_set_options(cache_exceptions, lease, lease_ttl, lease_wait, store_ttl, swr)");
-    return nullptr;
-  }
-  const int cache_exceptions = PyObject_IsTrue(args[0]);
-  const int lease = PyObject_IsTrue(args[1]);
-  const std::int64_t lease_ttl = TtlMs(args[2]);
-  const std::int64_t lease_wait = TtlMs(args[3]);
-  const std::int64_t store_ttl = TtlMs(args[4]);
-  const int swr = PyObject_IsTrue(args[5]);
-  if (cache_exceptions < 0 || lease < 0 || lease_ttl < 0 || lease_wait < 0 || store_ttl < 0 ||
-      swr < 0) {
-    return nullptr;
-  }
-  Core& c = *CoreOf(self);
-  c.cache_exceptions = cache_exceptions != 0;
-  c.lease = lease != 0;
-  c.lease_ttl_ms = lease_ttl;
-  c.lease_wait_ms = lease_wait;
-  c.store_ttl_ms = store_ttl;
-  c.swr = swr != 0;
-  Py_RETURN_NONE;
+void MemoSetOptions(MemoSelf self, bool cache_exceptions, bool lease,
+                    std::optional<double> lease_ttl, std::optional<double> lease_wait,
+                    std::optional<double> store_ttl, bool swr) {
+  const std::int64_t lease_ttl_ms = TtlArg(lease_ttl);
+  const std::int64_t lease_wait_ms = TtlArg(lease_wait);
+  const std::int64_t store_ttl_ms = TtlArg(store_ttl);
+  Core& c = self.core();
+  c.cache_exceptions = cache_exceptions;
+  c.lease = lease;
+  c.lease_ttl_ms = lease_ttl_ms;
+  c.lease_wait_ms = lease_wait_ms;
+  c.store_ttl_ms = store_ttl_ms;
+  c.swr = swr;
 }
 
 // _set_cbor_loads(fn | None): fn(payload: bytes) decodes verified CBOR
 // payloads (None: memokey.loads); its exception is a failed decode.
-PyObject* MemoSetCborLoads(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 1 || (args[0] != Py_None && !PyCallable_Check(args[0]))) {
-    PyErr_SetString(PyExc_TypeError, "_set_cbor_loads(fn | None)");
-    return nullptr;
-  }
-  Core& c = *CoreOf(self);
+void MemoSetCborLoads(MemoSelf self, const std::optional<nb::callable>& fn) {
+  Core& c = self.core();
   PyObject* old = c.cbor_loads;
-  c.cbor_loads = args[0] == Py_None ? nullptr : Py_NewRef(args[0]);
+  c.cbor_loads = fn ? Py_NewRef(fn->ptr()) : nullptr;
   Py_XDECREF(old);
-  Py_RETURN_NONE;
 }
 
 // _set_ttl(seconds | None): the function's ttl, for store hits whose
 // remaining time the store cannot tell (http://): the memory tier must not
 // keep those forever.
-PyObject* MemoSetTtl(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 1) {
-    PyErr_SetString(PyExc_TypeError, "_set_ttl(seconds)");
-    return nullptr;
-  }
-  const std::int64_t ttl_ms = TtlMs(args[0]);
-  if (ttl_ms < 0) return nullptr;
-  CoreOf(self)->default_ttl_ms = ttl_ms;
-  Py_RETURN_NONE;
+void MemoSetTtl(MemoSelf self, std::optional<double> seconds) {
+  self.core().default_ttl_ms = TtlArg(seconds);
 }
 
 // _mem_get(key) -> (status, value): 0 hit, 1 absent, 2 expired (removed),
 // 3 a cached exception (value: what _put stored)
-PyObject* MemoMemGet(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  Key key;
-  if (nargs != 1 || !KeyArg(args[0], &key)) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_mem_get(key)");
-    return nullptr;
-  }
-  Core& c = *CoreOf(self);
+nb::object MemoMemGet(MemoSelf self, const nb::bytes& key_arg) {
+  const Key key = KeyOf(key_arg);
+  Core& c = self.core();
   auto it = c.entries.find(key);
-  if (it == c.entries.end()) return Py_BuildValue("(iO)", kMemAbsent, Py_None);
+  if (it == c.entries.end()) return nb::make_tuple(static_cast<int>(kMemAbsent), nb::none());
   Entry* e = it->second.get();
   if (e->expires_ns != 0 && NowNs() >= e->expires_ns) {
     std::vector<PyObject*> grave;
     c.Kill(e, &grave);
     ++c.mem_expired;
     Release(grave);
-    return Py_BuildValue("(iO)", kMemExpired, Py_None);
+    return nb::make_tuple(static_cast<int>(kMemExpired), nb::none());
   }
   c.Touch(e);
   if (!e->is_error) ++c.mem_hits;
-  return Py_BuildValue("(iO)", e->is_error ? kMemError : kMemHit, e->value);
+  return nb::make_tuple(static_cast<int>(e->is_error ? kMemError : kMemHit),
+                        nb::handle(e->value));
 }
 
 // Puts value into the memory tier (a shell when it is off) and maps the call
@@ -1464,97 +1409,58 @@ void PutEntry(Core& c, const Key& key, PyObject* value, std::int64_t ttl_ms,
 }
 
 // _put(key, value, ttl_seconds | None, raw | None, is_error: bool)
-PyObject* MemoPut(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  Key key;
-  if (nargs != 5 || !KeyArg(args[0], &key)) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_put(key, value, ttl, raw, is_error)");
-    return nullptr;
-  }
-  PyObject* value = args[1];
-  const std::int64_t ttl_ms = TtlMs(args[2]);
-  if (ttl_ms < 0) return nullptr;
-  PyObject* raw = args[3];
-  if (raw != Py_None && !PyBytes_Check(raw)) {
-    PyErr_SetString(PyExc_TypeError, "_put: raw must be bytes or None");
-    return nullptr;
-  }
-  const int is_error = PyObject_IsTrue(args[4]);
-  if (is_error < 0) return nullptr;
-  Core& c = *CoreOf(self);
+void MemoPut(MemoSelf self, const nb::bytes& key_arg, nb::handle value,
+             std::optional<double> ttl, const std::optional<nb::bytes>& raw, bool is_error) {
+  const Key key = KeyOf(key_arg);
+  const std::int64_t ttl_ms = TtlArg(ttl);
   std::string_view shape;
-  if (raw != Py_None) {
-    shape = std::string_view(PyBytes_AS_STRING(raw), static_cast<std::size_t>(PyBytes_GET_SIZE(raw)));
-  }
-  PutEntry(c, key, value, ttl_ms, raw != Py_None ? &shape : nullptr, is_error != 0);
-  Py_RETURN_NONE;
+  PutEntry(self.core(), key, value.ptr(), ttl_ms, ShapeOf(raw, &shape), is_error);
 }
 
 // _link(raw, key): map the call shape raw to key's entry (a shell when key
 // is not in the memory tier), without touching the entry's value or TTL.
-PyObject* MemoLink(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  Key key;
-  if (nargs != 2 || !PyBytes_Check(args[0]) || !KeyArg(args[1], &key)) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_link(raw, key)");
-    return nullptr;
-  }
-  LinkShape(*CoreOf(self), std::string_view(PyBytes_AS_STRING(args[0]),
-                                            static_cast<std::size_t>(PyBytes_GET_SIZE(args[0]))),
-            key);
-  Py_RETURN_NONE;
+void MemoLink(MemoSelf self, const nb::bytes& raw, const nb::bytes& key_arg) {
+  LinkShape(self.core(), std::string_view(raw.c_str(), raw.size()), KeyOf(key_arg));
 }
 
 // _peek(key) -> 0 present, 1 absent, 2 expired: no side effects.
-PyObject* MemoPeek(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  Key key;
-  if (nargs != 1 || !KeyArg(args[0], &key)) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_peek(key)");
-    return nullptr;
-  }
-  Core& c = *CoreOf(self);
+int MemoPeek(MemoSelf self, const nb::bytes& key_arg) {
+  const Key key = KeyOf(key_arg);
+  Core& c = self.core();
   auto it = c.entries.find(key);
-  if (it == c.entries.end()) return PyLong_FromLong(kMemAbsent);
+  if (it == c.entries.end()) return kMemAbsent;
   const Entry* e = it->second.get();
-  if (e->expires_ns != 0 && NowNs() >= e->expires_ns) return PyLong_FromLong(kMemExpired);
-  return PyLong_FromLong(kMemHit);
+  if (e->expires_ns != 0 && NowNs() >= e->expires_ns) return kMemExpired;
+  return kMemHit;
 }
 
 // _forget(key): drop key from the memory tier.
-PyObject* MemoForget(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  Key key;
-  if (nargs != 1 || !KeyArg(args[0], &key)) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_forget(key)");
-    return nullptr;
-  }
-  Core& c = *CoreOf(self);
+void MemoForget(MemoSelf self, const nb::bytes& key_arg) {
+  const Key key = KeyOf(key_arg);
+  Core& c = self.core();
   std::vector<PyObject*> grave;
   auto it = c.entries.find(key);
   if (it != c.entries.end()) c.Kill(it->second.get(), &grave);
   Release(grave);
-  Py_RETURN_NONE;
 }
 
 // _clear(): empty the memory tier (and the shape map).
-PyObject* MemoClear(PyObject* self, PyObject*) {
-  Core& c = *CoreOf(self);
+void MemoClear(MemoSelf self) {
+  Core& c = self.core();
   std::vector<PyObject*> grave;
   c.ClearMemory(&grave);
   c.raw.clear();
   Release(grave);
-  Py_RETURN_NONE;
 }
 
 // _take_known() -> [bytes]: the keys computed or read since the last call
 // (the entries cache_clear deletes from the store), forgotten.
-PyObject* MemoTakeKnown(PyObject* self, PyObject*) {
-  Core& c = *CoreOf(self);
-  Ref out = Ref::steal(PyList_New(0));
-  if (!out) return nullptr;
-  for (const Key& key : c.known) {
-    Ref k = Ref::steal(KeyBytes(key));
-    if (!k || PyList_Append(out.get(), k.get()) != 0) return nullptr;
-  }
+nb::list MemoTakeKnown(MemoSelf self) {
+  Core& c = self.core();
+  nb::list out;
+  for (const Key& key : c.known) out.append(nb::bytes(key.bytes.data(), key.bytes.size()));
   c.known.clear();
-  return out.release();
+  return out;
 }
 
 // (Re)makes c's engine over c.store (null: no store) with memoize's options;
@@ -1582,46 +1488,29 @@ void MakeEngine(Core& c) {
 // _after_fork(): in a forked child. The flights in progress belonged to the
 // parent's other threads, which the child does not have (and the engine's
 // lock may be held by one): a new engine, the old one left as it is.
-PyObject* MemoAfterFork(PyObject* self, PyObject*) {
-  Core& c = *CoreOf(self);
-  if (!c.engine) Py_RETURN_NONE;
+void MemoAfterFork(MemoSelf self) {
+  Core& c = self.core();
+  if (!c.engine) return;
   c.forked_engines.push_back(c.engine);
   try {
     MakeEngine(c);
   } catch (const std::exception& e) {
-    PyErr_SetString(PyExc_RuntimeError, e.what());
-    return nullptr;
+    throw std::runtime_error(e.what());  // a RuntimeError, whatever it was
   }
-  Py_RETURN_NONE;
 }
 
 // _attach(store | None[, strict: bool]): strict (or a tier URL with strict=1)
 // makes store failures raise instead of being counted misses and errors.
-PyObject* MemoAttach(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 1 && nargs != 2) {
-    PyErr_SetString(PyExc_TypeError, "_attach(store[, strict])");
-    return nullptr;
-  }
-  int strict_arg = 0;
-  if (nargs == 2) {
-    strict_arg = PyObject_IsTrue(args[1]);
-    if (strict_arg < 0) return nullptr;
-  }
-  Core& c = *CoreOf(self);
-  PyStore* ps = nullptr;
-  if (args[0] != Py_None && (!nb::try_cast<PyStore*>(nb::handle(args[0]), ps) || ps == nullptr)) {
-    PyErr_SetString(PyExc_TypeError, "_attach: expected a memokey.Store");
-    return nullptr;
-  }
-  c.store = args[0] == Py_None ? nullptr : ps->store;  // none: the engine is single flight only
+void MemoAttach(MemoSelf self, const PyStore* ps, bool strict) {
+  Core& c = self.core();
+  c.store = ps == nullptr ? nullptr : ps->store;  // none: the engine is single flight only
   c.tier_names.clear();
-  c.strict = c.store && (strict_arg != 0 || c.store->strict());
+  c.strict = c.store && (strict || c.store->strict());
   try {
     MakeEngine(c);
   } catch (const std::exception& e) {
     c.store.reset();
-    PyErr_SetString(PyExc_ValueError, e.what());
-    return nullptr;
+    throw nb::value_error(e.what());
   }
   if (ps != nullptr && ps->tiered != nullptr) {
     for (std::size_t i = 0; i < ps->tiered->tier_count(); ++i) {
@@ -1632,7 +1521,6 @@ PyObject* MemoAttach(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   }
   c.tier_hits.assign(c.tier_names.size(), 0);
   c.attached = true;
-  Py_RETURN_NONE;
 }
 
 PyObject* PyTtlSeconds(std::int64_t ms) {
@@ -1761,24 +1649,15 @@ PyObject* FetchTuple(Core& c, const Key& key) {
                        error_obj.get());
 }
 
-PyObject* MemoFetch(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  Key key;
-  if (nargs != 1 || !KeyArg(args[0], &key)) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_fetch(key)");
-    return nullptr;
-  }
-  return FetchTuple(*CoreOf(self), key);
+nb::object MemoFetch(MemoSelf self, const nb::bytes& key_arg) {
+  return Checked(FetchTuple(self.core(), KeyOf(key_arg)));
 }
 
 // _delete(key) -> bool: remove key from every tier of the store.
-PyObject* MemoDelete(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  Key key;
-  if (nargs != 1 || !KeyArg(args[0], &key)) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_delete(key)");
-    return nullptr;
-  }
-  Core& c = *CoreOf(self);
-  if (!c.store) Py_RETURN_TRUE;
+bool MemoDelete(MemoSelf self, const nb::bytes& key_arg) {
+  const Key key = KeyOf(key_arg);
+  Core& c = self.core();
+  if (!c.store) return true;
   std::shared_ptr<Store> store = c.store;
   const std::string hex = key.hex();
   Status s;
@@ -1786,32 +1665,27 @@ PyObject* MemoDelete(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     nb::gil_scoped_release release;
     s = store->Delete(hex);
   }
-  if (s.ok()) Py_RETURN_TRUE;
+  if (s.ok()) return true;
   if (c.strict) {
     SetStatusError(s, "memoize: store delete");
-    return nullptr;
+    throw nb::python_error();
   }
   ++c.store_errors;
-  Py_RETURN_FALSE;
+  return false;
 }
 
 // _explain(key) -> [(tier name, status, detail)] for each store tier, without
 // backfill: status is "hit", "not present", "expired", "MAC rejected",
 // "decode failed" or "error".
-PyObject* MemoExplain(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  Key key;
-  if (nargs != 1 || !KeyArg(args[0], &key)) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_explain(key)");
-    return nullptr;
-  }
-  Core& c = *CoreOf(self);
-  Ref out = Ref::steal(PyList_New(0));
-  if (!out) return nullptr;
-  if (!c.store || !c.engine) return out.release();
+nb::list MemoExplain(MemoSelf self, const nb::bytes& key_arg) {
+  const Key key = KeyOf(key_arg);
+  Core& c = self.core();
+  nb::list out;
+  if (!c.store || !c.engine) return out;
   std::shared_ptr<MemoEngine> engine = c.engine;
   const std::string hex = key.hex();
   std::vector<MemoEngine::TierState> rows;
-  if (!EngineCall(c, [&] { rows = engine->Inspect(hex); })) return nullptr;
+  if (!EngineCall(c, [&] { rows = engine->Inspect(hex); })) throw nb::python_error();
   using TierState = MemoEngine::TierState;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     TierState& r = rows[i];
@@ -1845,53 +1719,40 @@ PyObject* MemoExplain(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
       }
     }
     const std::string name = i < c.tier_names.size() ? c.tier_names[i] : "tier " + std::to_string(i);
-    Ref row = Ref::steal(Py_BuildValue(
-        "(s#s#s#)", name.data(), static_cast<Py_ssize_t>(name.size()), status.data(),
-        static_cast<Py_ssize_t>(status.size()), detail.data(),
-        static_cast<Py_ssize_t>(detail.size())));
-    if (!row || PyList_Append(out.get(), row.get()) != 0) return nullptr;
+    out.append(nb::make_tuple(name, status, detail));
   }
-  return out.release();
+  return out;
 }
 
 // _stats() -> dict
-PyObject* MemoStatsDict(PyObject* self, PyObject*) {
-  Core& c = *CoreOf(self);
-  Ref tier_hits = Ref::steal(PyList_New(static_cast<Py_ssize_t>(c.tier_hits.size())));
-  Ref tier_names = Ref::steal(PyList_New(static_cast<Py_ssize_t>(c.tier_names.size())));
-  if (!tier_hits || !tier_names) return nullptr;
-  for (std::size_t i = 0; i < c.tier_hits.size(); ++i) {
-    PyObject* n = PyLong_FromUnsignedLongLong(c.tier_hits[i]);
-    if (n == nullptr) return nullptr;
-    PyList_SET_ITEM(tier_hits.get(), static_cast<Py_ssize_t>(i), n);
-  }
-  for (std::size_t i = 0; i < c.tier_names.size(); ++i) {
-    PyObject* n = PyUnicode_FromStringAndSize(c.tier_names[i].data(),
-                                              static_cast<Py_ssize_t>(c.tier_names[i].size()));
-    if (n == nullptr) return nullptr;
-    PyList_SET_ITEM(tier_names.get(), static_cast<Py_ssize_t>(i), n);
-  }
+nb::dict MemoStatsDict(MemoSelf self) {
+  Core& c = self.core();
+  nb::list tier_hits, tier_names;
+  for (std::uint64_t n : c.tier_hits) tier_hits.append(n);
+  for (const std::string& name : c.tier_names) tier_names.append(name);
   memokey::MemoStats e = c.engine_base;
   if (c.engine) AddStats(&e, c.engine->Stats());
-  using ull = unsigned long long;
-  return Py_BuildValue(
-      "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:n,s:n,s:O,s:O}", "misses",
-      static_cast<ull>(c.misses), "computed", static_cast<ull>(e.computed + c.computed_here),
-      "waited", static_cast<ull>(e.waited + e.lease_hits), "lease_waits",
-      static_cast<ull>(e.lease_waits), "lease_timeouts", static_cast<ull>(e.lease_timeouts),
-      "memory_hits",
-      static_cast<unsigned long long>(c.mem_hits), "memory_expired",
-      static_cast<unsigned long long>(c.mem_expired), "evictions",
-      static_cast<unsigned long long>(c.evictions), "rejected",
-      static_cast<unsigned long long>(c.rejected + e.rejected), "decode_failed",
-      static_cast<unsigned long long>(c.decode_failed), "store_errors",
-      static_cast<unsigned long long>(c.store_errors + e.store_errors), "currsize",
-      static_cast<Py_ssize_t>(c.entries.size()), "shapes", static_cast<Py_ssize_t>(c.raw.size()),
-      "tier_hits", tier_hits.get(), "tiers", tier_names.get());
+  nb::dict d;
+  d["misses"] = c.misses;
+  d["computed"] = e.computed + c.computed_here;
+  d["waited"] = e.waited + e.lease_hits;
+  d["lease_waits"] = e.lease_waits;
+  d["lease_timeouts"] = e.lease_timeouts;
+  d["memory_hits"] = c.mem_hits;
+  d["memory_expired"] = c.mem_expired;
+  d["evictions"] = c.evictions;
+  d["rejected"] = c.rejected + e.rejected;
+  d["decode_failed"] = c.decode_failed;
+  d["store_errors"] = c.store_errors + e.store_errors;
+  d["currsize"] = c.entries.size();
+  d["shapes"] = c.raw.size();
+  d["tier_hits"] = tier_hits;
+  d["tiers"] = tier_names;
+  return d;
 }
 
-PyObject* MemoResetStats(PyObject* self, PyObject*) {
-  Core& c = *CoreOf(self);
+void MemoResetStats(MemoSelf self) {
+  Core& c = self.core();
   c.mem_hits = c.mem_expired = c.evictions = c.rejected = c.decode_failed = c.store_errors = 0;
   c.misses = c.computed_here = 0;
   // The engine's counters cannot be reset: start from minus what they hold.
@@ -1907,12 +1768,10 @@ PyObject* MemoResetStats(PyObject* self, PyObject*) {
     c.engine_base.store_errors = -now.store_errors;
   }
   c.tier_hits.assign(c.tier_hits.size(), 0);
-  Py_RETURN_NONE;
 }
 
-PyObject* MemoReduce(PyObject* self, PyObject*) {
-  return PyObject_GetAttrString(self, "__qualname__");
-}
+// __reduce__: pickled by reference (module and qualified name), like a function.
+nb::object MemoReduce(MemoSelf self) { return nb::handle(self.obj).attr("__qualname__"); }
 
 PyObject* MemoDescrGet(PyObject* self, PyObject* obj, PyObject*) {
   if (obj == nullptr || obj == Py_None) return Py_NewRef(self);
@@ -2055,55 +1914,6 @@ void MemoDealloc(PyObject* o) {
   Py_DECREF(type);
 }
 
-#define MEMO_METHOD(name, fn, flags, doc) \
-  {name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn)), flags, doc}
-
-PyMethodDef kMemoMethods[] = {
-    MEMO_METHOD("_key", MemoKey, METH_FASTCALL,
-                "_key(args) -> bytes: the 16-byte key of the normalized argument tuple."),
-    MEMO_METHOD("_set_simple_arity", MemoSetSimpleArity, METH_FASTCALL,
-                "_set_simple_arity(n): n positional arguments are the normalized form (-1: none)"),
-    MEMO_METHOD("_set_arg_names", MemoSetArgNames, METH_FASTCALL,
-                "_set_arg_names(names): error paths start at these parameter names"),
-    MEMO_METHOD("_set_cbor_loads", MemoSetCborLoads, METH_FASTCALL,
-                "_set_cbor_loads(fn | None): the decoder of CBOR payloads"),
-    MEMO_METHOD("_set_call", MemoSetCall, METH_FASTCALL,
-                "_set_call(fn, run_type): misses are decided here, fn called from here"),
-    MEMO_METHOD("_set_hooks", MemoSetHooks, METH_FASTCALL,
-                "_set_hooks(ensure_store, encode, computed, is_enabled_for, normalize)"),
-    MEMO_METHOD("_claim", MemoClaim, METH_FASTCALL,
-                "_claim(key, raw, rejected, owner) -> (state, obj)"),
-    MEMO_METHOD("_claim_refresh", MemoClaimRefresh, METH_FASTCALL,
-                "_claim_refresh(key) -> ticket | None"),
-    MEMO_METHOD("_keep", MemoKeep, METH_FASTCALL, "_keep(ticket, raw, value, is_error)"),
-    MEMO_METHOD("_abandon", MemoAbandon, METH_FASTCALL, "_abandon(ticket, error | None)"),
-    MEMO_METHOD("_set_ttl", MemoSetTtl, METH_FASTCALL,
-                "_set_ttl(seconds | None): memory-tier ttl of store hits of unknown ttl"),
-    MEMO_METHOD("_after_fork", MemoAfterFork, METH_NOARGS,
-                "_after_fork(): in a forked child, forget the parent's flights"),
-    MEMO_METHOD("_set_options", MemoSetOptions, METH_FASTCALL,
-                "_set_options(cache_exceptions, lease, lease_ttl, lease_wait, store_ttl, swr)"),
-    MEMO_METHOD("_mem_get", MemoMemGet, METH_FASTCALL, "_mem_get(key) -> (status, value)"),
-    MEMO_METHOD("_put", MemoPut, METH_FASTCALL, "_put(key, value, ttl, raw, is_error)"),
-    MEMO_METHOD("_link", MemoLink, METH_FASTCALL, "_link(raw, key)"),
-    MEMO_METHOD("_peek", MemoPeek, METH_FASTCALL, "_peek(key) -> 0 present, 1 absent, 2 expired"),
-    MEMO_METHOD("_forget", MemoForget, METH_FASTCALL, "_forget(key)"),
-    MEMO_METHOD("_clear", MemoClear, METH_NOARGS, "_clear(): empty the memory tier"),
-    MEMO_METHOD("_take_known", MemoTakeKnown, METH_NOARGS,
-                "_take_known() -> [key]: keys computed or read, forgotten"),
-    MEMO_METHOD("_attach", MemoAttach, METH_FASTCALL, "_attach(store | None[, strict])"),
-    MEMO_METHOD("_fetch", MemoFetch, METH_FASTCALL,
-                "_fetch(key) -> (status, tier, value, ttl, note, error)"),
-    MEMO_METHOD("_delete", MemoDelete, METH_FASTCALL, "_delete(key) -> bool"),
-    MEMO_METHOD("_explain", MemoExplain, METH_FASTCALL,
-                "_explain(key) -> [(tier, status, detail)]"),
-    MEMO_METHOD("_stats", MemoStatsDict, METH_NOARGS, "_stats() -> dict"),
-    MEMO_METHOD("_reset_stats", MemoResetStats, METH_NOARGS, "_reset_stats()"),
-    MEMO_METHOD("__reduce__", MemoReduce, METH_NOARGS,
-                "Pickled by reference (module and qualified name), like a function."),
-    {nullptr, nullptr, 0, nullptr},
-};
-
 PyMemberDef kMemoMembers[] = {
     {"__vectorcalloffset__", T_PYSSIZET, offsetof(MemoObject, vectorcall), READONLY, nullptr},
     {"__dictoffset__", T_PYSSIZET, offsetof(MemoObject, dict), READONLY, nullptr},
@@ -2123,7 +1933,6 @@ PyType_Slot kMemoSlots[] = {
     {Py_tp_clear, reinterpret_cast<void*>(MemoClearRefs)},
     {Py_tp_call, reinterpret_cast<void*>(PyVectorcall_Call)},
     {Py_tp_descr_get, reinterpret_cast<void*>(MemoDescrGet)},
-    {Py_tp_methods, kMemoMethods},
     {Py_tp_members, kMemoMembers},
     {Py_tp_getset, kMemoGetSet},
     {Py_tp_doc, const_cast<char*>(
@@ -2139,6 +1948,14 @@ PyType_Spec kMemoSpec = {
         Py_TPFLAGS_METHOD_DESCRIPTOR,
     kMemoSlots,
 };
+
+// Makes fn the method `name` of the raw type: a nanobind function whose
+// first parameter (MemoSelf) is self, bound like a method (nb_method is a
+// descriptor), its other arguments parsed by nanobind.
+template <typename Return, typename... Args, typename... Extra>
+void DefMethod(nb::handle type, const char* name, Return (*fn)(Args...), const Extra&... extra) {
+  nb::cpp_function_def(fn, nb::scope(type), nb::name(name), nb::is_method(), extra...);
+}
 
 }  // namespace
 
@@ -2165,6 +1982,58 @@ void BindMemo(nb::module_& m) {
       .def("get", &PyWait::get,
            "Blocks (run it in a thread) until the key's computation ends: (state, obj) as "
            "_claim returns it, never 'wait'.");
+  // MemoWrapper's methods (the hot path, the call, stays raw: MemoCall).
+  using nb::arg;
+  const nb::handle t(type);
+  DefMethod(t, "_key", MemoKey, arg("args"),
+            "_key(args) -> bytes: the 16-byte key of the normalized argument tuple.");
+  DefMethod(t, "_set_simple_arity", MemoSetSimpleArity, arg("n"),
+            "_set_simple_arity(n): n positional arguments are the normalized form (-1: none)");
+  DefMethod(t, "_set_arg_names", MemoSetArgNames, arg("names"),
+            "_set_arg_names(names): error paths start at these parameter names");
+  DefMethod(t, "_set_cbor_loads", MemoSetCborLoads, arg("fn").none(),
+            "_set_cbor_loads(fn | None): the decoder of CBOR payloads");
+  DefMethod(t, "_set_call", MemoSetCall, arg("fn"), arg("run_type"),
+            "_set_call(fn, run_type): misses are decided here, fn called from here");
+  DefMethod(t, "_set_hooks", MemoSetHooks, arg("ensure_store"), arg("encode"), arg("computed"),
+            arg("is_enabled_for"), arg("normalize"),
+            "_set_hooks(ensure_store, encode, computed, is_enabled_for, normalize)");
+  DefMethod(t, "_claim", MemoClaim, arg("key"), arg("raw").none(), arg("rejected"), arg("owner"),
+            "_claim(key, raw, rejected, owner) -> (state, obj)");
+  DefMethod(t, "_claim_refresh", MemoClaimRefresh, arg("key"),
+            "_claim_refresh(key) -> ticket | None");
+  DefMethod(t, "_keep", MemoKeep, arg("ticket"), arg("raw").none(), arg("value").none(),
+            arg("is_error"), "_keep(ticket, raw, value, is_error)");
+  DefMethod(t, "_abandon", MemoAbandon, arg("ticket"), arg("error").none(),
+            "_abandon(ticket, error | None)");
+  DefMethod(t, "_set_ttl", MemoSetTtl, arg("seconds").none(),
+            "_set_ttl(seconds | None): memory-tier ttl of store hits of unknown ttl");
+  DefMethod(t, "_after_fork", MemoAfterFork,
+            "_after_fork(): in a forked child, forget the parent's flights");
+  DefMethod(t, "_set_options", MemoSetOptions, arg("cache_exceptions"), arg("lease"),
+            arg("lease_ttl").none(), arg("lease_wait").none(), arg("store_ttl").none(),
+            arg("swr"),
+            "_set_options(cache_exceptions, lease, lease_ttl, lease_wait, store_ttl, swr)");
+  DefMethod(t, "_mem_get", MemoMemGet, arg("key"), "_mem_get(key) -> (status, value)");
+  DefMethod(t, "_put", MemoPut, arg("key"), arg("value").none(), arg("ttl").none(),
+            arg("raw").none(), arg("is_error"), "_put(key, value, ttl, raw, is_error)");
+  DefMethod(t, "_link", MemoLink, arg("raw"), arg("key"), "_link(raw, key)");
+  DefMethod(t, "_peek", MemoPeek, arg("key"), "_peek(key) -> 0 present, 1 absent, 2 expired");
+  DefMethod(t, "_forget", MemoForget, arg("key"), "_forget(key)");
+  DefMethod(t, "_clear", MemoClear, "_clear(): empty the memory tier");
+  DefMethod(t, "_take_known", MemoTakeKnown,
+            "_take_known() -> [key]: keys computed or read, forgotten");
+  DefMethod(t, "_attach", MemoAttach, arg("store").none(), arg("strict") = false,
+            "_attach(store | None[, strict])");
+  DefMethod(t, "_fetch", MemoFetch, arg("key"),
+            "_fetch(key) -> (status, tier, value, ttl, note, error)");
+  DefMethod(t, "_delete", MemoDelete, arg("key"), "_delete(key) -> bool");
+  DefMethod(t, "_explain", MemoExplain, arg("key"), "_explain(key) -> [(tier, status, detail)]");
+  DefMethod(t, "_stats", MemoStatsDict, "_stats() -> dict");
+  DefMethod(t, "_reset_stats", MemoResetStats, "_reset_stats()");
+  DefMethod(t, "__reduce__", MemoReduce,
+            "Pickled by reference (module and qualified name), like a function.");
+  PyType_Modified(g_memo_type);
   for (const auto& [name, value] :
        {std::pair{"FETCH_HIT", kHit}, {"FETCH_MISS", kMiss}, {"FETCH_REJECTED", kRejected},
         {"FETCH_DECODE_FAILED", kDecodeFailed}, {"FETCH_ERROR", kError}, {"FETCH_STALE", kStale}}) {
