@@ -1004,7 +1004,6 @@ class _Memo:
         raw: Optional[bytes],
         key: Optional[bytes],
         fetched: Optional[tuple],
-        completions: Optional[int],
     ) -> Any:
         key, status, value = self._look(args, kwargs, raw, key, fetched)
         if status == _HIT:
@@ -1054,7 +1053,7 @@ class _Memo:
     # --- calls (async) ------------------------------------------------------------
 
     def _make_miss(
-        self, args: tuple[Any, ...], kwargs: Any, raw: Any, key: Any, fetched: Any, completions: Any
+        self, args: tuple[Any, ...], kwargs: Any, raw: Any, key: Any, fetched: Any
     ) -> _Miss:
         return _Miss(args, kwargs, raw, key, fetched)
 

@@ -35,12 +35,12 @@
 // engine's Complete (the store, the flight's waiters). Python is entered on
 // a miss only to open the store (once), to encode the result for the store
 // (memo.py's _encode: pickle, or safe mode's check) and to log (a failed
-// write, DEBUG). Anything else -- a call to normalize through the
-// signature, a lookup to log (a rejection, a failed tier), a cached
-// exception, stale-while-revalidate, an async function -- calls the Python
-// slow path
+// write, DEBUG) -- and, for a call that is not its own normalized form,
+// to normalize it through the signature (memo.py's _Normalizer). Anything
+// else -- a lookup to log (a rejection, a failed tier), a cached exception,
+// stale-while-revalidate, an async function -- calls the Python slow path
 //   slow(args: tuple, kwargs: dict | None, raw: bytes | None, key: bytes | None,
-//        fetched: tuple | None, completions: int | None)
+//        fetched: tuple | None)
 // (fetched: what _fetch returned, when the store was already asked) which
 // returns the call's result, or a _Run(key, rejected): a miss, decided here
 // as above. Async functions and background refreshes drive the same engine
@@ -314,7 +314,7 @@ struct Core {
   std::uint64_t store_errors = 0;
   std::uint64_t misses = 0;         // calls that took the miss path here
   std::uint64_t computed_here = 0;  // computed without a ticket (see ClaimAndCompute)
-  MemoStats engine_base;            // engines replaced or reset: their counts so far
+  MemoStats engine_base;            // engines replaced (_attach, _after_fork): their counts
   // Engines a fork left behind (_after_fork): never used again, never
   // destroyed before the wrapper (a parent's thread may have held a lock).
   std::vector<std::shared_ptr<MemoEngine>> forked_engines;
@@ -910,14 +910,12 @@ PyObject* CallSlow(MemoObject* self, PyObject* const* args, Py_ssize_t nargs, Py
   }
   Core& c = *self->core;
   if (fetched == nullptr) snapshot = c.completions;
-  Ref snapshot_obj = Ref::steal(PyLong_FromUnsignedLongLong(snapshot));
-  if (!snapshot_obj) return nullptr;
   PyObject* call_args[] = {tuple.get(), kwargs.get(), raw_obj.get(), key_obj.get(),
-                           fetched != nullptr ? fetched : Py_None, snapshot_obj.get()};
-  if (c.run_fn == nullptr) return PyObject_Vectorcall(slow.get(), call_args, 6, nullptr);
+                           fetched != nullptr ? fetched : Py_None};
+  if (c.run_fn == nullptr) return PyObject_Vectorcall(slow.get(), call_args, 5, nullptr);
   const MissHooks hooks(c);
   Ref run_type = Ref::borrow(c.run_type);
-  Ref result = Ref::steal(PyObject_Vectorcall(slow.get(), call_args, 6, nullptr));
+  Ref result = Ref::steal(PyObject_Vectorcall(slow.get(), call_args, 5, nullptr));
   if (!result) return nullptr;
   if (Py_TYPE(result.get()) == reinterpret_cast<PyTypeObject*>(hooks.cached_error_type.get())) {
     return Settled(c, std::move(result));
@@ -1751,25 +1749,6 @@ nb::dict MemoStatsDict(MemoSelf self) {
   return d;
 }
 
-void MemoResetStats(MemoSelf self) {
-  Core& c = self.core();
-  c.mem_hits = c.mem_expired = c.evictions = c.rejected = c.decode_failed = c.store_errors = 0;
-  c.misses = c.computed_here = 0;
-  // The engine's counters cannot be reset: start from minus what they hold.
-  c.engine_base = memokey::MemoStats();
-  if (c.engine) {
-    const memokey::MemoStats now = c.engine->Stats();
-    c.engine_base.computed = -now.computed;  // unsigned: wraps back on AddStats
-    c.engine_base.waited = -now.waited;
-    c.engine_base.lease_hits = -now.lease_hits;
-    c.engine_base.lease_waits = -now.lease_waits;
-    c.engine_base.lease_timeouts = -now.lease_timeouts;
-    c.engine_base.rejected = -now.rejected;
-    c.engine_base.store_errors = -now.store_errors;
-  }
-  c.tier_hits.assign(c.tier_hits.size(), 0);
-}
-
 // __reduce__: pickled by reference (module and qualified name), like a function.
 nb::object MemoReduce(MemoSelf self) { return nb::handle(self.obj).attr("__qualname__"); }
 
@@ -2030,7 +2009,6 @@ void BindMemo(nb::module_& m) {
   DefMethod(t, "_delete", MemoDelete, arg("key"), "_delete(key) -> bool");
   DefMethod(t, "_explain", MemoExplain, arg("key"), "_explain(key) -> [(tier, status, detail)]");
   DefMethod(t, "_stats", MemoStatsDict, "_stats() -> dict");
-  DefMethod(t, "_reset_stats", MemoResetStats, "_reset_stats()");
   DefMethod(t, "__reduce__", MemoReduce,
             "Pickled by reference (module and qualified name), like a function.");
   PyType_Modified(g_memo_type);

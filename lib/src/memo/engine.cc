@@ -457,17 +457,9 @@ void MemoEngine::Land(const std::shared_ptr<Flight>& flight, std::optional<std::
 }
 
 void MemoEngine::Complete(std::unique_ptr<Ticket> ticket, std::string_view payload) {
-  ticket->open_ = false;
-  try {
-    Save(ticket->key_, payload);
-    Release(*ticket, /*may_throw=*/true);  // after Save: a woken waiter finds the value
-  } catch (...) {                          // a strict store failed: its error goes to every caller
-    Release(*ticket, /*may_throw=*/false);
-    Land(ticket->flight_, std::nullopt, std::current_exception());
-    throw;
-  }
-  if (ticket->refresh_) counters_.revalidated.fetch_add(1, kRelaxed);
-  Land(ticket->flight_, std::string(payload), nullptr);
+  Result result;
+  result.payload = payload;
+  Complete(std::move(ticket), result);
 }
 
 Status MemoEngine::Complete(std::unique_ptr<Ticket> ticket, const Result& result) {
@@ -478,7 +470,7 @@ Status MemoEngine::Complete(std::unique_ptr<Ticket> ticket, const Result& result
       saved = Save(ticket->key_, *result.payload, result.codec, result.ttl);
     }
     Release(*ticket, /*may_throw=*/true);  // after Save: a woken waiter finds the value
-  } catch (...) {
+  } catch (...) {  // a strict store failed: its error goes to every caller
     Release(*ticket, /*may_throw=*/false);
     Land(ticket->flight_, std::nullopt, std::current_exception());
     throw;
